@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "swift-openssl",
+    products: [
+        .library(name: "OpenSSL", targets: ["OpenSSL"]),
+        .executable(name: "ossl", targets: ["ossl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // The system OpenSSL 3 (Debian's libssl-dev). module.modulemap + shim.h only:
+        // shim.h re-exports what Swift cannot import (function-like macros) as
+        // one-statement `static inline` wrappers.
+        .systemLibrary(
+            name: "COpenSSL",
+            path: "Sources/COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"]), .brew(["openssl@3"])]
+        ),
+        .target(
+            name: "OpenSSL",
+            dependencies: ["COpenSSL"]
+        ),
+        .executableTarget(
+            name: "ossl",
+            dependencies: [
+                "OpenSSL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "OpenSSLTests",
+            dependencies: ["OpenSSL", "COpenSSL"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

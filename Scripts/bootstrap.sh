@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what swift-openssl needs from Debian when it is missing:
+# libssl-dev (headers + libssl/libcrypto), openssl (the command the tests
+# compare against), pkg-config (SwiftPM finds OpenSSL through it).
+# Idempotent: quiet when everything is present.
+set -euo pipefail
+
+packages=(libssl-dev openssl pkg-config)
+missing=()
+for package in "${packages[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$package")
+    fi
+done
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: missing ${missing[*]}, and there is no apt-get here; install them with your package manager" >&2
+    exit 1
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=sudo
+    else
+        echo "bootstrap: missing ${missing[*]}; run as root (or with sudo): apt-get install ${missing[*]}" >&2
+        exit 1
+    fi
+else
+    SUDO=
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The demo: installs what is missing, then runs the ossl tool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+Scripts/bootstrap.sh
+swift run ossl "$@"
