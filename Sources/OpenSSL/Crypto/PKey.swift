@@ -291,7 +291,7 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         return try MemoryBIO.collectString { bio in
             _ = try PassphraseRequest.run(passphrase, operation: operation) { userData -> Bool? in
                 let ok: Int32
-                switch format {
+                switch hasTraditionalForm ? format : .pkcs8 {
                 case .pkcs8:
                     ok = PEM_write_bio_PKCS8PrivateKey(bio, raw, encryption, nil, 0,
                                                        encryption == nil ? nil : passphraseTrampoline, userData)
@@ -341,6 +341,12 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - SeeAlso: i2d_PUBKEY(3)
     public func publicKeyDER() throws -> [UInt8] {
         try MemoryBIO.der("write public key (DER)") { i2d_PUBKEY(raw, $0) }
+    }
+
+    /// EdDSA and X25519/X448 keys exist only in PKCS#8; asked for the
+    /// traditional form, they are written as PKCS#8 (as `i2d_PrivateKey` does).
+    private var hasTraditionalForm: Bool {
+        ![KeyType.ed25519, .ed448, .x25519, .x448].contains(type)
     }
 
     private func requirePrivate(_ operation: String) throws {
