@@ -41,6 +41,16 @@ struct PKeyTests {
         expectErrorQueueEmpty()
     }
 
+    @Test("Built-in curves are listed and each can make a key")
+    func builtInCurves() throws {
+        let curves = PKey.Curve.builtIn
+        #expect(curves.count > 20)
+        #expect(curves.contains(PKey.Curve("prime256v1")))
+        #expect(curves.contains(PKey.Curve("secp384r1")))
+        let key = try PKey.generate(.ec(try #require(curves.first { $0.name == "secp521r1" })))
+        #expect(key.curveName == "secp521r1")
+    }
+
     @Test("Generation refuses an unknown curve and an absurd RSA size")
     func generationErrors() throws {
         let curve = try #require(throws: OpenSSLError.self) { try PKey.generate(.ec(PKey.Curve("no-such-curve"))) }

@@ -70,6 +70,18 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         public static let secp256k1 = Curve("secp256k1")
 
         public var description: String { name }
+
+        /// Every named curve this OpenSSL has built in, by short name
+        /// ("prime256v1", "secp384r1", …); any of them can be passed to `Curve(_:)`.
+        /// - SeeAlso: EC_get_builtin_curves(3)
+        public static var builtIn: [Curve] {
+            let count = EC_get_builtin_curves(nil, 0)
+            var curves = [EC_builtin_curve](repeating: EC_builtin_curve(), count: count)
+            let filled = EC_get_builtin_curves(&curves, count)
+            return curves.prefix(filled).compactMap { curve in
+                OBJ_nid2sn(curve.nid).map { Curve(String(cString: $0)) }
+            }
+        }
     }
 
     /// What `generate(_:)` makes.
