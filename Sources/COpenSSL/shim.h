@@ -63,4 +63,7 @@ static inline int cossl_sk_X509_push(STACK_OF(X509) *sk, X509 *x) { return sk_X5
 static inline void cossl_sk_X509_free(STACK_OF(X509) *sk) { sk_X509_free(sk); }
 static inline void cossl_sk_X509_pop_free(STACK_OF(X509) *sk) { sk_X509_pop_free(sk, X509_free); }
 
+/* ---- store (X509_STORE, store context, PKCS12) ---- */
+static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
+
 #endif /* COPENSSL_SHIM_H */
