@@ -340,7 +340,7 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         get throws {
             try MemoryBIO.collectString { bio in
                 try ErrorQueue.check("print certificate") {
-                    X509_print_ex(bio, raw, cossl_XN_FLAG_SEP_CPLUS_SPC() | cossl_ASN1_STRFLGS_UTF8_CONVERT(), 0)
+                    X509_print_ex(bio, raw, cossl_XN_FLAG_ONELINE(), 0)
                 }
             }
         }
