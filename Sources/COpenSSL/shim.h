@@ -134,4 +134,13 @@ static inline void cossl_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X50
 /* ---- store (X509_STORE, store context, PKCS12) ---- */
 static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
 
+/* ---- transport (custom BIO, sockets) ---- */
+static inline void cossl_BIO_set_retry_read(BIO *b) { BIO_set_retry_read(b); }
+static inline void cossl_BIO_set_retry_write(BIO *b) { BIO_set_retry_write(b); }
+static inline void cossl_BIO_clear_retry_flags(BIO *b) { BIO_clear_retry_flags(b); }
+static inline int cossl_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
+static inline int cossl_BIO_should_read(BIO *b) { return BIO_should_read(b); }
+static inline int cossl_BIO_should_write(BIO *b) { return BIO_should_write(b); }
+static inline int cossl_BIO_eof(BIO *b) { return BIO_eof(b); }
+
 #endif /* COPENSSL_SHIM_H */
