@@ -27,6 +27,6 @@ import Foundation
     let bundle = try String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)
     let certs = try X509.chain(pem: bundle)
     print(certs.count, certs[0], try certs[0].fingerprint(), try certs[0].text.prefix(300))
-    for c in certs.prefix(3) { print(try c.extensions.map { "\($0.shortName ?? $0.oid): \($0.text)" }) }
+    for c in certs.prefix(3) { print(c.extensions.map { "\($0.shortName ?? $0.oid): \($0.text)" }) }
     print(try certs[0].subject.rfc2253String, try certs[0].basicConstraints as Any, try certs[0].keyUsage as Any)
 }
