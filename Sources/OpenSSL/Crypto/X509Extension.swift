@@ -173,8 +173,8 @@ public struct X509Extension: Sendable, Hashable {
                     if let name = point.pointee.distpoint {
                         if name.pointee.type == 0 {
                             fullName = GeneralName.list(name.pointee.name.fullname)
-                        } else if let dpname = name.pointee.dpname {
-                            relativeName = try? X509Name(copying: dpname)
+                        } else {
+                            relativeName = CRLDistributionPoint.relativeName(name)
                         }
                     }
                     let reasons = point.pointee.reasons.map { bits in
@@ -303,6 +303,22 @@ public struct CRLDistributionPoint: Sendable, Hashable {
     /// The URIs in `fullName`.
     public var urls: [String] {
         fullName.compactMap { if case .uri(let url) = $0 { return url } else { return nil } }
+    }
+
+    /// The nameRelativeToCRLIssuer of a point, as a name of its own.
+    ///
+    /// d2i leaves `dpname` NULL: OpenSSL fills it only when told the CRL
+    /// issuer (`DIST_POINT_set_dpname(3)`, which appends the relative RDN to
+    /// that name). Given an empty issuer name it is the relative RDN alone.
+    /// The structure is a temporary decoded copy, so setting it is harmless.
+    static func relativeName(_ pointName: UnsafeMutablePointer<DIST_POINT_NAME>) -> X509Name? {
+        guard let empty = X509_NAME_new() else { ErrorQueue.clear(); return nil }
+        defer { X509_NAME_free(empty) }
+        guard DIST_POINT_set_dpname(pointName, empty) == 1, let dpname = pointName.pointee.dpname else {
+            ErrorQueue.clear()
+            return nil
+        }
+        return try? X509Name(copying: dpname)
     }
 }
 
