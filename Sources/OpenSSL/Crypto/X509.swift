@@ -334,13 +334,15 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Text
 
-    /// What `openssl x509 -text -noout` prints for this certificate.
+    /// What `openssl x509 -text -noout` prints for this certificate (names in
+    /// the tool's default `-nameopt oneline` form: `C = US, CN = x`, bytes
+    /// above 0x7F escaped as `\C3\BC`).
     /// - SeeAlso: X509_print_ex(3)
     public var text: String {
         get throws {
             try MemoryBIO.collectString { bio in
                 try ErrorQueue.check("print certificate") {
-                    X509_print_ex(bio, raw, cossl_XN_FLAG_SEP_CPLUS_SPC() | cossl_ASN1_STRFLGS_UTF8_CONVERT(), 0)
+                    X509_print_ex(bio, raw, cossl_XN_FLAG_ONELINE(), 0)
                 }
             }
         }
