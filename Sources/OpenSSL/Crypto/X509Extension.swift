@@ -287,6 +287,13 @@ public struct AuthorityKeyIdentifier: Sendable, Hashable {
     public let issuer: [GeneralName]?
     /// The issuer certificate's serial number, if present.
     public let serialNumber: BigEndianInteger?
+
+    /// Makes a value to encode with `X509Extension.authorityKeyIdentifier(_:)`.
+    public init(keyIdentifier: [UInt8]?, issuer: [GeneralName]? = nil, serialNumber: BigEndianInteger? = nil) {
+        self.keyIdentifier = keyIdentifier
+        self.issuer = issuer
+        self.serialNumber = serialNumber
+    }
 }
 
 /// One entry of a cRLDistributionPoints extension.
@@ -299,6 +306,16 @@ public struct CRLDistributionPoint: Sendable, Hashable {
     public let reasonBits: [Int]?
     /// Who issues the CRL, when not the certificate's issuer.
     public let crlIssuer: [GeneralName]?
+
+    /// Makes a point to encode with `X509Extension.crlDistributionPoints(_:critical:)`:
+    /// usually just `fullName: [.uri("http://…/ca.crl")]`.
+    public init(fullName: [GeneralName], relativeName: X509Name? = nil,
+                reasonBits: [Int]? = nil, crlIssuer: [GeneralName]? = nil) {
+        self.fullName = fullName
+        self.relativeName = relativeName
+        self.reasonBits = reasonBits
+        self.crlIssuer = crlIssuer
+    }
 
     /// The URIs in `fullName`.
     public var urls: [String] {
@@ -328,6 +345,22 @@ public struct AccessDescription: Sendable, Hashable {
     public let method: String
     /// Where to go.
     public let location: GeneralName
+
+    /// Makes an entry to encode with `X509Extension.authorityInfoAccess(_:)`.
+    public init(method: String, location: GeneralName) {
+        self.method = ASN1Object.canonicalOID(method)
+        self.location = location
+    }
+
+    /// An OCSP responder at `url`.
+    public static func ocsp(_ url: String) -> AccessDescription {
+        AccessDescription(method: ocspMethod, location: .uri(url))
+    }
+
+    /// The issuing CA's certificate at `url`.
+    public static func caIssuers(_ url: String) -> AccessDescription {
+        AccessDescription(method: caIssuersMethod, location: .uri(url))
+    }
 
     public static let ocspMethod = "1.3.6.1.5.5.7.48.1"
     public static let caIssuersMethod = "1.3.6.1.5.5.7.48.2"
