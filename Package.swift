@@ -33,7 +33,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenSSLTests",
-            dependencies: ["OpenSSL", "COpenSSL"]
+            dependencies: ["OpenSSL", "COpenSSL"],
+            exclude: ["Fixtures"]
         ),
     ],
     swiftLanguageModes: [.v6]

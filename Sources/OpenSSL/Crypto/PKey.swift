@@ -70,6 +70,18 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         public static let secp256k1 = Curve("secp256k1")
 
         public var description: String { name }
+
+        /// Every named curve this OpenSSL has built in, by short name
+        /// ("prime256v1", "secp384r1", …); any of them can be passed to `Curve(_:)`.
+        /// - SeeAlso: EC_get_builtin_curves(3)
+        public static var builtIn: [Curve] {
+            let count = EC_get_builtin_curves(nil, 0)
+            var curves = [EC_builtin_curve](repeating: EC_builtin_curve(), count: count)
+            let filled = EC_get_builtin_curves(&curves, count)
+            return curves.prefix(filled).compactMap { curve in
+                OBJ_nid2sn(curve.nid).map { Curve(String(cString: $0)) }
+            }
+        }
     }
 
     /// What `generate(_:)` makes.
@@ -291,7 +303,7 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         return try MemoryBIO.collectString { bio in
             _ = try PassphraseRequest.run(passphrase, operation: operation) { userData -> Bool? in
                 let ok: Int32
-                switch format {
+                switch hasTraditionalForm ? format : .pkcs8 {
                 case .pkcs8:
                     ok = PEM_write_bio_PKCS8PrivateKey(bio, raw, encryption, nil, 0,
                                                        encryption == nil ? nil : passphraseTrampoline, userData)
@@ -341,6 +353,12 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - SeeAlso: i2d_PUBKEY(3)
     public func publicKeyDER() throws -> [UInt8] {
         try MemoryBIO.der("write public key (DER)") { i2d_PUBKEY(raw, $0) }
+    }
+
+    /// EdDSA and X25519/X448 keys exist only in PKCS#8; asked for the
+    /// traditional form, they are written as PKCS#8 (as `i2d_PrivateKey` does).
+    private var hasTraditionalForm: Bool {
+        ![KeyType.ed25519, .ed448, .x25519, .x448].contains(type)
     }
 
     private func requirePrivate(_ operation: String) throws {

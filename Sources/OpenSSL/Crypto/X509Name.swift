@@ -192,8 +192,11 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
     }
 
     /// RFC 2253 form, most specific first: `CN=www.example.com,O=Example,C=US`.
+    /// Non-ASCII characters are kept as UTF-8 rather than escaped as hex.
     /// - SeeAlso: X509_NAME_print_ex(3) with XN_FLAG_RFC2253
-    public var rfc2253String: String { print(flags: cossl_XN_FLAG_RFC2253()) }
+    public var rfc2253String: String {
+        print(flags: cossl_XN_FLAG_RFC2253() & ~cossl_ASN1_STRFLGS_ESC_MSB() | cossl_ASN1_STRFLGS_UTF8_CONVERT())
+    }
 
     /// OpenSSL's one-line form, in encoded order: `C = US, O = Example, CN = www.example.com`.
     /// Non-ASCII characters are kept as UTF-8.

@@ -60,3 +60,20 @@ enum BIOKind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { BIO_free_all(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { BIO_up_ref(pointer) == 1 }
 }
+
+enum X509StoreKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_STORE_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { X509_STORE_up_ref(pointer) == 1 }
+}
+
+/// X509_STORE_CTX has no reference count: exactly one owner, the `X509StoreContext`.
+enum X509StoreContextKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_STORE_CTX_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}
+
+/// PKCS12 has no reference count; it lives only inside one load or export.
+enum PKCS12Kind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { PKCS12_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}

@@ -1,0 +1,82 @@
+import Testing
+import Foundation
+import COpenSSL
+@testable import OpenSSL
+
+/// Every `cossl_` wrapper in shim.h is called here at least once, and the
+/// check below fails when shim.h gains one that no test mentions.
+@Suite("COpenSSL shims")
+struct ShimTests {
+    @Test("Every shim in shim.h is referenced by a test")
+    func everyShimIsReferenced() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent()
+        let header = try String(contentsOf: root.appendingPathComponent("Sources/COpenSSL/shim.h"), encoding: .utf8)
+        let shims = Set(header.matches(of: /static inline [^(]*?\b(cossl_\w+)\(/).map { String($0.output.1) })
+        #expect(shims.count > 10)
+        var tests = ""
+        let enumerator = try #require(FileManager.default.enumerator(
+            at: root.appendingPathComponent("Tests"), includingPropertiesForKeys: nil))
+        for case let url as URL in enumerator where url.pathExtension == "swift" {
+            tests += try String(contentsOf: url, encoding: .utf8)
+        }
+        let missing = shims.filter { !tests.contains($0 + "(") }
+        #expect(missing.isEmpty, "shims no test calls: \(missing.sorted())")
+    }
+
+    @Test("Memory, BIO and flag shims")
+    func basicShims() throws {
+        let memory = CRYPTO_malloc(16, #file, #line)
+        cossl_OPENSSL_free(memory)
+        cossl_OPENSSL_free(nil)
+        let bio = try #require(BIO_new(BIO_s_mem()))
+        defer { BIO_free(bio) }
+        #expect(BIO_write(bio, "abc", 3) == 3)
+        var base: UnsafeMutablePointer<CChar>?
+        #expect(cossl_BIO_get_mem_data(bio, &base) == 3)
+        #expect(base?[0] == CChar(UInt8(ascii: "a")))
+        #expect(cossl_XN_FLAG_RFC2253() & cossl_ASN1_STRFLGS_ESC_MSB() != 0)
+        #expect(cossl_XN_FLAG_ONELINE() & cossl_XN_FLAG_SEP_CPLUS_SPC() != 0)
+        #expect(cossl_ASN1_STRFLGS_UTF8_CONVERT() == 0x10)
+        #expect(cossl_X509V3_EXT_DUMP_UNKNOWN() == 3 << 16)
+        #expect(cossl_EVP_PKEY_KEYPAIR() == EVP_PKEY_KEY_PARAMETERS | OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
+    }
+
+    @Test("Stack shims over a real certificate's extensions")
+    func stackShims() throws {
+        let certificate = try X509(pem: try Fixtures.bytes("utf8-names.pem"))
+        try certificate.withUnsafeOpenSSLPointer { x509 in
+            let names = try #require(OpaquePointer(X509_get_ext_d2i(x509, NID_subject_alt_name, nil, nil)))
+            defer { GENERAL_NAMES_free(names) }
+            #expect(cossl_sk_GENERAL_NAME_num(names) == 9)
+            #expect(cossl_sk_GENERAL_NAME_value(names, 0)?.pointee.type == GEN_DNS)
+
+            let eku = try #require(OpaquePointer(X509_get_ext_d2i(x509, NID_ext_key_usage, nil, nil)))
+            defer { EXTENDED_KEY_USAGE_free(eku) }
+            #expect(cossl_sk_ASN1_OBJECT_num(eku) == 3)
+            #expect(OBJ_obj2nid(cossl_sk_ASN1_OBJECT_value(eku, 0)) == NID_server_auth)
+
+            let points = try #require(OpaquePointer(X509_get_ext_d2i(x509, NID_crl_distribution_points, nil, nil)))
+            defer { CRL_DIST_POINTS_free(points) }
+            #expect(cossl_sk_DIST_POINT_num(points) == 1)
+            #expect(cossl_sk_DIST_POINT_value(points, 0)?.pointee.distpoint != nil)
+
+            let access = try #require(OpaquePointer(X509_get_ext_d2i(x509, NID_info_access, nil, nil)))
+            defer { AUTHORITY_INFO_ACCESS_free(access) }
+            #expect(cossl_sk_ACCESS_DESCRIPTION_num(access) == 2)
+            #expect(OBJ_obj2nid(cossl_sk_ACCESS_DESCRIPTION_value(access, 0)?.pointee.method) == NID_ad_OCSP)
+        }
+        ERR_clear_error()
+
+        let stack = try #require(cossl_sk_X509_new_null())
+        certificate.withUnsafeOpenSSLPointer { x509 in
+            #expect(X509_up_ref(x509) == 1)
+            #expect(cossl_sk_X509_push(stack, x509) == 1)
+            #expect(cossl_sk_X509_num(stack) == 1)
+            #expect(cossl_sk_X509_value(stack, 0) == x509)
+        }
+        cossl_sk_X509_pop_free(stack)
+        let empty = try #require(cossl_sk_X509_new_null())
+        cossl_sk_X509_free(empty)
+    }
+}
