@@ -48,6 +48,18 @@ func utcDate(_ year: Int, _ month: Int, _ day: Int, _ hour: Int = 0, _ minute: I
     return calendar.date(from: components) ?? Date(timeIntervalSince1970: 0)
 }
 
+/// Runs `/usr/bin/openssl arguments…`, bounded in time, whatever its exit status.
+func runOpenSSL(_ arguments: [String]) throws -> ExternalTool.Result {
+    let result = try ExternalTool.run("/usr/bin/openssl", arguments)
+    #expect(!result.timedOut, "openssl \(arguments.joined(separator: " ")) timed out")
+    return result
+}
+
+extension ExternalTool.Result {
+    /// Both streams, stdout first.
+    var combined: String { stdout + stderr }
+}
+
 /// The first line where two texts differ, for readable failures.
 func firstDifference(_ a: String, _ b: String) -> String {
     let left = a.split(separator: "\n", omittingEmptySubsequences: false)
@@ -73,7 +85,7 @@ func expectOpenSSLError(_ fragment: String, sourceLocation: SourceLocation = #_s
     } catch {
         Issue.record("expected OpenSSLError, got \(error)", sourceLocation: sourceLocation)
     }
-    #expect(ERR_peek_error() == 0, "OpenSSL's error queue must be empty", sourceLocation: sourceLocation)
+    expectErrorQueueEmpty(sourceLocation: sourceLocation)
 }
 
 @Suite("X509Builder")
@@ -173,16 +185,17 @@ struct X509BuilderTests {
     @Test("X04 openssl x509 -text reads a built certificate exactly as X509.text does, with the values set")
     func opensslReadsBuiltCertificate() throws {
         let (ca, _, leaf, _) = try Self.richCertificate()
-        try OpenSSLCommandLine.withTemporaryDirectory { directory in
+        do {
+            let directory = try TemporaryDirectory()
             for (name, certificate) in [("leaf.pem", leaf), ("ca.pem", ca)] {
-                let path = try OpenSSLCommandLine.write(try certificate.pem, named: name, in: directory)
-                let result = try OpenSSLCommandLine.run(["x509", "-in", path, "-text", "-noout"])
-                #expect(result.status == 0, "\(result.standardError)")
+                let path = try directory.write(name, try certificate.pem)
+                let result = try runOpenSSL(["x509", "-in", path, "-text", "-noout"])
+                #expect(result.status == 0, "\(result.stderr)")
                 let ours = try certificate.text
-                #expect(result.standardOutput == ours, "first difference: \(firstDifference(result.standardOutput, ours))")
+                #expect(result.stdout == ours, "first difference: \(firstDifference(result.stdout, ours))")
             }
-            let path = directory.appendingPathComponent("leaf.pem").path
-            let text = try OpenSSLCommandLine.run(["x509", "-in", path, "-text", "-noout"]).standardOutput
+            let path = directory.path("leaf.pem")
+            let text = try runOpenSSL(["x509", "-in", path, "-text", "-noout"]).stdout
             for expected in [
                 "Version: 3 (0x2)",
                 "Serial Number:\n            80:" + Array(repeating: "ab", count: 19).joined(separator: ":"),
@@ -203,8 +216,8 @@ struct X509BuilderTests {
             ] {
                 #expect(text.contains(expected), "openssl output lacks: \(expected)")
             }
-            let caText = try OpenSSLCommandLine.run(["x509", "-in", directory.appendingPathComponent("ca.pem").path,
-                                                     "-text", "-noout"]).standardOutput
+            let caText = try runOpenSSL(["x509", "-in", directory.path("ca.pem"),
+                                                     "-text", "-noout"]).stdout
             for expected in [
                 "Serial Number: 1 (0x1)",
                 "Not Before: Jan  2 03:04:05 2020 GMT",
@@ -249,12 +262,13 @@ struct X509BuilderTests {
             #expect(try leafCertificate.text.contains("Salt Length: 0x20"))
         }
 
-        try OpenSSLCommandLine.withTemporaryDirectory { directory in
-            let caPath = try OpenSSLCommandLine.write(try caCertificate.pem, named: "ca.pem", in: directory)
-            let leafPath = try OpenSSLCommandLine.write(try leafCertificate.pem, named: "leaf.pem", in: directory)
-            let result = try OpenSSLCommandLine.run(["verify", "-CAfile", caPath, leafPath])
+        do {
+            let directory = try TemporaryDirectory()
+            let caPath = try directory.write("ca.pem", try caCertificate.pem)
+            let leafPath = try directory.write("leaf.pem", try leafCertificate.pem)
+            let result = try runOpenSSL(["verify", "-CAfile", caPath, leafPath])
             #expect(result.status == 0, "\(result.combined)")
-            #expect(result.standardOutput == "\(leafPath): OK\n")
+            #expect(result.stdout == "\(leafPath): OK\n")
         }
     }
 
@@ -270,10 +284,11 @@ struct X509BuilderTests {
         leaf.issuer = try caCertificate.subject
         let forged = try leaf.sign(with: strangerKey)
         #expect(!forged.isSigned(by: caKey))
-        try OpenSSLCommandLine.withTemporaryDirectory { directory in
-            let caPath = try OpenSSLCommandLine.write(try caCertificate.pem, named: "ca.pem", in: directory)
-            let leafPath = try OpenSSLCommandLine.write(try forged.pem, named: "leaf.pem", in: directory)
-            let result = try OpenSSLCommandLine.run(["verify", "-CAfile", caPath, leafPath])
+        do {
+            let directory = try TemporaryDirectory()
+            let caPath = try directory.write("ca.pem", try caCertificate.pem)
+            let leafPath = try directory.write("leaf.pem", try forged.pem)
+            let result = try runOpenSSL(["verify", "-CAfile", caPath, leafPath])
             #expect(result.status != 0)
             #expect(result.combined.contains("certificate signature failure"))
         }
@@ -421,11 +436,12 @@ struct X509BuilderTests {
             try builder.addSubjectAlternativeNames([.dnsName(host)])
             return try builder.sign(with: caKey, issuer: caCertificate)
         }
-        try OpenSSLCommandLine.withTemporaryDirectory { directory in
-            let caPath = try OpenSSLCommandLine.write(try caCertificate.pem, named: "ca.pem", in: directory)
+        do {
+            let directory = try TemporaryDirectory()
+            let caPath = try directory.write("ca.pem", try caCertificate.pem)
             for (host, allowed) in [("www.example.com", true), ("www.other.org", false), ("x.bad.example.com", false)] {
-                let path = try OpenSSLCommandLine.write(try leaf(host).pem, named: "\(host).pem", in: directory)
-                let result = try OpenSSLCommandLine.run(["verify", "-CAfile", caPath, path])
+                let path = try directory.write("\(host).pem", try leaf(host).pem)
+                let result = try runOpenSSL(["verify", "-CAfile", caPath, path])
                 #expect((result.status == 0) == allowed, "\(host): \(result.combined)")
                 if !allowed {
                     #expect(result.combined.contains(host.hasSuffix("other.org") ? "permitted subtree violation"
@@ -657,11 +673,12 @@ struct TestPKIBuilderTests {
 
     @Test("openssl verify agrees with what each TestPKI certificate is for")
     func opensslVerifiesPKI() throws {
-        try OpenSSLCommandLine.withTemporaryDirectory { directory in
-            try TestPKI.shared.writePEMFiles(to: directory)
-            func verify(_ arguments: [String]) throws -> OpenSSLCommandLine.Output {
-                try OpenSSLCommandLine.run(["verify"] + arguments.map {
-                    $0.hasSuffix(".pem") ? directory.appendingPathComponent($0).path : $0
+        do {
+            let directory = try TemporaryDirectory()
+            try TestPKI.shared.writePEMFiles(to: directory.url)
+            func verify(_ arguments: [String]) throws -> ExternalTool.Result {
+                try runOpenSSL(["verify"] + arguments.map {
+                    $0.hasSuffix(".pem") ? directory.path($0) : $0
                 })
             }
             let root = ["-CAfile", "root.pem", "-untrusted", "intermediate.pem"]
@@ -683,10 +700,10 @@ struct TestPKIBuilderTests {
                                 "path-length-violating-leaf.pem"]).combined.contains("path length constraint exceeded"))
             #expect(try verify(["-CAfile", "root.pem", "server.pem"]).combined.contains("unable to get local issuer certificate"))
             #expect(try verify(["-CAfile", "root.pem", "self-signed-client.pem"]).combined.contains("self-signed certificate"))
-            let files = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+            let files = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
             #expect(files.count == 31)
-            #expect(try X509.chain(pem: Data(contentsOf: directory.appendingPathComponent("fullchain.pem"))).count == 3)
-            let key = try PKey(privateKeyPEM: Data(contentsOf: directory.appendingPathComponent("server-key.pem")))
+            #expect(try X509.chain(pem: Data(contentsOf: directory.url.appendingPathComponent("fullchain.pem"))).count == 3)
+            let key = try PKey(privateKeyPEM: Data(contentsOf: directory.url.appendingPathComponent("server-key.pem")))
             #expect(key.isPublicKeyEqual(to: TestPKI.shared.serverKey))
         }
     }
