@@ -125,6 +125,9 @@ static inline void *cossl_SSL_get_app_data(const SSL *ssl) { return SSL_get_app_
 static inline int cossl_SSL_want_read(const SSL *ssl) { return SSL_want_read(ssl); }
 static inline int cossl_SSL_want_write(const SSL *ssl) { return SSL_want_write(ssl); }
 static inline int cossl_SSL_want_retry_verify(const SSL *ssl) { return SSL_want_retry_verify(ssl); }
+static inline long cossl_SSL_CTX_clear_extra_chain_certs(SSL_CTX *ctx) { return SSL_CTX_clear_extra_chain_certs(ctx); }
+static inline int cossl_SSL_set_retry_verify(SSL *ssl) { return SSL_set_retry_verify(ssl); }
+static inline int cossl_BIO_set_mem_eof_return(BIO *bio, int value) { return (int)BIO_set_mem_eof_return(bio, value); }
 static inline int cossl_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk) { return sk_X509_NAME_num(sk); }
 static inline X509_NAME *cossl_sk_X509_NAME_value(const STACK_OF(X509_NAME) *sk, int i) { return sk_X509_NAME_value(sk, i); }
 static inline STACK_OF(X509_NAME) *cossl_sk_X509_NAME_new_null(void) { return sk_X509_NAME_new_null(); }
