@@ -53,6 +53,22 @@ public struct X509Builder: Sendable {
         self.notAfter = notAfter ?? notBefore.addingTimeInterval(365 * 86_400)
     }
 
+    /// Starts a certificate for a signing request: its subject and public
+    /// key, and (when `copyExtensions`) the extensions it requests, in order.
+    /// Review what a request asks for before certifying it.
+    /// - Throws: `OpenSSLError` when the request's self-signature does not
+    ///   verify, or its extensions or key cannot be read.
+    /// - SeeAlso: X509_REQ_verify(3), X509_REQ_get_extensions(3)
+    public init(request: X509Request, copyExtensions: Bool = false, notBefore: Date = Date(), notAfter: Date? = nil) throws {
+        guard request.isSignatureValid else {
+            throw OpenSSLError(operation: "start certificate from request", detail: "the request's signature does not verify")
+        }
+        self.init(subject: try request.subject, publicKey: try request.publicKey, notBefore: notBefore, notAfter: notAfter)
+        if copyExtensions {
+            pending = try request.extensions.map { .ready($0) }
+        }
+    }
+
     /// The OIDs of the extensions added so far, in order (the key
     /// identifiers that are computed when signing included).
     public var extensionOIDs: [String] {

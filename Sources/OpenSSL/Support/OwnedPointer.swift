@@ -77,3 +77,9 @@ enum PKCS12Kind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { PKCS12_free(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { false }
 }
+
+/// X509_REQ has no reference count: a borrowed request is duplicated instead.
+enum X509ReqKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_REQ_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}
