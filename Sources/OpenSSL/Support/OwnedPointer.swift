@@ -83,3 +83,8 @@ enum X509ReqKind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { X509_REQ_free(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { false }
 }
+
+enum X509CRLKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_CRL_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { X509_CRL_up_ref(pointer) == 1 }
+}
