@@ -39,6 +39,8 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
     }
 
     /// Loads the first CRL in PEM text. See `init(pem:)`.
+    /// - Throws: as `init(pem:)`.
+    /// - SeeAlso: PEM_read_bio_X509_CRL(3)
     public convenience init(pem: String) throws {
         try self.init(pem: Array(pem.utf8))
     }
@@ -112,6 +114,7 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
 
     /// The entry for `serialNumber`, or nil when the CRL does not list it.
     /// - Throws: as `revoked`.
+    /// - SeeAlso: X509_CRL_get0_by_serial(3) (same lookup, done here over `revoked`)
     public func revocation(of serialNumber: BigEndianInteger) throws -> Revoked? {
         try revoked.first { $0.serialNumber == serialNumber }
     }
@@ -119,6 +122,7 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
     /// The entry for `certificate` (matched by serial number; the caller
     /// checks that the CRL's issuer is the certificate's), or nil.
     /// - Throws: as `revoked`.
+    /// - SeeAlso: X509_CRL_get0_by_cert(3)
     public func revocation(of certificate: X509) throws -> Revoked? {
         try revocation(of: certificate.serialNumber)
     }
@@ -190,6 +194,8 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
     }
 
     /// Calls `body` with the underlying `X509_CRL *`. Valid only inside `body`; do not free or modify it.
+    /// - Throws: whatever `body` throws.
+    /// - SeeAlso: X509_CRL(3) (the functions that take one)
     public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
         try body(raw)
     }

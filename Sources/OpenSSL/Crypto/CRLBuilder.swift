@@ -30,6 +30,7 @@ public struct CRLBuilder: Sendable {
     ///   - nextUpdate: default 30 days after `lastUpdate` (set the property to nil to leave it out).
     ///   - revoked: the entries.
     ///   - crlNumber: the cRLNumber, or nil for none.
+    /// - SeeAlso: X509_CRL_new(3), called by `sign`
     public init(lastUpdate: Date = Date(), nextUpdate: Date? = nil, revoked: [Revoked] = [],
                 crlNumber: BigEndianInteger? = nil) {
         self.lastUpdate = lastUpdate
@@ -39,11 +40,13 @@ public struct CRLBuilder: Sendable {
     }
 
     /// Adds an entry for `serialNumber`.
+    /// - SeeAlso: X509_CRL_add0_revoked(3), which adds it when signing
     public mutating func revoke(serialNumber: BigEndianInteger, at date: Date = Date(), reason: Revoked.Reason? = nil) {
         revoked.append(Revoked(serialNumber: serialNumber, revocationDate: date, reason: reason))
     }
 
     /// Adds an entry for `certificate` (by its serial number).
+    /// - SeeAlso: X509_CRL_add0_revoked(3), which adds it when signing
     public mutating func revoke(_ certificate: X509, at date: Date = Date(), reason: Revoked.Reason? = nil) {
         revoke(serialNumber: certificate.serialNumber, at: date, reason: reason)
     }

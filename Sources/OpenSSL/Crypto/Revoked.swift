@@ -11,18 +11,29 @@ public struct Revoked: Sendable, Hashable {
     public struct Reason: Sendable, Hashable, CustomStringConvertible {
         /// The CRLReason code (0…10; 7 is unused).
         public let rawValue: Int
-        /// Makes a reason from its code.
+        /// Makes a reason from its code (any value; `name` is nil for codes RFC 5280 does not define).
+        /// - SeeAlso: X509_REVOKED_get_ext_d2i(3) with NID_crl_reason
         public init(rawValue: Int) { self.rawValue = rawValue }
 
+        /// 0: no reason given.
         public static let unspecified = Reason(rawValue: 0)
+        /// 1: the subject's private key was compromised.
         public static let keyCompromise = Reason(rawValue: 1)
+        /// 2: the CA's key was compromised.
         public static let cACompromise = Reason(rawValue: 2)
+        /// 3: the subject's name or other information changed.
         public static let affiliationChanged = Reason(rawValue: 3)
+        /// 4: the certificate was replaced.
         public static let superseded = Reason(rawValue: 4)
+        /// 5: the certificate is no longer needed.
         public static let cessationOfOperation = Reason(rawValue: 5)
+        /// 6: temporarily suspended.
         public static let certificateHold = Reason(rawValue: 6)
+        /// 8: a hold is lifted (delta CRLs only).
         public static let removeFromCRL = Reason(rawValue: 8)
+        /// 9: a privilege in the certificate was withdrawn.
         public static let privilegeWithdrawn = Reason(rawValue: 9)
+        /// 10: an attribute authority was compromised.
         public static let aACompromise = Reason(rawValue: 10)
 
         /// Every reason RFC 5280 defines, in code order.
@@ -55,6 +66,7 @@ public struct Revoked: Sendable, Hashable {
     public var extensions: [X509Extension]
 
     /// Makes an entry to put in a CRL with `CRLBuilder`.
+    /// - SeeAlso: X509_REVOKED_new(3), called by `CRLBuilder.sign`
     public init(serialNumber: BigEndianInteger, revocationDate: Date, reason: Reason? = nil,
                 extensions: [X509Extension] = []) {
         self.serialNumber = serialNumber
@@ -79,6 +91,7 @@ public struct Revoked: Sendable, Hashable {
 extension X509Extension {
     /// The reasonCode extension of a CRL entry (OID 2.5.29.21), never critical.
     /// - Throws: `OpenSSLError` for a negative code.
+    /// - SeeAlso: X509_REVOKED_add_ext(3)
     public static func reasonCode(_ reason: Revoked.Reason) throws -> X509Extension {
         guard reason.rawValue >= 0 else {
             throw OpenSSLError(operation: "encode reasonCode", detail: "reason code \(reason.rawValue) is negative")
@@ -89,6 +102,7 @@ extension X509Extension {
 
     /// The value decoded as a CRL entry's reasonCode (an ENUMERATED).
     /// - Throws: `OpenSSLError` when it is not a small non-negative ENUMERATED.
+    /// - SeeAlso: X509_REVOKED_get_ext_d2i(3) with NID_crl_reason
     public func reasonCode() throws -> Revoked.Reason {
         guard let elements = DER.elements(value[...]), elements.count == 1, elements[0].tag == DER.enumeratedTag,
               let code = DER.integerValue(elements[0].content), !code.isNegative,
@@ -100,6 +114,7 @@ extension X509Extension {
 
     /// The value decoded as a CRL's cRLNumber (an INTEGER).
     /// - Throws: `OpenSSLError` when it is not an INTEGER.
+    /// - SeeAlso: X509_CRL_get_ext_d2i(3) with NID_crl_number
     public func crlNumber() throws -> BigEndianInteger {
         guard let elements = DER.elements(value[...]), elements.count == 1, elements[0].tag == DER.integerTag,
               let number = DER.integerValue(elements[0].content) else {

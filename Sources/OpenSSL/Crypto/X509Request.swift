@@ -32,6 +32,8 @@ public final class X509Request: @unchecked Sendable, CustomStringConvertible {  
     }
 
     /// Loads the first request in PEM text. See `init(pem:)`.
+    /// - Throws: as `init(pem:)`.
+    /// - SeeAlso: PEM_read_bio_X509_REQ(3)
     public convenience init(pem: String) throws {
         try self.init(pem: Array(pem.utf8))
     }
@@ -170,6 +172,8 @@ public final class X509Request: @unchecked Sendable, CustomStringConvertible {  
     }
 
     /// Calls `body` with the underlying `X509_REQ *`. Valid only inside `body`; do not free or modify it.
+    /// - Throws: whatever `body` throws.
+    /// - SeeAlso: X509_REQ(3) (the functions that take one)
     public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
         try body(raw)
     }

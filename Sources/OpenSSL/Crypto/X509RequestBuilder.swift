@@ -15,18 +15,21 @@ public struct X509RequestBuilder: Sendable {
     public var extensions: [X509Extension]
 
     /// Starts a request.
+    /// - SeeAlso: X509_REQ_new(3), called by `sign`
     public init(subject: X509Name? = nil, extensions: [X509Extension] = []) {
         self.subject = subject
         self.extensions = extensions
     }
 
     /// Requests an extension as it is. Two with the same OID make `sign` throw.
+    /// - SeeAlso: X509_REQ_add_extensions(3), which writes them when signing
     public mutating func addExtension(_ ext: X509Extension) {
         extensions.append(ext)
     }
 
     /// Requests a subjectAltName listing `names` in order.
     /// - Throws: as `X509Extension.subjectAlternativeName(_:critical:)`.
+    /// - SeeAlso: X509_REQ_add_extensions(3)
     public mutating func addSubjectAlternativeNames(_ names: [GeneralName], critical: Bool = false) throws {
         addExtension(try .subjectAlternativeName(names, critical: critical))
     }
