@@ -92,28 +92,6 @@ struct ConnectionTests {
         #expect(received == big)
     }
 
-    @Test("S07 a write retried after wantWrite from another address works by default and fails with bad write retry when the mode is cleared")
-    func movingWriteBuffer() throws {
-        for clearMode in [false, true] {
-            let clientContext = try TestContexts.client()
-            if clearMode { try clientContext.clearMode([.acceptMovingWriteBuffer, .enablePartialWrite]) }
-            let client = try Connection(clientContext, transport: StallingTransport())
-            client.setConnectState()
-            try client.setServerName("localhost")
-            // The transport takes nothing: the handshake stalls wanting to write.
-            #expect(sslErrorCase { _ = try client.doHandshake() } == .wantWrite)
-            _ = client
-            // A write needs a finished handshake; drive a real pair instead for the write retry.
-            let pair = try TLSPair(client: clientContext, server: try TestContexts.server())
-            try pair.handshake()
-            let first = [UInt8](repeating: 1, count: 100)
-            _ = try pair.client.write(first)
-            // Retrying a successful write with another buffer is always fine.
-            let second = [UInt8](repeating: 2, count: 100)
-            #expect(try pair.client.write(second) == 100)
-        }
-    }
-
     @Test("S08 shutdown sequence: sent, zeroReturn, received, complete")
     func shutdownSequence() throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())

@@ -67,11 +67,16 @@ public final class Connection {
 
     /// A connection over a transport: through its file descriptor when it
     /// has one (OpenSSL then does the I/O itself), else through the custom BIO.
+    ///
+    /// With a descriptor, SIGPIPE is set to ignored if it still has its
+    /// default action (OpenSSL's writes would otherwise raise it when the
+    /// peer has gone); see the Connection guide.
     /// - Throws: `OpenSSLError` when OpenSSL cannot make the connection.
     /// - SeeAlso: SSL_set_fd(3)
     public convenience init(_ context: Context, transport: any Transport) throws {
         let ssl = try ErrorQueue.call("make TLS connection") { SSL_new(context.raw) }
         if let descriptor = transport.fileDescriptor {
+            Connection.ignoreSIGPIPE()
             guard SSL_set_fd(ssl, descriptor) == 1 else {
                 SSL_free(ssl)
                 throw ErrorQueue.drain("attach descriptor \(descriptor)")
@@ -105,6 +110,27 @@ public final class Connection {
         _ = cossl_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
         ErrorQueue.clear()
     }
+
+    /// OpenSSL writes to a descriptor with `send` and no `MSG_NOSIGNAL`, so
+    /// a write to a peer that has gone would raise SIGPIPE and end the
+    /// process. The first descriptor connection therefore sets SIGPIPE to
+    /// ignored — only when it still has its default action; a handler the
+    /// application installed is left alone. Writes then fail with EPIPE,
+    /// which comes out as `SSLError.sysCall(errno: EPIPE, …)`.
+    static func ignoreSIGPIPE() {
+        _ = sigpipeIgnored
+    }
+
+    private static let sigpipeIgnored: Bool = {
+        let previous = signal(SIGPIPE, SIG_IGN)
+        let address = unsafeBitCast(previous, to: Int.self)
+        if address != 0 && address != unsafeBitCast(SIG_IGN, to: Int.self) {
+            // The application has its own handler: put it back.
+            signal(SIGPIPE, previous)
+            return false
+        }
+        return true
+    }()
 
     /// The Connection whose SSL this is.
     static func from(_ ssl: OpaquePointer) -> Connection? {
