@@ -941,13 +941,8 @@ extension TransportTests {
             let error = try #require(throws: SSLError.self) { try client.doHandshake() }
             expectErrorQueueEmpty()
             // OpenSSL fails first (unexpected EOF, SSL_ERROR_SSL), then its
-            // fatal alert's write fails in the bridge (EPIPE). Connection.drive
-            // currently rethrows the bridge's error whatever SSL_get_error says;
-            // it should only when SSL_get_error is SSL_ERROR_SYSCALL (see
-            // TransportBridge.pendingError). Remove withKnownIssue once fixed.
-            withKnownIssue("Connection ranks the failed alert write above OpenSSL's unexpected EOF") {
-                #expect(error.isUnexpectedEOF || error.openSSLError?.hasReason("unexpected eof while reading") == true, "\(error)")
-            }
+            // fatal alert's write fails in the bridge (EPIPE): the EOF is the answer.
+            #expect(error.isUnexpectedEOF, "\(error)")
         }
     }
 }
