@@ -33,12 +33,21 @@ struct TransportFaults: Sendable {
     /// or the peer's close before returning nil (for two threads, each
     /// driving one end as if it were a blocking socket).
     var readWait: Duration?
+    /// Calls (reads and writes counted together, from 1) in this range throw
+    /// `POSIXError(.EINTR)` before doing anything: a signal storm.
+    var interruptedCalls: ClosedRange<Int>?
+    /// Every Nth call (reads and writes counted together) throws `POSIXError(.EINTR)`.
+    var interruptEveryNthCall: Int?
+    /// Would-block storms: of every `period` calls (reads and writes counted
+    /// together), the first `length` return nil without touching the queues.
+    var wouldBlockStorm: (length: Int, period: Int)?
 
     init(maxBytesPerRead: Int? = nil, maxBytesPerWrite: Int? = nil,
          wouldBlockEveryNthRead: Int? = nil, wouldBlockEveryNthWrite: Int? = nil,
          endOfStreamAfterReading: Int? = nil, closeAfterWriting: Int? = nil,
          error: (any Error & Sendable)? = nil, errorOnCall: Int = 1, errorOn: Calls = .any,
-         readWait: Duration? = nil) {
+         readWait: Duration? = nil, interruptedCalls: ClosedRange<Int>? = nil, interruptEveryNthCall: Int? = nil,
+         wouldBlockStorm: (length: Int, period: Int)? = nil) {
         self.maxBytesPerRead = maxBytesPerRead
         self.maxBytesPerWrite = maxBytesPerWrite
         self.wouldBlockEveryNthRead = wouldBlockEveryNthRead
@@ -49,6 +58,9 @@ struct TransportFaults: Sendable {
         self.errorOnCall = errorOnCall
         self.errorOn = errorOn
         self.readWait = readWait
+        self.interruptedCalls = interruptedCalls
+        self.interruptEveryNthCall = interruptEveryNthCall
+        self.wouldBlockStorm = wouldBlockStorm
     }
 }
 
@@ -174,6 +186,16 @@ final class MemoryTransport: Transport, @unchecked Sendable {  // every mutable 
         }
     }
 
+    /// The storm faults common to reads and writes: EINTR, then would-block.
+    /// Returns true when the call would block.
+    private func stormFault() throws -> Bool {
+        let call = _readCalls + _writeCalls
+        if let range = _faults.interruptedCalls, range.contains(call) { throw POSIXError(.EINTR) }
+        if let n = _faults.interruptEveryNthCall, n > 0, call % n == 0 { throw POSIXError(.EINTR) }
+        if let storm = _faults.wouldBlockStorm, storm.period > 0, (call - 1) % storm.period < storm.length { return true }
+        return false
+    }
+
     private func injectedError(isRead: Bool) -> (any Error)? {
         guard let error = _faults.error else { return nil }
         let call: Int
@@ -194,6 +216,7 @@ final class MemoryTransport: Transport, @unchecked Sendable {  // every mutable 
         try state.locked { () throws -> Int? in
             _readCalls += 1
             if let error = injectedError(isRead: true) { throw error }
+            if try stormFault() { return nil }
             if let n = _faults.wouldBlockEveryNthRead, n > 0, _readCalls % n == 0 { return nil }
             if state.closed[side] { throw POSIXError(.EBADF) }
             if state.gone[side] { return 0 }
@@ -226,6 +249,7 @@ final class MemoryTransport: Transport, @unchecked Sendable {  // every mutable 
         try state.locked { () throws -> Int? in
             _writeCalls += 1
             if let error = injectedError(isRead: false) { throw error }
+            if try stormFault() { return nil }
             if let n = _faults.wouldBlockEveryNthWrite, n > 0, _writeCalls % n == 0 { return nil }
             if state.closed[side] { throw POSIXError(.EBADF) }
             if state.gone[side] || state.gone[peer] { throw POSIXError(.EPIPE) }
