@@ -63,6 +63,74 @@ static inline int cossl_sk_X509_push(STACK_OF(X509) *sk, X509 *x) { return sk_X5
 static inline void cossl_sk_X509_free(STACK_OF(X509) *sk) { sk_X509_free(sk); }
 static inline void cossl_sk_X509_pop_free(STACK_OF(X509) *sk) { sk_X509_pop_free(sk, X509_free); }
 
+/* ---- TLS: every SSL_OP_* option (built with SSL_OP_BIT, which Swift cannot import) ---- */
+static inline uint64_t cossl_SSL_OP_NO_EXTENDED_MASTER_SECRET(void) { return SSL_OP_NO_EXTENDED_MASTER_SECRET; }
+static inline uint64_t cossl_SSL_OP_CLEANSE_PLAINTEXT(void) { return SSL_OP_CLEANSE_PLAINTEXT; }
+static inline uint64_t cossl_SSL_OP_LEGACY_SERVER_CONNECT(void) { return SSL_OP_LEGACY_SERVER_CONNECT; }
+static inline uint64_t cossl_SSL_OP_ENABLE_KTLS(void) { return SSL_OP_ENABLE_KTLS; }
+static inline uint64_t cossl_SSL_OP_TLSEXT_PADDING(void) { return SSL_OP_TLSEXT_PADDING; }
+static inline uint64_t cossl_SSL_OP_SAFARI_ECDHE_ECDSA_BUG(void) { return SSL_OP_SAFARI_ECDHE_ECDSA_BUG; }
+static inline uint64_t cossl_SSL_OP_IGNORE_UNEXPECTED_EOF(void) { return SSL_OP_IGNORE_UNEXPECTED_EOF; }
+static inline uint64_t cossl_SSL_OP_ALLOW_CLIENT_RENEGOTIATION(void) { return SSL_OP_ALLOW_CLIENT_RENEGOTIATION; }
+static inline uint64_t cossl_SSL_OP_DISABLE_TLSEXT_CA_NAMES(void) { return SSL_OP_DISABLE_TLSEXT_CA_NAMES; }
+static inline uint64_t cossl_SSL_OP_ALLOW_NO_DHE_KEX(void) { return SSL_OP_ALLOW_NO_DHE_KEX; }
+static inline uint64_t cossl_SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS(void) { return SSL_OP_DONT_INSERT_EMPTY_FRAGMENTS; }
+static inline uint64_t cossl_SSL_OP_NO_QUERY_MTU(void) { return SSL_OP_NO_QUERY_MTU; }
+static inline uint64_t cossl_SSL_OP_COOKIE_EXCHANGE(void) { return SSL_OP_COOKIE_EXCHANGE; }
+static inline uint64_t cossl_SSL_OP_NO_TICKET(void) { return SSL_OP_NO_TICKET; }
+static inline uint64_t cossl_SSL_OP_CISCO_ANYCONNECT(void) { return SSL_OP_CISCO_ANYCONNECT; }
+static inline uint64_t cossl_SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION(void) { return SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION; }
+static inline uint64_t cossl_SSL_OP_NO_COMPRESSION(void) { return SSL_OP_NO_COMPRESSION; }
+static inline uint64_t cossl_SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION(void) { return SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION; }
+static inline uint64_t cossl_SSL_OP_NO_ENCRYPT_THEN_MAC(void) { return SSL_OP_NO_ENCRYPT_THEN_MAC; }
+static inline uint64_t cossl_SSL_OP_ENABLE_MIDDLEBOX_COMPAT(void) { return SSL_OP_ENABLE_MIDDLEBOX_COMPAT; }
+static inline uint64_t cossl_SSL_OP_PRIORITIZE_CHACHA(void) { return SSL_OP_PRIORITIZE_CHACHA; }
+static inline uint64_t cossl_SSL_OP_CIPHER_SERVER_PREFERENCE(void) { return SSL_OP_CIPHER_SERVER_PREFERENCE; }
+static inline uint64_t cossl_SSL_OP_TLS_ROLLBACK_BUG(void) { return SSL_OP_TLS_ROLLBACK_BUG; }
+static inline uint64_t cossl_SSL_OP_NO_ANTI_REPLAY(void) { return SSL_OP_NO_ANTI_REPLAY; }
+static inline uint64_t cossl_SSL_OP_NO_SSLv3(void) { return SSL_OP_NO_SSLv3; }
+static inline uint64_t cossl_SSL_OP_NO_TLSv1(void) { return SSL_OP_NO_TLSv1; }
+static inline uint64_t cossl_SSL_OP_NO_TLSv1_2(void) { return SSL_OP_NO_TLSv1_2; }
+static inline uint64_t cossl_SSL_OP_NO_TLSv1_1(void) { return SSL_OP_NO_TLSv1_1; }
+static inline uint64_t cossl_SSL_OP_NO_TLSv1_3(void) { return SSL_OP_NO_TLSv1_3; }
+static inline uint64_t cossl_SSL_OP_NO_DTLSv1(void) { return SSL_OP_NO_DTLSv1; }
+static inline uint64_t cossl_SSL_OP_NO_DTLSv1_2(void) { return SSL_OP_NO_DTLSv1_2; }
+static inline uint64_t cossl_SSL_OP_NO_RENEGOTIATION(void) { return SSL_OP_NO_RENEGOTIATION; }
+static inline uint64_t cossl_SSL_OP_CRYPTOPRO_TLSEXT_BUG(void) { return SSL_OP_CRYPTOPRO_TLSEXT_BUG; }
+static inline uint64_t cossl_SSL_OP_ALL(void) { return SSL_OP_ALL; }
+static inline uint64_t cossl_SSL_OP_NO_SSL_MASK(void) { return SSL_OP_NO_SSL_MASK; }
+static inline uint64_t cossl_SSL_OP_NO_DTLS_MASK(void) { return SSL_OP_NO_DTLS_MASK; }
+
+/* ---- TLS: context and connection macros ---- */
+static inline long cossl_SSL_CTX_set_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_set_mode(ctx, mode); }
+static inline long cossl_SSL_CTX_clear_mode(SSL_CTX *ctx, long mode) { return SSL_CTX_clear_mode(ctx, mode); }
+static inline long cossl_SSL_CTX_get_mode(SSL_CTX *ctx) { return SSL_CTX_get_mode(ctx); }
+static inline long cossl_SSL_set_mode(SSL *ssl, long mode) { return SSL_set_mode(ssl, mode); }
+static inline long cossl_SSL_clear_mode(SSL *ssl, long mode) { return SSL_clear_mode(ssl, mode); }
+static inline long cossl_SSL_get_mode(SSL *ssl) { return SSL_get_mode(ssl); }
+static inline int cossl_SSL_CTX_set_min_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_min_proto_version(ctx, version); }
+static inline int cossl_SSL_CTX_set_max_proto_version(SSL_CTX *ctx, int version) { return (int)SSL_CTX_set_max_proto_version(ctx, version); }
+static inline int cossl_SSL_CTX_get_min_proto_version(SSL_CTX *ctx) { return (int)SSL_CTX_get_min_proto_version(ctx); }
+static inline int cossl_SSL_CTX_get_max_proto_version(SSL_CTX *ctx) { return (int)SSL_CTX_get_max_proto_version(ctx); }
+static inline int cossl_SSL_set_min_proto_version(SSL *ssl, int version) { return (int)SSL_set_min_proto_version(ssl, version); }
+static inline int cossl_SSL_set_max_proto_version(SSL *ssl, int version) { return (int)SSL_set_max_proto_version(ssl, version); }
+static inline long cossl_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add_extra_chain_cert(ctx, x509); }
+static inline long cossl_SSL_CTX_get_extra_chain_certs(SSL_CTX *ctx, STACK_OF(X509) **chain) { return SSL_CTX_get_extra_chain_certs(ctx, chain); }
+static inline int cossl_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
+static inline int cossl_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
+static inline int cossl_SSL_CTX_set_app_data(SSL_CTX *ctx, void *data) { return SSL_CTX_set_app_data(ctx, data); }
+static inline void *cossl_SSL_CTX_get_app_data(const SSL_CTX *ctx) { return SSL_CTX_get_app_data(ctx); }
+static inline int cossl_SSL_set_app_data(SSL *ssl, void *data) { return SSL_set_app_data(ssl, data); }
+static inline void *cossl_SSL_get_app_data(const SSL *ssl) { return SSL_get_app_data(ssl); }
+static inline int cossl_SSL_want_read(const SSL *ssl) { return SSL_want_read(ssl); }
+static inline int cossl_SSL_want_write(const SSL *ssl) { return SSL_want_write(ssl); }
+static inline int cossl_SSL_want_retry_verify(const SSL *ssl) { return SSL_want_retry_verify(ssl); }
+static inline int cossl_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk) { return sk_X509_NAME_num(sk); }
+static inline X509_NAME *cossl_sk_X509_NAME_value(const STACK_OF(X509_NAME) *sk, int i) { return sk_X509_NAME_value(sk, i); }
+static inline STACK_OF(X509_NAME) *cossl_sk_X509_NAME_new_null(void) { return sk_X509_NAME_new_null(); }
+static inline int cossl_sk_X509_NAME_push(STACK_OF(X509_NAME) *sk, X509_NAME *name) { return sk_X509_NAME_push(sk, name); }
+static inline void cossl_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X509_NAME_pop_free(sk, X509_NAME_free); }
+
 /* ---- store (X509_STORE, store context, PKCS12) ---- */
 static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
 
