@@ -334,7 +334,9 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Text
 
-    /// What `openssl x509 -text -noout` prints for this certificate.
+    /// What `openssl x509 -text -noout` prints for this certificate (names in
+    /// the tool's default `-nameopt oneline` form: `C = US, CN = x`, bytes
+    /// above 0x7F escaped as `\C3\BC`).
     /// - SeeAlso: X509_print_ex(3)
     public var text: String {
         get throws {

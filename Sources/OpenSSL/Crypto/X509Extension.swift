@@ -173,8 +173,8 @@ public struct X509Extension: Sendable, Hashable {
                     if let name = point.pointee.distpoint {
                         if name.pointee.type == 0 {
                             fullName = GeneralName.list(name.pointee.name.fullname)
-                        } else if let dpname = name.pointee.dpname {
-                            relativeName = try? X509Name(copying: dpname)
+                        } else {
+                            relativeName = CRLDistributionPoint.relativeName(name)
                         }
                     }
                     let reasons = point.pointee.reasons.map { bits in
@@ -287,6 +287,13 @@ public struct AuthorityKeyIdentifier: Sendable, Hashable {
     public let issuer: [GeneralName]?
     /// The issuer certificate's serial number, if present.
     public let serialNumber: BigEndianInteger?
+
+    /// Makes a value to encode with `X509Extension.authorityKeyIdentifier(_:)`.
+    public init(keyIdentifier: [UInt8]?, issuer: [GeneralName]? = nil, serialNumber: BigEndianInteger? = nil) {
+        self.keyIdentifier = keyIdentifier
+        self.issuer = issuer
+        self.serialNumber = serialNumber
+    }
 }
 
 /// One entry of a cRLDistributionPoints extension.
@@ -300,9 +307,35 @@ public struct CRLDistributionPoint: Sendable, Hashable {
     /// Who issues the CRL, when not the certificate's issuer.
     public let crlIssuer: [GeneralName]?
 
+    /// Makes a point to encode with `X509Extension.crlDistributionPoints(_:critical:)`:
+    /// usually just `fullName: [.uri("http://…/ca.crl")]`.
+    public init(fullName: [GeneralName], relativeName: X509Name? = nil,
+                reasonBits: [Int]? = nil, crlIssuer: [GeneralName]? = nil) {
+        self.fullName = fullName
+        self.relativeName = relativeName
+        self.reasonBits = reasonBits
+        self.crlIssuer = crlIssuer
+    }
+
     /// The URIs in `fullName`.
     public var urls: [String] {
         fullName.compactMap { if case .uri(let url) = $0 { return url } else { return nil } }
+    }
+
+    /// The nameRelativeToCRLIssuer of a point, as a name of its own.
+    ///
+    /// d2i leaves `dpname` NULL: OpenSSL fills it only when told the CRL
+    /// issuer (`DIST_POINT_set_dpname(3)`, which appends the relative RDN to
+    /// that name). Given an empty issuer name it is the relative RDN alone.
+    /// The structure is a temporary decoded copy, so setting it is harmless.
+    static func relativeName(_ pointName: UnsafeMutablePointer<DIST_POINT_NAME>) -> X509Name? {
+        guard let empty = X509_NAME_new() else { ErrorQueue.clear(); return nil }
+        defer { X509_NAME_free(empty) }
+        guard DIST_POINT_set_dpname(pointName, empty) == 1, let dpname = pointName.pointee.dpname else {
+            ErrorQueue.clear()
+            return nil
+        }
+        return try? X509Name(copying: dpname)
     }
 }
 
@@ -312,6 +345,22 @@ public struct AccessDescription: Sendable, Hashable {
     public let method: String
     /// Where to go.
     public let location: GeneralName
+
+    /// Makes an entry to encode with `X509Extension.authorityInfoAccess(_:)`.
+    public init(method: String, location: GeneralName) {
+        self.method = ASN1Object.canonicalOID(method)
+        self.location = location
+    }
+
+    /// An OCSP responder at `url`.
+    public static func ocsp(_ url: String) -> AccessDescription {
+        AccessDescription(method: ocspMethod, location: .uri(url))
+    }
+
+    /// The issuing CA's certificate at `url`.
+    public static func caIssuers(_ url: String) -> AccessDescription {
+        AccessDescription(method: caIssuersMethod, location: .uri(url))
+    }
 
     public static let ocspMethod = "1.3.6.1.5.5.7.48.1"
     public static let caIssuersMethod = "1.3.6.1.5.5.7.48.2"
