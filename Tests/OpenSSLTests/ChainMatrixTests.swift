@@ -63,7 +63,18 @@ struct ChainMatrixTests {
         }
     }
 
+    static let hour: TimeInterval = 3600
     static let day: TimeInterval = 86400
+
+    /// TestPKI.issueLeaf with the defaults these rows use: under the intermediate, valid for a month from yesterday.
+    static func issue(_ pki: TestPKI, _ commonName: String, sans: [GeneralName] = [], issuer: X509? = nil,
+                      issuerKey: PKey? = nil, notBefore: Date = Date() - 86400, notAfter: Date = Date() + 30 * 86400,
+                      isCA: Bool = false) throws -> (key: PKey, certificate: X509) {
+        let (key, certificate) = try pki.issueLeaf(commonName: commonName, sans: sans, issuer: issuer ?? pki.intermediate,
+                                                   issuerKey: issuerKey ?? pki.intermediateKey, notBefore: notBefore,
+                                                   notAfter: notAfter, isCA: isCA)
+        return (key, certificate)
+    }
 
     static let scenarios: [Scenario] = [
         .ok("valid chain", length: 3) { pki in
@@ -82,24 +93,28 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.expired, fault: pki.expired)
         },
         .fails("expired intermediate", .certHasExpired, depth: 1) { pki in
-            let ca = try pki.issueLeaf(commonName: "Expired Intermediate", issuer: pki.root, issuerKey: pki.rootKey,
-                                       notBefore: Date() - 30 * day, notAfter: Date() - day, isCA: true)
-            let leaf = try pki.issueLeaf(commonName: "leaf of expired", issuer: ca.certificate, issuerKey: ca.key)
+            let ca = try issue(pki, "Expired Intermediate", issuer: pki.root, issuerKey: pki.rootKey,
+                               notBefore: Date() - 20 * hour, notAfter: Date() - hour, isCA: true)
+            let leaf = try issue(pki, "leaf of expired", issuer: ca.certificate, issuerKey: ca.key)
             return Setup(trusted: [pki.root], untrusted: [ca.certificate], leaf: leaf.certificate, fault: ca.certificate)
         },
         .fails("not yet valid", .certNotYetValid, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.notYetValid, fault: pki.notYetValid)
         },
         .ok("verification time in the past makes an expired certificate valid", length: 3) { pki in
-            let start = try [pki.root, pki.intermediate, pki.expired].map { try $0.notBefore }.max() ?? Date()
-            #expect(try start + 60 < pki.expired.notAfter)
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.expired, time: start + 60)
+            // Expired an hour ago; the CAs are older than it, so all three are valid ten hours ago.
+            let leaf = try issue(pki, "expired an hour ago", notBefore: Date() - 20 * hour, notAfter: Date() - hour)
+            #expect(try pki.intermediate.notBefore < Date() - 10 * hour)
+            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, time: Date() - 10 * hour)
+        },
+        .fails("an expired certificate is still expired now", .certHasExpired, depth: 0) { pki in
+            let leaf = try issue(pki, "expired an hour ago", notBefore: Date() - 20 * hour, notAfter: Date() - hour)
+            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, fault: leaf.certificate)
         },
         .fails("verification time before the leaf's notBefore", .certNotYetValid, depth: 0) { pki in
-            let start = try [pki.root, pki.intermediate].map { try $0.notBefore }.max() ?? Date()
-            #expect(try start + 60 < pki.server.notBefore)
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, time: start + 60,
-                         fault: pki.server)
+            let leaf = try issue(pki, "valid from an hour ago", notBefore: Date() - hour, notAfter: Date() + day)
+            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate,
+                         time: Date() - 2 * hour, fault: leaf.certificate)
         },
         .ok("hostname matches a DNS SAN", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, host: "localhost")
@@ -122,45 +137,45 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, host: "127.0.0.1", fault: pki.server)
         },
         .ok("wildcard matches one label", length: 3) { pki in
-            try wildcard(pki, san: "DNS:*.example.com", host: "www.example.com")
+            try wildcard(pki, san: .dnsName("*.example.com"), host: "www.example.com")
         },
         .fails("wildcard does not match the bare domain", .hostnameMismatch, depth: 0) { pki in
-            try wildcard(pki, san: "DNS:*.example.com", host: "example.com")
+            try wildcard(pki, san: .dnsName("*.example.com"), host: "example.com")
         },
         .fails("wildcard does not match two labels", .hostnameMismatch, depth: 0) { pki in
-            try wildcard(pki, san: "DNS:*.example.com", host: "a.b.example.com")
+            try wildcard(pki, san: .dnsName("*.example.com"), host: "a.b.example.com")
         },
         .fails("wildcard over a single-label domain matches nothing", .hostnameMismatch, depth: 0) { pki in
-            try wildcard(pki, san: "DNS:*.com", host: "example.com")
+            try wildcard(pki, san: .dnsName("*.com"), host: "example.com")
         },
         .ok("partial-label wildcard matches by default", length: 3) { pki in
-            try wildcard(pki, san: "DNS:f*.example.com", host: "foo.example.com")
+            try wildcard(pki, san: .dnsName("f*.example.com"), host: "foo.example.com")
         },
         .fails("partial-label wildcard refused with noPartialWildcards", .hostnameMismatch, depth: 0) { pki in
-            var setup = try wildcard(pki, san: "DNS:f*.example.com", host: "foo.example.com")
+            var setup = try wildcard(pki, san: .dnsName("f*.example.com"), host: "foo.example.com")
             setup.hostFlags = .noPartialWildcards
             return setup
         },
         .fails("wildcard refused with noWildcards", .hostnameMismatch, depth: 0) { pki in
-            var setup = try wildcard(pki, san: "DNS:*.example.com", host: "www.example.com")
+            var setup = try wildcard(pki, san: .dnsName("*.example.com"), host: "www.example.com")
             setup.hostFlags = .noWildcards
             return setup
         },
         .ok("subject CN is used when there is no DNS SAN", length: 3) { pki in
-            let leaf = try pki.issueLeaf(commonName: "legacy.example")
+            let leaf = try issue(pki, "legacy.example")
             return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: "legacy.example")
         },
         .fails("subject CN is ignored when there is a DNS SAN", .hostnameMismatch, depth: 0) { pki in
-            let leaf = try pki.issueLeaf(commonName: "cn.example", sans: ["DNS:san.example"])
+            let leaf = try issue(pki, "cn.example", sans: [.dnsName("san.example")])
             return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: "cn.example",
                          fault: leaf.certificate)
         },
         .ok("email SAN matches", length: 3) { pki in
-            let leaf = try pki.issueLeaf(commonName: "Alice", sans: ["email:alice@example.com"])
+            let leaf = try issue(pki, "Alice", sans: [.email("alice@example.com")])
             return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, email: "alice@example.com")
         },
         .fails("email mismatch", .emailMismatch, depth: 0) { pki in
-            let leaf = try pki.issueLeaf(commonName: "Alice", sans: ["email:alice@example.com"])
+            let leaf = try issue(pki, "Alice", sans: [.email("alice@example.com")])
             return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, email: "bob@example.com",
                          fault: leaf.certificate)
         },
@@ -173,8 +188,8 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, depth: 0, fault: pki.intermediate)
         },
         .fails("a CA:FALSE certificate used as issuer", .invalidCA, depth: 1) { pki in
-            let notCA = try pki.issueLeaf(commonName: "Not a CA", issuer: pki.root, issuerKey: pki.rootKey, isCA: false)
-            let leaf = try pki.issueLeaf(commonName: "signed by a non-CA", issuer: notCA.certificate, issuerKey: notCA.key)
+            let notCA = try issue(pki, "Not a CA", issuer: pki.root, issuerKey: pki.rootKey, isCA: false)
+            let leaf = try issue(pki, "signed by a non-CA", issuer: notCA.certificate, issuerKey: notCA.key)
             return Setup(trusted: [pki.root], untrusted: [notCA.certificate], leaf: leaf.certificate, fault: notCA.certificate)
         },
         .fails("client certificate for the TLS server purpose", .invalidPurpose, depth: 0) { pki in
@@ -188,16 +203,16 @@ struct ChainMatrixTests {
         },
         .fails("revoked by CRL, CRL check on", .certRevoked, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
                   flags: .crlCheck, fault: pki.server)
         },
         .ok("revoked by CRL, CRL check off", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
+                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
         },
         .ok("not on the CRL, CRL check on", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.client,
-                  crls: [try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
                   flags: .crlCheck)
         },
         .fails("CRL missing, CRL check on", .unableToGetCRL, depth: 0) { pki in
@@ -205,12 +220,12 @@ struct ChainMatrixTests {
         },
         .fails("the root's CRL missing, CRL check on the whole chain", .unableToGetCRL, depth: 1) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
+                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
                   flags: [.crlCheck, .crlCheckAll], fault: pki.intermediate)
         },
         .fails("expired CRL", .crlHasExpired, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
+                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
                                             lastUpdate: Date() - 10 * day, nextUpdate: Date() - day)],
                   flags: .crlCheck, fault: pki.server)
         },
@@ -229,8 +244,8 @@ struct ChainMatrixTests {
     ]
 
     /// A leaf under the intermediate with one SAN, and the host to expect.
-    static func wildcard(_ pki: TestPKI, san: String, host: String) throws -> Setup {
-        let leaf = try pki.issueLeaf(commonName: "wildcard", sans: [san])
+    static func wildcard(_ pki: TestPKI, san: GeneralName, host: String) throws -> Setup {
+        let leaf = try issue(pki, "wildcard", sans: [san])
         return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: host,
                      fault: leaf.certificate)
     }

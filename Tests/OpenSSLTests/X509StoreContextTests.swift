@@ -3,15 +3,6 @@ import Foundation
 import COpenSSL
 @testable import OpenSSL
 
-/// Adds a PEM CRL to `store` (until the CRL type lands: through the store's internal X509_CRL entry point).
-func addCRL(pem: String, to store: X509Store) throws {
-    let crl = try MemoryBIO.withReadOnly(Array(pem.utf8)) { bio in
-        try ErrorQueue.call("read CRL") { PEM_read_bio_X509_CRL(bio, nil, nil, nil) }
-    }
-    defer { X509_CRL_free(crl) }
-    try store.addCRL(crl)
-}
-
 /// X509StoreContext and X509VerificationError: T01–T03, the per-certificate
 /// callback, reuse, and the recipes of Docs/verification.md.
 @Suite("X509StoreContext")
@@ -92,7 +83,7 @@ struct X509StoreContextTests {
     @Test("T01 revoked, with CRL checking on")
     func revoked() throws {
         let store = try store(trusting: [pki.root], flags: .crlCheck)
-        try addCRL(pem: try TestPKI.crlPEM(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server]), to: store)
+        try addCRL(pem: try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server]), to: store)
         expectFailure(code: .certRevoked, depth: 0, certificate: pki.server) {
             try store.verify(pki.server, untrusted: [pki.intermediate])
         }
@@ -333,14 +324,11 @@ struct X509StoreContextTests {
         let clients = KnownClients()
         #expect(try clients.admit(pki.selfSignedClient, as: "alice"))
         #expect(try clients.admit(pki.selfSignedClient, as: "alice"))
-        let impostor = try TestPKI.mint("self-signed client", key: try PKey.generate(.ec(.p256)), issuer: nil,
-                                        issuerKey: try PKey.generate(.ec(.p256)), notBefore: Date() - 60,
-                                        notAfter: Date() + 3600, extensions: [])
-        // Signed by another key than its own: not self-signed, refused before anything else.
+        // Claims to be self-signed but is signed by another key: refused before anything else.
+        let impostor = try selfIssuedCertificate(commonName: "Self-Signed Client", key: try PKey.generate(.ec(.p256)),
+                                                 signer: try PKey.generate(.ec(.p256)))
         #expect(try !clients.admit(impostor, as: "bob"))
-        let otherKey = try PKey.generate(.ec(.p256))
-        let other = try TestPKI.mint("alice again", key: otherKey, issuer: nil, issuerKey: otherKey,
-                                     notBefore: Date() - 60, notAfter: Date() + 3600, extensions: [])
+        let other = try selfIssuedCertificate(commonName: "alice again", key: try PKey.generate(.ec(.p256)))
         #expect(try !clients.admit(other, as: "alice"))
         #expect(try clients.admit(other, as: "carol"))
         // A CA-issued certificate is not self-signed.
