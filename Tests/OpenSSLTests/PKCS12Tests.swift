@@ -122,6 +122,32 @@ struct PKCS12Tests {
         #expect(back.friendlyName == "Schlüssel für Zoë")
     }
 
+    @Test("RSA, EC and Ed25519 keys with their chains round-trip, and openssl reads each", arguments: ["rsa", "ec", "ed25519"])
+    func keyTypes(kind: String) throws {
+        let pki = TestPKI.shared
+        let (key, certificate, chain): (PKey, X509, [X509]) = switch kind {
+        case "rsa": (pki.rsaServerKey, pki.rsaServer, [pki.intermediate, pki.root])
+        case "ec": (pki.serverKey, pki.server, [pki.intermediate, pki.root])
+        default: (pki.ed25519ServerKey, pki.ed25519Server, [pki.ed25519Root])
+        }
+        let der = try PKCS12(privateKey: key, certificate: certificate, caCertificates: chain, friendlyName: kind)
+            .der(passphrase: "pw")
+        let back = try PKCS12(der: der, passphrase: "pw")
+        #expect(back.privateKey?.isPublicKeyEqual(to: key) == true)
+        #expect(back.privateKey?.type == key.type)
+        #expect(back.certificate == certificate)
+        #expect(back.caCertificates == chain)
+        #expect(back.friendlyName == kind)
+
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("\(kind).p12", der)
+        let result = try ExternalTool.run("/usr/bin/openssl", ["pkcs12", "-in", path, "-nodes", "-passin", "pass:pw"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(try certificate.pem))
+        let printedKey = try #require(result.stdout.range(of: "-----BEGIN PRIVATE KEY-----").map { String(result.stdout[$0.lowerBound...]) })
+        #expect(try PKey(privateKeyPEM: printedKey).isPublicKeyEqual(to: key))
+    }
+
     @Test("A passphrase callback is asked once and its answer used; its error comes out unchanged")
     func passphraseCallback() throws {
         struct Refused: Error, Equatable { let reason: String }
