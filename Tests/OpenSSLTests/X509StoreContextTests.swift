@@ -223,6 +223,32 @@ struct X509StoreContextTests {
         #expect(try context.verify().count == 3)
     }
 
+    @Test("verify() from the context's own callback is a usage error; the context stays usable")
+    func reentrantVerify() throws {
+        let context = try X509StoreContext(store: try store(trusting: [pki.root]), certificate: pki.server,
+                                           untrusted: [pki.intermediate])
+        var inner: (any Error)?
+        context.setVerifyCallback { [unowned context] ok, info in
+            if info.depth == 0 {
+                do { try context.verify() } catch { inner = error }
+            }
+            return ok
+        }
+        #expect(try context.verify().count == 3)
+        let usage = try #require(inner as? UsageError)
+        #expect(usage.reason.contains("own verify callback"))
+        // Verifying against the same store from another context inside the callback is fine.
+        let other = try X509StoreContext(store: context.store, certificate: pki.client, untrusted: [pki.intermediate])
+        var nestedLength = 0
+        context.setVerifyCallback { ok, _ in
+            nestedLength = try other.verify().count
+            return ok
+        }
+        #expect(try context.verify().count == 3)
+        #expect(nestedLength == 3)
+        #expect(ERR_peek_error() == 0)
+    }
+
     @Test("Callbacks of contexts verifying at once each see their own context (ex data, not globals)")
     func callbacksAreIsolated() async throws {
         let store = try store(trusting: [pki.root])

@@ -79,6 +79,13 @@ struct X509StoreTests {
         try store.setVerificationTime(nil)
         #expect(store.verificationTime == nil)
         #expect(!store.flags.contains(.useCheckTime))
+        let error = try #require(throws: OpenSSLError.self) {
+            try store.setVerificationTime(Date(timeIntervalSince1970: .infinity))
+        }
+        #expect(error.detail?.contains("out of range") == true)
+        #expect(store.verificationTime == nil)
+        try store.setVerificationTime(Date(timeIntervalSince1970: -86400))
+        #expect(store.verificationTime == Date(timeIntervalSince1970: -86400))
     }
 
     @Test("Depth round-trips; a negative depth is refused")

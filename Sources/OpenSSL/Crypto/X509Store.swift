@@ -194,11 +194,18 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     /// current time; nil returns to the current time. Certificates and CRLs
     /// are checked for validity at that moment: a past date can make an
     /// expired certificate valid.
+    /// - Throws: `OpenSSLError` for a date `time_t` cannot hold.
     /// - SeeAlso: X509_VERIFY_PARAM_set_time(3)
     public func setVerificationTime(_ date: Date?) throws {
+        let seconds = try date.map { date in
+            guard let seconds = time_t(exactly: date.timeIntervalSince1970.rounded(.down)) else {
+                throw OpenSSLError(operation: "set verification time", detail: "\(date) is out of range")
+            }
+            return seconds
+        }
         try withParameters("set verification time") { parameters in
-            if let date {
-                X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down)))
+            if let seconds {
+                X509_VERIFY_PARAM_set_time(parameters, seconds)
             } else {
                 try ErrorQueue.check("set verification time") {
                     X509_VERIFY_PARAM_clear_flags(parameters, UInt(X509_V_FLAG_USE_CHECK_TIME))
