@@ -246,6 +246,35 @@ struct X509StoreTests {
         #expect(ERR_peek_error() == 0)
     }
 
+    @Test("CRLs are read from a CA file and from a hashed directory (<issuer hash>.r0)")
+    func crlsFromFiles() throws {
+        let pki = TestPKI.shared
+        let crl = try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])
+        let directory = try TemporaryDirectory()
+
+        let fromFile = try X509Store()
+        try fromFile.add(pki.root)
+        try fromFile.loadFile(try directory.write("crl.pem", crl))
+        try fromFile.setFlags(.crlCheck)
+        let revoked = try #require(throws: X509VerificationError.self) {
+            try fromFile.verify(pki.server, untrusted: [pki.intermediate])
+        }
+        #expect(revoked.code == .certRevoked)
+
+        let hashed = try TemporaryDirectory()
+        try hashed.write(String(format: "%08x.0", try pki.root.subject.hash), try pki.root.pem)
+        try hashed.write(String(format: "%08x.r0", try pki.intermediate.subject.hash), crl)
+        let fromDirectory = try X509Store()
+        try fromDirectory.loadDirectory(hashed.url.path)
+        try fromDirectory.setFlags(.crlCheck)
+        let again = try #require(throws: X509VerificationError.self) {
+            try fromDirectory.verify(pki.server, untrusted: [pki.intermediate])
+        }
+        #expect(again.code == .certRevoked)
+        #expect(try fromDirectory.verify(pki.client, untrusted: [pki.intermediate]).count == 3)
+        expectErrorQueueEmpty()
+    }
+
     @Test("Default paths trust the system's roots")
     func defaultPaths() throws {
         let root = try Self.systemRoot()
