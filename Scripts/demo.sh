@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 Scripts/bootstrap.sh
+if [ $# -eq 0 ]; then set -- demo; fi
 swift run ossl "$@"

@@ -125,6 +125,9 @@ static inline void *cossl_SSL_get_app_data(const SSL *ssl) { return SSL_get_app_
 static inline int cossl_SSL_want_read(const SSL *ssl) { return SSL_want_read(ssl); }
 static inline int cossl_SSL_want_write(const SSL *ssl) { return SSL_want_write(ssl); }
 static inline int cossl_SSL_want_retry_verify(const SSL *ssl) { return SSL_want_retry_verify(ssl); }
+static inline long cossl_SSL_CTX_clear_extra_chain_certs(SSL_CTX *ctx) { return SSL_CTX_clear_extra_chain_certs(ctx); }
+static inline int cossl_SSL_set_retry_verify(SSL *ssl) { return SSL_set_retry_verify(ssl); }
+static inline int cossl_BIO_set_mem_eof_return(BIO *bio, int value) { return (int)BIO_set_mem_eof_return(bio, value); }
 static inline int cossl_sk_X509_NAME_num(const STACK_OF(X509_NAME) *sk) { return sk_X509_NAME_num(sk); }
 static inline X509_NAME *cossl_sk_X509_NAME_value(const STACK_OF(X509_NAME) *sk, int i) { return sk_X509_NAME_value(sk, i); }
 static inline STACK_OF(X509_NAME) *cossl_sk_X509_NAME_new_null(void) { return sk_X509_NAME_new_null(); }
@@ -133,5 +136,23 @@ static inline void cossl_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X50
 
 /* ---- store (X509_STORE, store context, PKCS12) ---- */
 static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
+
+/* ---- transport (custom BIO, sockets) ---- */
+static inline void cossl_BIO_set_retry_read(BIO *b) { BIO_set_retry_read(b); }
+static inline void cossl_BIO_set_retry_write(BIO *b) { BIO_set_retry_write(b); }
+static inline void cossl_BIO_clear_retry_flags(BIO *b) { BIO_clear_retry_flags(b); }
+static inline int cossl_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
+static inline int cossl_BIO_should_read(BIO *b) { return BIO_should_read(b); }
+static inline int cossl_BIO_should_write(BIO *b) { return BIO_should_write(b); }
+static inline int cossl_BIO_eof(BIO *b) { return BIO_eof(b); }
+
+/* ---- builder (X509 builder, CSR, CRL) ---- */
+static inline STACK_OF(X509_EXTENSION) *cossl_sk_X509_EXTENSION_new_null(void) { return sk_X509_EXTENSION_new_null(); }
+static inline int cossl_sk_X509_EXTENSION_push(STACK_OF(X509_EXTENSION) *sk, X509_EXTENSION *ext) { return sk_X509_EXTENSION_push(sk, ext); }
+static inline int cossl_sk_X509_EXTENSION_num(const STACK_OF(X509_EXTENSION) *sk) { return sk_X509_EXTENSION_num(sk); }
+static inline X509_EXTENSION *cossl_sk_X509_EXTENSION_value(const STACK_OF(X509_EXTENSION) *sk, int i) { return sk_X509_EXTENSION_value(sk, i); }
+static inline void cossl_sk_X509_EXTENSION_pop_free(STACK_OF(X509_EXTENSION) *sk) { sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free); }
+static inline int cossl_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { return sk_X509_REVOKED_num(sk); }
+static inline X509_REVOKED *cossl_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *sk, int i) { return sk_X509_REVOKED_value(sk, i); }
 
 #endif /* COPENSSL_SHIM_H */

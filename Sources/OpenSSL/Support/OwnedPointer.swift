@@ -77,3 +77,25 @@ enum PKCS12Kind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { PKCS12_free(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { false }
 }
+
+enum SSLContextKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { SSL_CTX_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { SSL_CTX_up_ref(pointer) == 1 }
+}
+
+/// SSL objects are not shared: a Connection owns its one reference.
+enum SSLKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { SSL_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}
+
+/// X509_REQ has no reference count: a borrowed request is duplicated instead.
+enum X509ReqKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_REQ_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}
+
+enum X509CRLKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_CRL_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { X509_CRL_up_ref(pointer) == 1 }
+}

@@ -6,9 +6,9 @@ import OpenSSL
 struct Ossl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ossl",
-        abstract: "Inspect certificates and keys with the system OpenSSL.",
+        abstract: "Inspect certificates and probe TLS with the system OpenSSL.",
         version: "ossl \(Version.library) (\(Version.openSSL))",
-        subcommands: [VersionCommand.self],
+        subcommands: [DemoCommand.self, VersionCommand.self],
         defaultSubcommand: VersionCommand.self
     )
 }

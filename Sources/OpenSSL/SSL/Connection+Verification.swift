@@ -1,0 +1,168 @@
+import Foundation
+internal import COpenSSL
+
+extension Connection {
+    /// Sets this connection's verification mode and per-certificate callback,
+    /// replacing what it took from its context; the context is unchanged.
+    /// - SeeAlso: SSL_set_verify(3)
+    public func setVerify(_ mode: VerifyMode, callback: Context.VerifyCallback? = nil) {
+        verifyCallback = callback
+        SSL_set_verify(raw, mode.rawValue, callback == nil ? nil : perCertificateVerifyTrampoline)
+    }
+
+    /// Sets this connection's whole-chain hook, replacing its context's.
+    public func setPeerVerification(_ verifier: Context.PeerVerifier?) {
+        peerVerifier = verifier
+    }
+
+    /// This connection's verification mode.
+    /// - SeeAlso: SSL_get_verify_mode(3)
+    public var verifyMode: VerifyMode { VerifyMode(rawValue: SSL_get_verify_mode(raw)) }
+
+    /// Gives the decision the whole-chain hook postponed with `.decideLater`;
+    /// the next `doHandshake()` resumes and accepts or fails.
+    public func setVerificationDecision(_ accept: Bool) {
+        pendingDecision = accept
+    }
+
+    /// True while the handshake waits for `setVerificationDecision(_:)`.
+    /// - SeeAlso: SSL_want_retry_verify(3)
+    public var isWaitingForVerificationDecision: Bool { cossl_SSL_want_retry_verify(raw) == 1 }
+
+    /// OpenSSL's verdict on the peer's chain in the last handshake.
+    /// - SeeAlso: SSL_get_verify_result(3)
+    public var verifyResult: X509VerificationError.Code {
+        X509VerificationError.Code(rawValue: Int32(truncatingIfNeeded: SSL_get_verify_result(raw)))
+    }
+
+    /// The host a client expects: a DNS name or an IP address (v4 or v6).
+    /// The server's certificate must match it, or the handshake fails with
+    /// verify code `hostnameMismatch` / `ipAddressMismatch`. Wildcards
+    /// follow OpenSSL's rules (leftmost label only, no partial labels).
+    /// - Throws: `OpenSSLError` when OpenSSL refuses the name.
+    /// - SeeAlso: SSL_set1_host(3), X509_VERIFY_PARAM_set1_ip_asc(3)
+    public func setExpectedHost(_ host: String) throws {
+        let parameters = try ErrorQueue.call("expected host") { SSL_get0_param(raw) }
+        if IPAddressText.parse(host) != nil {
+            try ErrorQueue.check("expected IP address \(host)") { X509_VERIFY_PARAM_set1_ip_asc(parameters, host) }
+            try ErrorQueue.check("expected host") { SSL_set1_host(raw, nil) }
+        } else {
+            try ErrorQueue.check("expected host \(host)") { SSL_set1_host(raw, host) }
+            try ErrorQueue.check("expected host") { X509_VERIFY_PARAM_set1_ip(parameters, nil, 0) }
+        }
+    }
+
+    /// True when an expected host or IP address has been set.
+    var hasExpectedHost: Bool {
+        guard let parameters = SSL_get0_param(raw) else { return false }
+        if X509_VERIFY_PARAM_get0_host(parameters, 0) != nil { return true }
+        if let ip = X509_VERIFY_PARAM_get1_ip_asc(parameters) {
+            cossl_OPENSSL_free(ip)
+            return true
+        }
+        return false
+    }
+
+    /// Client: the server name to send (SNI). On a connection from a context
+    /// that verifies host names (`Context.client`), it is also the host the
+    /// certificate must match (an IP address is checked but not sent: SNI
+    /// carries names only).
+    /// - Throws: `OpenSSLError` when OpenSSL refuses the name.
+    /// - SeeAlso: SSL_set_tlsext_host_name(3)
+    public func setServerName(_ name: String) throws {
+        if IPAddressText.parse(name) == nil {
+            try ErrorQueue.check("set server name \(name)") { cossl_SSL_set_tlsext_host_name(raw, name) }
+        }
+        if expectsHost {
+            try setExpectedHost(name)
+        }
+    }
+
+    /// The server name: on a client, the one it sends; on a server, the one
+    /// the client sent (nil when none).
+    /// - SeeAlso: SSL_get_servername(3)
+    public var serverName: String? {
+        SSL_get_servername(raw, TLSEXT_NAMETYPE_host_name).map { String(cString: $0) }
+    }
+
+    /// Switches the connection to another context (in a server-name callback:
+    /// a certificate per host). Callbacks pinned on the connection stay.
+    /// - SeeAlso: SSL_set_SSL_CTX(3)
+    public func setContext(_ context: Context) throws {
+        guard SSL_set_SSL_CTX(raw, context.raw) != nil else { throw ErrorQueue.drain("switch context") }
+        ErrorQueue.clear()
+        context.markInUse()
+        self.context = context
+    }
+
+    // MARK: Called from the C trampolines
+
+    func runPerCertificateCallback(ok: Bool, store: OpaquePointer) -> Int32 {
+        if callbackError != nil { return 0 }
+        guard let callback = verifyCallback else { return ok ? 1 : 0 }
+        guard let current = X509_STORE_CTX_get_current_cert(store),
+              let certificate = try? X509(borrowing: current) else {
+            return ok ? 1 : 0
+        }
+        let code = X509VerificationError.Code(rawValue: X509_STORE_CTX_get_error(store))
+        let depth = Int(X509_STORE_CTX_get_error_depth(store))
+        do {
+            if try callback(self, certificate, code, depth, ok) {
+                X509_STORE_CTX_set_error(store, X509_V_OK)
+                return 1
+            }
+            if ok { X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION) }
+            return 0
+        } catch {
+            callbackError = error
+            X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
+            return 0
+        }
+    }
+
+    func runPeerVerification(ssl: OpaquePointer, store: OpaquePointer) -> Int32 {
+        let verified = X509_verify_cert(store) == 1
+        ErrorQueue.clear()
+        if callbackError != nil { return 0 }
+        guard let verifier = peerVerifier else { return verified ? 1 : 0 }
+
+        let decision: VerificationDecision
+        if let decided = pendingDecision {
+            pendingDecision = nil
+            decision = decided ? .accept : .reject
+        } else {
+            let peerChain = X509.list(fromStack: X509_STORE_CTX_get0_untrusted(store))
+            let verification = PeerVerification(
+                peerChain: peerChain.isEmpty
+                    ? (X509_STORE_CTX_get0_cert(store).flatMap { try? X509(borrowing: $0) }.map { [$0] } ?? [])
+                    : peerChain,
+                verifiedChain: verified ? X509.list(fromStack: X509_STORE_CTX_get0_chain(store)) : nil,
+                error: verified ? nil : X509VerificationError(store: store)
+            )
+            do {
+                decision = try verifier(self, verification)
+            } catch {
+                callbackError = error
+                X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
+                return 0
+            }
+        }
+        switch decision {
+        case .accept:
+            X509_STORE_CTX_set_error(store, X509_V_OK)
+            return 1
+        case .reject:
+            if verified { X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION) }
+            return 0
+        case .decideLater:
+            guard SSL_is_server(ssl) == 0 else {
+                callbackError = UsageError(
+                    operation: "peer verification",
+                    reason: "a server cannot postpone its decision (OpenSSL 3.0 supports retry-verify on clients only); decide in the hook or after the handshake")
+                X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
+                return 0
+            }
+            return cossl_SSL_set_retry_verify(ssl)
+        }
+    }
+}

@@ -1,0 +1,397 @@
+import Foundation
+internal import COpenSSL
+
+/// One TLS connection (OpenSSL's `SSL`), the counterpart of pyOpenSSL's
+/// `SSL.Connection`.
+///
+/// Three ways to drive it:
+/// - `Connection(context)`: memory BIOs. You move ciphertext yourself with
+///   `bioRead(into:)` and `bioWrite(_:)` — how an event loop drives TLS.
+/// - `Connection(context, transport:)` with a transport that offers a file
+///   descriptor (`TCPSocket`): OpenSSL reads and writes the descriptor
+///   itself, with no Swift on the byte path. Blocking and non-blocking.
+/// - `Connection(context, transport:)` with any other `Transport`: bridged
+///   through one custom BIO.
+///
+/// I/O calls throw `SSLError` (typed throws). A `want…` error means "try
+/// again after I/O"; an error thrown by your callback or transport comes
+/// out as `.callback(thatError)` / `.transport(thatError)`, from the call
+/// that drove OpenSSL into it, on this connection only.
+///
+/// Not `Sendable`: one thread drives a connection at a time.
+public final class Connection {
+    enum IO {
+        /// Memory BIOs: `incoming` is what OpenSSL reads (we write the peer's
+        /// bytes into it), `outgoing` what OpenSSL writes. Both owned by the SSL.
+        case memory(incoming: OpaquePointer, outgoing: OpaquePointer)
+        /// OpenSSL uses the descriptor; `transport` is kept alive and asked whether it blocks.
+        case descriptor(any Transport)
+        /// A Swift transport through the custom BIO.
+        case bridged(TransportBridge)
+    }
+
+    let handle: OwnedPointer<SSLKind>
+    var raw: OpaquePointer { handle.raw }
+    let io: IO
+
+    /// The context the connection uses now (it changes with `setContext(_:)`).
+    public internal(set) var context: Context
+    /// The per-certificate verify callback pinned on this connection (the
+    /// context's when it was made, or one set with `setVerify`).
+    var verifyCallback: Context.VerifyCallback?
+    /// The whole-chain hook pinned on this connection.
+    var peerVerifier: Context.PeerVerifier?
+    /// An error thrown by a callback during the current OpenSSL call.
+    var callbackError: (any Error)?
+    /// The decision given with `setVerificationDecision(_:)` after `wantRetryVerify`.
+    var pendingDecision: Bool?
+    var expectsHost = false
+
+    /// A slot for the application's own data (pyOpenSSL's `set_app_data`).
+    public var userInfo: Any?
+
+    /// A connection over memory BIOs: you move the ciphertext with
+    /// `bioRead(into:)` / `bioWrite(_:)`.
+    /// - Throws: `OpenSSLError` when OpenSSL cannot make the connection.
+    /// - SeeAlso: SSL_new(3), BIO_s_mem(3)
+    public convenience init(_ context: Context) throws {
+        let ssl = try ErrorQueue.call("make TLS connection") { SSL_new(context.raw) }
+        guard let incoming = BIO_new(BIO_s_mem()), let outgoing = BIO_new(BIO_s_mem()) else {
+            SSL_free(ssl)
+            throw ErrorQueue.drain("make memory BIOs")
+        }
+        // SSL_set_bio hands both BIOs to the SSL, which frees them.
+        SSL_set_bio(ssl, incoming, outgoing)
+        self.init(ssl: ssl, context: context, io: .memory(incoming: incoming, outgoing: outgoing))
+    }
+
+    /// A connection over a transport: through its file descriptor when it
+    /// has one (OpenSSL then does the I/O itself), else through the custom BIO.
+    ///
+    /// With a descriptor, SIGPIPE is set to ignored if it still has its
+    /// default action (OpenSSL's writes would otherwise raise it when the
+    /// peer has gone); see the Connection guide.
+    /// - Throws: `OpenSSLError` when OpenSSL cannot make the connection.
+    /// - SeeAlso: SSL_set_fd(3)
+    public convenience init(_ context: Context, transport: any Transport) throws {
+        let ssl = try ErrorQueue.call("make TLS connection") { SSL_new(context.raw) }
+        if let descriptor = transport.fileDescriptor {
+            Connection.ignoreSIGPIPE()
+            guard SSL_set_fd(ssl, descriptor) == 1 else {
+                SSL_free(ssl)
+                throw ErrorQueue.drain("attach descriptor \(descriptor)")
+            }
+            self.init(ssl: ssl, context: context, io: .descriptor(transport))
+        } else {
+            let bridge: TransportBridge
+            do {
+                bridge = try TransportBridge(transport)
+            } catch {
+                SSL_free(ssl)
+                throw error
+            }
+            // The bridge's one BIO reference goes to the SSL (used for both directions).
+            SSL_set_bio(ssl, bridge.bio, bridge.bio)
+            self.init(ssl: ssl, context: context, io: .bridged(bridge))
+        }
+    }
+
+    private init(ssl: OpaquePointer, context: Context, io: IO) {
+        handle = OwnedPointer(takingOwnership: ssl)
+        self.io = io
+        self.context = context
+        let pinned = context.state.withLock { ($0.verifyCallback, $0.peerVerifier, $0.verifiesHostnames) }
+        verifyCallback = pinned.0
+        peerVerifier = pinned.1
+        expectsHost = pinned.2
+        context.markInUse()
+        // Callbacks find this object through the SSL's app-data slot. The
+        // connection owns the SSL, so the SSL never outlives it.
+        _ = cossl_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+        ErrorQueue.clear()
+    }
+
+    /// OpenSSL writes to a descriptor with `send` and no `MSG_NOSIGNAL`, so
+    /// a write to a peer that has gone would raise SIGPIPE and end the
+    /// process. The first descriptor connection therefore sets SIGPIPE to
+    /// ignored — only when it still has its default action; a handler the
+    /// application installed is left alone. Writes then fail with EPIPE,
+    /// which comes out as `SSLError.sysCall(errno: EPIPE, …)`.
+    static func ignoreSIGPIPE() {
+        _ = sigpipeIgnored
+    }
+
+    private static let sigpipeIgnored: Bool = {
+        let previous = signal(SIGPIPE, SIG_IGN)
+        let address = unsafeBitCast(previous, to: Int.self)
+        if address != 0 && address != unsafeBitCast(SIG_IGN, to: Int.self) {
+            // The application has its own handler: put it back.
+            signal(SIGPIPE, previous)
+            return false
+        }
+        return true
+    }()
+
+    /// The Connection whose SSL this is.
+    static func from(_ ssl: OpaquePointer) -> Connection? {
+        guard let pointer = cossl_SSL_get_app_data(ssl) else { return nil }
+        return Unmanaged<Connection>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    // MARK: Roles and handshake
+
+    /// Makes this connection the client side.
+    /// - SeeAlso: SSL_set_connect_state(3)
+    public func setConnectState() {
+        SSL_set_connect_state(raw)
+    }
+
+    /// Makes this connection the server side.
+    /// - SeeAlso: SSL_set_accept_state(3)
+    public func setAcceptState() {
+        SSL_set_accept_state(raw)
+    }
+
+    /// True for the server side.
+    public var isServer: Bool { SSL_is_server(raw) == 1 }
+
+    /// Runs (or continues) the handshake.
+    /// - Throws: `SSLError`: `.wantRead`/`.wantWrite` when it needs I/O to
+    ///   go on (memory BIOs, non-blocking sockets); `.wantRetryVerify` when
+    ///   the verification hook decided later; `.ssl` with OpenSSL's reason
+    ///   ("certificate verify failed", "unsupported protocol", …);
+    ///   `.callback`/`.transport` for errors thrown by your code.
+    /// - SeeAlso: SSL_do_handshake(3)
+    public func doHandshake() throws(SSLError) {
+        if expectsHost && !isServer && SSL_is_init_finished(raw) == 0 && !hasExpectedHost {
+            throw .usage("handshake: this client context verifies host names; call setServerName(_:) or setExpectedHost(_:) first")
+        }
+        _ = try drive("handshake") { SSL_do_handshake(raw) }
+    }
+
+    /// True once a handshake has completed.
+    /// - SeeAlso: SSL_is_init_finished(3)
+    public var isHandshakeDone: Bool { SSL_is_init_finished(raw) == 1 }
+
+    // MARK: Reading and writing
+
+    /// Reads decrypted bytes into `buffer`; returns how many (at least 1).
+    /// Never writes past `buffer.count`.
+    /// - Throws: `SSLError`: `.wantRead` when no whole record is available
+    ///   yet; `.zeroReturn` when the peer closed cleanly; `.sysCall` with
+    ///   `isUnexpectedEOF` when it hung up without close_notify.
+    /// - SeeAlso: SSL_read_ex(3)
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var count = 0
+        _ = try drive("read") { SSL_read_ex(raw, base, buffer.count, &count) }
+        return count
+    }
+
+    /// Reads up to `max` decrypted bytes.
+    /// - Throws: as `read(into:)`.
+    public func read(max: Int) throws(SSLError) -> [UInt8] {
+        guard max > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: max)
+        let count = try out.withUnsafeMutableBytes { buffer in Result { () throws(SSLError) in try read(into: buffer) } }.get()
+        out.removeSubrange(count...)
+        return out
+    }
+
+    /// Reads into an array's storage; returns how many bytes were read.
+    public func read(into buffer: inout [UInt8]) throws(SSLError) -> Int {
+        try buffer.withUnsafeMutableBytes { bytes in Result { () throws(SSLError) in try read(into: bytes) } }.get()
+    }
+
+    /// Copies decrypted bytes into `buffer` without consuming them: the next read returns them again.
+    /// - Throws: as `read(into:)`.
+    /// - SeeAlso: SSL_peek_ex(3)
+    public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var count = 0
+        _ = try drive("peek") { SSL_peek_ex(raw, base, buffer.count, &count) }
+        return count
+    }
+
+    /// Peeks at up to `max` decrypted bytes without consuming them.
+    public func peek(max: Int) throws(SSLError) -> [UInt8] {
+        guard max > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: max)
+        let count = try out.withUnsafeMutableBytes { buffer in Result { () throws(SSLError) in try peek(into: buffer) } }.get()
+        out.removeSubrange(count...)
+        return out
+    }
+
+    /// Encrypts and sends bytes from `buffer`; returns how many were taken,
+    /// which may be fewer than `buffer.count` (partial writes are on by default).
+    /// After `.wantWrite`, call again with the same bytes (the buffer may
+    /// move unless `acceptMovingWriteBuffer` was cleared).
+    /// - Throws: `SSLError` (`.wantWrite`, `.sysCall` with EPIPE when the peer is gone, …).
+    /// - SeeAlso: SSL_write_ex(3)
+    public func write(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var count = 0
+        _ = try drive("write") { SSL_write_ex(raw, base, buffer.count, &count) }
+        return count
+    }
+
+    /// Sends bytes from an array; returns how many were taken.
+    public func write(_ bytes: [UInt8]) throws(SSLError) -> Int {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(SSLError) in try write(buffer) } }.get()
+    }
+
+    /// Sends all of `buffer`, writing again after partial writes.
+    /// - Throws: `SSLError`; on a non-blocking transport `.wantWrite` may
+    ///   come after part of the data was sent (use `write` there).
+    public func writeAll(_ buffer: UnsafeRawBufferPointer) throws(SSLError) {
+        var offset = 0
+        while offset < buffer.count {
+            offset += try write(UnsafeRawBufferPointer(rebasing: buffer[offset...]))
+        }
+    }
+
+    /// Sends all of `bytes`.
+    public func writeAll(_ bytes: [UInt8]) throws(SSLError) {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(SSLError) in try writeAll(buffer) } }.get()
+    }
+
+    /// Decrypted bytes buffered and readable now without more ciphertext.
+    /// - SeeAlso: SSL_pending(3)
+    public var pending: Int { Int(SSL_pending(raw)) }
+
+    /// True when OpenSSL is waiting to read.
+    /// - SeeAlso: SSL_want_read(3)
+    public var wantsRead: Bool { cossl_SSL_want_read(raw) == 1 }
+
+    /// True when OpenSSL is waiting to write.
+    /// - SeeAlso: SSL_want_write(3)
+    public var wantsWrite: Bool { cossl_SSL_want_write(raw) == 1 }
+
+    // MARK: Shutdown
+
+    /// Sends close_notify (first call) and, once the peer's has arrived,
+    /// completes the shutdown. Returns true when the shutdown is complete
+    /// (both sides sent close_notify), false when this side has sent its own
+    /// and the peer's is still to come.
+    /// - Throws: `SSLError` (`.wantRead` while waiting over memory BIOs,
+    ///   `.sysCall` with EPIPE when the peer is gone, …).
+    /// - SeeAlso: SSL_shutdown(3)
+    @discardableResult
+    public func shutdown() throws(SSLError) -> Bool {
+        let result = try drive("shutdown", success: { $0 >= 0 }) { SSL_shutdown(raw) }
+        return result == 1
+    }
+
+    /// Which close_notify alerts have been sent and received.
+    /// - SeeAlso: SSL_get_shutdown(3)
+    public var shutdownState: ShutdownState { ShutdownState(rawValue: SSL_get_shutdown(raw)) }
+
+    /// Overrides the shutdown state (pyOpenSSL's `set_shutdown`), e.g. to
+    /// mark a connection as closed without sending close_notify.
+    /// - SeeAlso: SSL_set_shutdown(3)
+    public func setShutdownState(_ state: ShutdownState) {
+        SSL_set_shutdown(raw, state.rawValue)
+    }
+
+    // MARK: Memory BIOs
+
+    /// Moves ciphertext OpenSSL wants to send into `buffer`; returns how many bytes.
+    /// - Throws: `.wantRead` when there is nothing to send; `.usage` on a
+    ///   connection that is not over memory BIOs.
+    /// - SeeAlso: BIO_read_ex(3)
+    public func bioRead(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
+        guard case .memory(_, let outgoing) = io else { throw .usage("bioRead: this connection is not over memory BIOs") }
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var count = 0
+        ErrorQueue.clear()
+        if BIO_read_ex(outgoing, base, buffer.count, &count) == 1 { return count }
+        ErrorQueue.clear()
+        throw .wantRead
+    }
+
+    /// Moves up to `max` bytes of ciphertext OpenSSL wants to send.
+    /// - Throws: as `bioRead(into:)`.
+    public func bioRead(max: Int) throws(SSLError) -> [UInt8] {
+        guard max > 0 else { return [] }
+        var out = [UInt8](repeating: 0, count: max)
+        let count = try out.withUnsafeMutableBytes { buffer in Result { () throws(SSLError) in try bioRead(into: buffer) } }.get()
+        out.removeSubrange(count...)
+        return out
+    }
+
+    /// Hands ciphertext received from the peer to OpenSSL; returns how many bytes were taken (all of them).
+    /// - Throws: `.usage` on a connection that is not over memory BIOs; `.ssl` when OpenSSL refuses.
+    /// - SeeAlso: BIO_write_ex(3)
+    @discardableResult
+    public func bioWrite(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
+        guard case .memory(let incoming, _) = io else { throw .usage("bioWrite: this connection is not over memory BIOs") }
+        guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        var count = 0
+        ErrorQueue.clear()
+        guard BIO_write_ex(incoming, base, buffer.count, &count) == 1 else { throw .ssl(ErrorQueue.drain("bioWrite")) }
+        return count
+    }
+
+    /// Hands ciphertext received from the peer to OpenSSL.
+    @discardableResult
+    public func bioWrite(_ bytes: [UInt8]) throws(SSLError) -> Int {
+        try bytes.withUnsafeBytes { buffer in Result { () throws(SSLError) in try bioWrite(buffer) } }.get()
+    }
+
+    /// Tells OpenSSL the peer's byte stream has ended: reads then see EOF
+    /// instead of `wantRead`.
+    /// - Throws: `.usage` on a connection that is not over memory BIOs.
+    /// - SeeAlso: BIO_set_mem_eof_return(3)
+    public func bioShutdown() throws(SSLError) {
+        guard case .memory(let incoming, _) = io else { throw .usage("bioShutdown: this connection is not over memory BIOs") }
+        _ = cossl_BIO_set_mem_eof_return(incoming, 0)
+    }
+
+    /// Ciphertext waiting to be taken with `bioRead` (0 on other transports).
+    /// - SeeAlso: BIO_ctrl_pending(3)
+    public var pendingCiphertext: Int {
+        guard case .memory(_, let outgoing) = io else { return 0 }
+        return BIO_ctrl_pending(outgoing)
+    }
+
+    // MARK: The engine
+
+    /// Runs one OpenSSL I/O call: clears the queue and any stale callback
+    /// error, runs it (again after EINTR on a blocking descriptor), and turns
+    /// a failure into the right `SSLError` — a callback's or transport's own
+    /// error first.
+    @inline(__always)
+    func drive(_ operation: StaticString, success: (Int32) -> Bool = { $0 > 0 },
+               _ call: () -> Int32) throws(SSLError) -> Int32 {
+        while true {
+            ErrorQueue.clear()
+            callbackError = nil
+            let result = call()
+            let callErrno = errno
+            if success(result) { return result }
+            if let error = callbackError {
+                callbackError = nil
+                ErrorQueue.clear()
+                throw .callback(error)
+            }
+            if case .bridged(let bridge) = io, let error = bridge.takeError() {
+                ErrorQueue.clear()
+                throw .transport(error)
+            }
+            let error = SSLError.from(ssl: raw, result: result, operation: "\(operation)")
+            if case .descriptor(let transport) = io, callErrno == EINTR,
+               (transport as? TCPSocket)?.isBlocking ?? true {
+                switch error {
+                case .wantRead, .wantWrite: continue
+                default: break
+                }
+            }
+            throw error
+        }
+    }
+
+    /// Calls `body` with the underlying `SSL *`. Valid only inside `body`; do not free it.
+    public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
+        try body(raw)
+    }
+}
