@@ -286,6 +286,26 @@ struct X509StoreTests {
 
     // MARK: Sharing
 
+    @Test("Every wrapper of one X509_STORE shares its lock and purpose; the state goes when the store is freed")
+    func sharedState() throws {
+        weak var weakState: X509Store.SharedState?
+        do {
+            let store = try X509Store()
+            let other = try store.withUnsafeOpenSSLPointer { try X509Store(borrowing: $0) }
+            #expect(other.state === store.state)
+            #expect(other.lock === store.lock)
+            try store.setPurpose(.tlsClient)
+            #expect(other.purpose == .tlsClient)
+            weakState = store.state
+            #expect(weakState != nil)
+            #expect(try X509Store().state !== store.state)
+        }
+        // Both wrappers are gone, so is the X509_STORE, and OpenSSL's ex-data free callback released the state.
+        #expect(weakState == nil)
+        let index = cossl_X509_STORE_get_ex_new_index(0, nil, nil, nil, nil)
+        #expect(index >= 0)
+    }
+
     @Test("Verifications on many threads while another thread changes the store")
     func concurrentUse() async throws {
         let root = try Self.systemRoot()
