@@ -13,7 +13,7 @@ struct ChainMatrixTests {
         var trusted: [X509]
         var untrusted: [X509] = []
         var leaf: X509
-        var crls: [String] = []
+        var crls: [CRL] = []
         var flags: X509VerifyFlags = []
         var host: String?
         var ipAddress: String?
@@ -31,7 +31,7 @@ struct ChainMatrixTests {
         func makeStore() throws -> X509Store {
             let store = try X509Store()
             for certificate in trusted { try store.add(certificate) }
-            for crl in crls { try addCRL(pem: crl, to: store) }
+            for crl in crls { try store.add(crl) }
             try store.setFlags(flags)
             if let host { try store.setExpectedHost(host) }
             if let ipAddress { try store.setExpectedIPAddress(ipAddress) }
@@ -203,16 +203,16 @@ struct ChainMatrixTests {
         },
         .fails("revoked by CRL, CRL check on", .certRevoked, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
                   flags: .crlCheck, fault: pki.server)
         },
         .ok("revoked by CRL, CRL check off", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
+                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
         },
         .ok("not on the CRL, CRL check on", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.client,
-                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
                   flags: .crlCheck)
         },
         .fails("CRL missing, CRL check on", .unableToGetCRL, depth: 0) { pki in
@@ -220,14 +220,24 @@ struct ChainMatrixTests {
         },
         .fails("the root's CRL missing, CRL check on the whole chain", .unableToGetCRL, depth: 1) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
+                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
                   flags: [.crlCheck, .crlCheckAll], fault: pki.intermediate)
         },
         .fails("expired CRL", .crlHasExpired, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
+                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
                                             lastUpdate: Date() - 10 * day, nextUpdate: Date() - day)],
                   flags: .crlCheck, fault: pki.server)
+        },
+        .fails("CRL with the issuer's name but another key's signature", .crlSignatureFailure, depth: 0) { pki in
+            // A look-alike CA: same subject as the intermediate, its own key.
+            let fake = try issue(pki, try #require(try pki.intermediate.subject.commonName), issuer: pki.root,
+                                 issuerKey: pki.rootKey, isCA: true)
+            var builder = CRLBuilder(lastUpdate: Date() - hour)
+            builder.includeAuthorityKeyIdentifier = false
+            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                         crls: [try builder.sign(with: fake.key, issuer: fake.certificate)],
+                         flags: .crlCheck, fault: pki.server)
         },
         .fails("partial chain without the flag", .unableToGetIssuerCert, depth: 1) { pki in
             Setup(trusted: [pki.intermediate], leaf: pki.server, fault: pki.intermediate)
@@ -286,7 +296,7 @@ struct ChainMatrixTests {
         if !setup.untrusted.isEmpty {
             arguments += ["-untrusted", try directory.write("untrusted.pem", try setup.untrusted.map { try $0.pem }.joined())]
         }
-        if !setup.crls.isEmpty { arguments += ["-CRLfile", try directory.write("crls.pem", setup.crls.joined())] }
+        if !setup.crls.isEmpty { arguments += ["-CRLfile", try directory.write("crls.pem", try setup.crls.map { try $0.pem }.joined())] }
         if setup.flags.contains(.crlCheck) { arguments.append("-crl_check") }
         if setup.flags.contains(.crlCheckAll) { arguments.append("-crl_check_all") }
         if setup.flags.contains(.partialChain) { arguments.append("-partial_chain") }

@@ -83,7 +83,7 @@ struct X509StoreContextTests {
     @Test("T01 revoked, with CRL checking on")
     func revoked() throws {
         let store = try store(trusting: [pki.root], flags: .crlCheck)
-        try addCRL(pem: try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server]), to: store)
+        try store.add(try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server]))
         expectFailure(code: .certRevoked, depth: 0, certificate: pki.server) {
             try store.verify(pki.server, untrusted: [pki.intermediate])
         }

@@ -249,8 +249,14 @@ struct X509StoreTests {
     @Test("CRLs are read from a CA file and from a hashed directory (<issuer hash>.r0)")
     func crlsFromFiles() throws {
         let pki = TestPKI.shared
-        let crl = try TestCRL.pem(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])
+        let crl = try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server]).pem
         let directory = try TemporaryDirectory()
+
+        // Adding the same CRL object twice is accepted.
+        let added = try X509Store()
+        let crlObject = try CRL(pem: crl)
+        try added.add(crlObject)
+        try added.add(crlObject)
 
         let fromFile = try X509Store()
         try fromFile.add(pki.root)

@@ -125,12 +125,19 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
         }
     }
 
-    /// Adds a certificate revocation list, consulted when `.crlCheck` is set.
-    /// Takes its own reference: `crl` may be freed by its owner afterwards.
+    /// Adds a certificate revocation list, consulted when `.crlCheck` (the
+    /// leaf) or `.crlCheckAll` (the whole chain) is set. A certificate listed
+    /// in it then fails with `certRevoked`; with checking on, a certificate
+    /// whose issuer has no CRL here fails with `unableToGetCRL`. Adding a CRL
+    /// that is already in the store does nothing.
+    /// - Throws: `OpenSSLError` when OpenSSL refuses it (out of memory).
     /// - SeeAlso: X509_STORE_add_crl(3)
-    func addCRL(_ crl: OpaquePointer) throws {
-        try lock.withWriteLock {
-            try ErrorQueue.check("add CRL to store") { X509_STORE_add_crl(raw, crl) }
+    public func add(_ crl: CRL) throws {
+        _ = try withExtendedLifetime(crl) {
+            try lock.withWriteLock {
+                // X509_STORE_add_crl takes its own reference.
+                try ErrorQueue.check("add CRL to store") { X509_STORE_add_crl(raw, crl.raw) }
+            }
         }
     }
 
