@@ -361,6 +361,54 @@ struct X509StoreContextTests {
         #expect(try !clients.admit(pki.client, as: "dave"))
     }
 
+    /// The script recipe's body, returning what it prints and its exit status.
+    static func verifyChainScript(_ arguments: [String]) -> (lines: [String], status: Int32) {
+        var lines: [String] = []
+        do {
+            let store = try X509Store()
+            try store.loadFile(arguments[1])
+            if arguments.count > 3 { try store.setExpectedHost(arguments[3]) }
+            let certificates = try X509.chain(pem: try Data(contentsOf: URL(fileURLWithPath: arguments[2])))
+            let chain = try store.verify(certificates[0], untrusted: Array(certificates.dropFirst()))
+            for (depth, certificate) in chain.enumerated() {
+                lines.append("\(depth) \(try certificate.subject.oneLineString)")
+            }
+            return (lines, 0)
+        } catch let error as X509VerificationError {
+            lines.append("verification failed: \(error.message) (\(error.code.rawValue)) at depth \(error.depth)")
+            return (lines, 1)
+        } catch {
+            lines.append("error: \(error)")
+            return (lines, 1)
+        }
+    }
+
+    @Test("Recipe: verify a chain from a script gives openssl verify's verdicts")
+    func scriptRecipe() throws {
+        let directory = try TemporaryDirectory()
+        try pki.writePEMFiles(to: directory.url)
+        let root = directory.path("root.pem"), chain = directory.path("chain.pem")
+
+        let good = Self.verifyChainScript(["verify-chain", root, chain, "localhost"])
+        #expect(good.status == 0)
+        #expect(good.lines == ["0 CN = localhost", "1 CN = Test Intermediate CA", "2 CN = Test Root CA"])
+        let tool = try ExternalTool.run("/usr/bin/openssl", ["verify", "-no-CApath", "-no-CAstore", "-CAfile", root,
+                                                               "-untrusted", chain, "-verify_hostname", "localhost", chain])
+        #expect(tool.status == 0)
+
+        let wrongHost = Self.verifyChainScript(["verify-chain", root, chain, "example.org"])
+        #expect(wrongHost.status == 1)
+        #expect(wrongHost.lines == ["verification failed: hostname mismatch (62) at depth 0"])
+        let toolWrongHost = try ExternalTool.run("/usr/bin/openssl", ["verify", "-no-CApath", "-no-CAstore", "-CAfile", root,
+                                                                        "-untrusted", chain, "-verify_hostname", "example.org", chain])
+        #expect(toolWrongHost.status != 0)
+        #expect((toolWrongHost.stdout + toolWrongHost.stderr).contains("error 62 at 0 depth lookup"))
+
+        let missing = Self.verifyChainScript(["verify-chain", directory.path("absent.pem"), chain])
+        #expect(missing.status == 1)
+        #expect(missing.lines.first?.contains("no such file") == true)
+    }
+
     @Test("Recipe: pin a private CA for one host")
     func pinPrivateCA() throws {
         let store = try X509Store()
