@@ -101,14 +101,17 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - SeeAlso: EVP_PKEY_keygen(3), EVP_PKEY_CTX_set_rsa_keygen_bits(3), EVP_PKEY_CTX_set_group_name(3)
     public static func generate(_ specification: Specification) throws -> PKey {
         let operation = "generate \(specification) key"
-        let algorithm: String
+        // OpenSSL keeps this pointer in the EVP_PKEY_CTX without copying it:
+        // it must outlive the context, so it points at a static literal, never
+        // at a temporary C string made from a Swift String.
+        let algorithm: StaticString
         switch specification {
         case .rsa: algorithm = "RSA"
         case .ec: algorithm = "EC"
         case .ed25519: algorithm = "ED25519"
         case .ed448: algorithm = "ED448"
         }
-        let context = try ErrorQueue.call(operation) { EVP_PKEY_CTX_new_from_name(nil, algorithm, nil) }
+        let context = try ErrorQueue.call(operation) { EVP_PKEY_CTX_new_from_name(nil, algorithm.cString, nil) }
         defer { EVP_PKEY_CTX_free(context) }
         try ErrorQueue.check(operation) { EVP_PKEY_keygen_init(context) }
         switch specification {
@@ -248,8 +251,14 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         self.init(takingOwnership: key, hasPrivateKey: false)
     }
 
+    /// `inputType` is static text because OpenSSL keeps the pointer in the
+    /// decoder context (`OSSL_DECODER_CTX_set_input_type` stores it without a
+    /// copy) and reads it again in `OSSL_DECODER_from_data`: a temporary C
+    /// string made from a Swift String is gone by then, and the decoder read
+    /// whatever had replaced it ("No supported data to decode. Input type:
+    /// lib.c", seen under the thread sanitizer).
     private static func decode(
-        _ bytes: some ContiguousBytes, inputType: String, selection: Int32,
+        _ bytes: some ContiguousBytes, inputType: StaticString, selection: Int32,
         passphrase: Passphrase?, operation: String
     ) throws -> OpaquePointer {
         try bytes.withUnsafeBytes { buffer in
@@ -258,7 +267,7 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
             }
             var key: OpaquePointer?
             let decoder = try ErrorQueue.call(operation) {
-                OSSL_DECODER_CTX_new_for_pkey(&key, inputType, nil, nil, selection, nil, nil)
+                OSSL_DECODER_CTX_new_for_pkey(&key, inputType.cString, nil, nil, selection, nil, nil)
             }
             defer { OSSL_DECODER_CTX_free(decoder) }
             return try PassphraseRequest.run(passphrase, operation: operation) { userData -> OpaquePointer? in
