@@ -253,6 +253,74 @@ struct PKCS12Tests {
     }
 }
 
+// MARK: - Hostile iteration counts
+
+extension PKCS12Tests {
+    /// Replaces every 3-byte INTEGER 0x010000 (65,536, the count the bundle
+    /// was made with) by 0x7FFFFF (8,388,607): what a hostile file asks for.
+    static func inflatingIterations(_ der: [UInt8]) -> (bytes: [UInt8], replaced: Int) {
+        let from: [UInt8] = [0x02, 0x03, 0x01, 0x00, 0x00], to: [UInt8] = [0x02, 0x03, 0x7f, 0xff, 0xff]
+        var bytes = der, replaced = 0, index = 0
+        while index + from.count <= bytes.count {
+            if Array(bytes[index..<(index + from.count)]) == from {
+                bytes.replaceSubrange(index..<(index + from.count), with: to)
+                replaced += 1
+                index += from.count
+            } else {
+                index += 1
+            }
+        }
+        return (bytes, replaced)
+    }
+
+    @Test("A MAC asking for 8 million iterations is refused at once, with or without a passphrase")
+    func hostileMACIterations() throws {
+        let material = try Material()
+        let made = try PKCS12(privateKey: material.key, certificate: material.certificate)
+            .der(passphrase: "s3cret", iterations: 65_536)
+        let (hostile, replaced) = Self.inflatingIterations(made)
+        #expect(replaced == 3)  // the certificates' PBKDF2, the key's PBKDF2, the MAC
+        for passphrase in [Passphrase("s3cret"), Passphrase("wrong"), nil] as [Passphrase?] {
+            let started = ContinuousClock.now
+            let error = try #require(throws: OpenSSLError.self) { try PKCS12(der: hostile, passphrase: passphrase) }
+            #expect(ContinuousClock.now - started < .seconds(1), "refusing took \(ContinuousClock.now - started)")
+            #expect(error.detail?.contains("MAC asks for 8388607 iterations") == true, "\(error)")
+            expectErrorQueueEmpty()
+        }
+    }
+
+    @Test("Encryption asking for more iterations than allowed is refused before anything is decrypted; the limit is adjustable")
+    func hostileEncryptionIterations() throws {
+        let material = try Material()
+        // No MAC: nothing stops OpenSSL from running the key derivation as the file asks.
+        let path = material.path("nomac.p12")
+        try ExternalTool.openssl(["pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
+                                  "-iter", "65536", "-nomac", "-certpbe", "AES-256-CBC", "-passout", "pass:s3cret",
+                                  "-out", path])
+        let (hostile, replaced) = Self.inflatingIterations(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        #expect(replaced == 2)
+        let started = ContinuousClock.now
+        let error = try #require(throws: OpenSSLError.self) { try PKCS12(der: hostile, passphrase: "s3cret") }
+        #expect(ContinuousClock.now - started < .seconds(1), "refusing took \(ContinuousClock.now - started)")
+        #expect(error.detail?.contains("encrypted contents asks for 8388607 iterations") == true, "\(error)")
+        expectErrorQueueEmpty()
+
+        // A bundle made with 4,096 iterations: refused under a limit of 2,048, opened under the default.
+        let bundle = try PKCS12(privateKey: material.key, certificate: material.certificate)
+            .der(passphrase: "s3cret", iterations: 4096)
+        let limited = try #require(throws: OpenSSLError.self) {
+            try PKCS12(der: bundle, passphrase: "s3cret", maximumIterations: 2048)
+        }
+        #expect(limited.detail?.contains("the limit is 2048") == true, "\(limited)")
+        #expect(try PKCS12(der: bundle, passphrase: "s3cret").certificate == material.certificate)
+        // The key's own encryption is checked too (inside the unencrypted safe).
+        let keyOnly = try PKCS12(privateKey: material.key, certificate: material.certificate).der(passphrase: "s3cret", iterations: 4096)
+        #expect(throws: OpenSSLError.self) { try PKCS12(der: keyOnly, passphrase: "s3cret", maximumIterations: 4095) }
+        #expect(PKCS12.defaultMaximumIterations == 1_000_000)
+        expectErrorQueueEmpty()
+    }
+}
+
 /// A thread-safe counter for callbacks.
 private final class Counter: @unchecked Sendable {  // guarded by lock
     private let lock = NSLock()

@@ -79,4 +79,27 @@ struct ShimTests {
         let empty = try #require(cossl_sk_X509_new_null())
         cossl_sk_X509_free(empty)
     }
+
+    @Test("PKCS#12 stack shims over a bundle's safes and bags")
+    func pkcs12StackShims() throws {
+        let key = try PKey.generate(.ec(.p256))
+        let certificate = try X509Builder(subject: try X509Name([("CN", "shim")]), publicKey: key).sign(with: key)
+        let der = try PKCS12(privateKey: key, certificate: certificate).der(passphrase: nil)
+        try der.withUnsafeBufferPointer { buffer in
+            var cursor = buffer.baseAddress
+            let p12 = try #require(d2i_PKCS12(nil, &cursor, buffer.count))
+            defer { PKCS12_free(p12) }
+            let safes = try #require(PKCS12_unpack_authsafes(p12))
+            defer { cossl_sk_PKCS7_pop_free(safes) }
+            #expect(cossl_sk_PKCS7_num(safes) == 2)  // certificates, key
+            let safe = try #require(cossl_sk_PKCS7_value(safes, 0))
+            #expect(OBJ_obj2nid(safe.pointee.type) == NID_pkcs7_data)
+            let bags = try #require(PKCS12_unpack_p7data(safe))
+            defer { cossl_sk_PKCS12_SAFEBAG_pop_free(bags) }
+            #expect(cossl_sk_PKCS12_SAFEBAG_num(bags) == 1)
+            let bag = try #require(cossl_sk_PKCS12_SAFEBAG_value(bags, 0))
+            #expect(PKCS12_SAFEBAG_get_nid(bag) == NID_certBag)
+        }
+        expectErrorQueueEmpty()
+    }
 }

@@ -47,18 +47,27 @@ public struct PKCS12: Sendable {
     /// bundle without a MAC is opened without a password (OpenSSL 3.0's
     /// `PKCS12_parse` cannot check one): its contents must not be encrypted.
     ///
+    /// - Parameter maximumIterations: the most key-derivation iterations the
+    ///   MAC and the encryption may ask for (default
+    ///   `defaultMaximumIterations`, 1,000,000).
     /// - Throws: `PassphraseError.incorrect` when the passphrase does not
     ///   match the MAC; `PassphraseError.required` when the bundle needs a
     ///   passphrase and none was given; the passphrase closure's own error if
     ///   it throws; `OpenSSLError` for input that is not PKCS#12 (garbage,
     ///   truncated, trailing bytes) or contents that cannot be decrypted or
-    ///   decoded.
-    /// - SeeAlso: d2i_PKCS12(3), PKCS12_verify_mac(3), PKCS12_parse(3)
-    public init(der: some ContiguousBytes, passphrase: Passphrase? = nil) throws {
+    ///   decoded; `OpenSSLError` when the MAC, an encrypted safe or an
+    ///   encrypted key asks for more than `maximumIterations` key-derivation
+    ///   iterations (the file's author chooses them: a hostile bundle would
+    ///   otherwise keep OpenSSL busy for many minutes, even without the
+    ///   right passphrase).
+    /// - SeeAlso: d2i_PKCS12(3), PKCS12_get0_mac(3), PKCS12_verify_mac(3), PKCS12_parse(3)
+    public init(der: some ContiguousBytes, passphrase: Passphrase? = nil,
+                maximumIterations: Int = PKCS12.defaultMaximumIterations) throws {
         let operation = "read PKCS#12"
         let bundle = OwnedPointer<PKCS12Kind>(takingOwnership: try MemoryBIO.fromDER(
             der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: PKCS12_free))
         let p12 = bundle.raw
+        try PKCS12.checkMACIterations(p12, limit: maximumIterations, operation: operation)
         let secret = try PKCS12.passphraseBytes(passphrase, maxLength: Int(PEM_BUFSIZE), operation: operation)
 
         // nil: no password; otherwise NUL-terminated bytes for OpenSSL's `const char *`.
@@ -84,6 +93,7 @@ public struct PKCS12: Sendable {
             throw PassphraseError.required(operation: operation)
         }
         ErrorQueue.clear()
+        try PKCS12.checkContentIterations(p12, password: password, limit: maximumIterations, operation: operation)
 
         var key: OpaquePointer?
         var certificate: OpaquePointer?
