@@ -181,6 +181,9 @@ struct CallbackTests {
         #expect(switched.server.context === other)
         #expect(switched.server.serverName == "wrong.example")
         #expect(switched.client.serverName == "wrong.example")
+        // The server accepted the name, so the sessions record it.
+        #expect(switched.server.session?.serverName == "wrong.example")
+        #expect(switched.client.session?.serverName == "wrong.example")
 
         // A name that keeps the default context.
         calls.set([])

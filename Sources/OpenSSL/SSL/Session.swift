@@ -247,8 +247,13 @@ extension Context {
         ErrorQueue.clear()
     }
 
-    /// Removes `session` from the internal cache; true when it was there.
-    /// The remove-session callback sees it. Allowed while the context is in use.
+    /// Removes `session` from the internal cache and marks it not
+    /// resumable; true when it was cached. The remove-session callback sees
+    /// it (OpenSSL calls it even when the session was not cached). Allowed
+    /// while the context is in use.
+    ///
+    /// OpenSSL also removes a connection's session by itself when the
+    /// connection goes away after its handshake without a `shutdown()`.
     /// - SeeAlso: SSL_CTX_remove_session(3)
     @discardableResult
     public func removeSession(_ session: Session) -> Bool {
