@@ -94,8 +94,10 @@ extension Connection {
         return Connection.bytes(count: SSL_get_server_random(raw, nil, 0)) { SSL_get_server_random(raw, $0, $1) }
     }
 
-    /// The session's master secret (TLS 1.2 and below; on TLS 1.3 what
-    /// OpenSSL keeps in its place); nil before a handshake has begun.
+    /// The session's master secret (48 bytes), the same on both sides: a
+    /// TLS 1.2-and-below notion. On TLS 1.3 it is the resumption secret
+    /// OpenSSL keeps in its place, which differs by side (nil on a client
+    /// until a ticket arrives). Nil before a handshake has begun.
     /// - SeeAlso: SSL_SESSION_get_master_key(3)
     public var masterKey: [UInt8]? {
         guard let session = SSL_get_session(raw) else { return nil }
@@ -158,6 +160,8 @@ extension Connection {
     /// for a group OpenSSL has no NID for); nil before the handshake.
     /// - SeeAlso: SSL_get_negotiated_group(3)
     public var negotiatedGroupID: Int32? {
+        // OpenSSL 3.0 reads the group from the session: without one it would crash.
+        guard SSL_get_session(raw) != nil else { return nil }
         let id = cossl_SSL_get_negotiated_group(raw)
         return id > 0 ? id : nil
     }

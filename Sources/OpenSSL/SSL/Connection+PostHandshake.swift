@@ -106,7 +106,10 @@ extension Connection {
     /// - SeeAlso: SSL_get_options(3)
     public var options: SSLOptions { SSLOptions(rawValue: SSL_get_options(raw)) }
 
-    /// Uses `certificate` for this connection only, instead of its context's.
+    /// Uses `certificate` for this connection only. OpenSSL keeps one
+    /// certificate per key type (RSA, ECDSA, Ed25519, …): this replaces the
+    /// context's certificate of the same type, and a server picks among
+    /// the types it has by what the client supports.
     /// - Throws: `OpenSSLError` when OpenSSL refuses it.
     /// - SeeAlso: SSL_use_certificate(3)
     public func useCertificate(_ certificate: X509) throws {
