@@ -135,6 +135,7 @@ static inline int cossl_sk_X509_NAME_push(STACK_OF(X509_NAME) *sk, X509_NAME *na
 static inline void cossl_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X509_NAME_pop_free(sk, X509_NAME_free); }
 
 /* ---- store (X509_STORE, store context, PKCS12) ---- */
+static inline int cossl_X509_STORE_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_get_ex_new_index(argl, argp, newf, dupf, freef); }
 static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
 
 /* ---- transport (custom BIO, sockets) ---- */
@@ -145,6 +146,15 @@ static inline int cossl_BIO_should_retry(BIO *b) { return BIO_should_retry(b); }
 static inline int cossl_BIO_should_read(BIO *b) { return BIO_should_read(b); }
 static inline int cossl_BIO_should_write(BIO *b) { return BIO_should_write(b); }
 static inline int cossl_BIO_eof(BIO *b) { return BIO_eof(b); }
+
+/* ---- builder (X509 builder, CSR, CRL) ---- */
+static inline STACK_OF(X509_EXTENSION) *cossl_sk_X509_EXTENSION_new_null(void) { return sk_X509_EXTENSION_new_null(); }
+static inline int cossl_sk_X509_EXTENSION_push(STACK_OF(X509_EXTENSION) *sk, X509_EXTENSION *ext) { return sk_X509_EXTENSION_push(sk, ext); }
+static inline int cossl_sk_X509_EXTENSION_num(const STACK_OF(X509_EXTENSION) *sk) { return sk_X509_EXTENSION_num(sk); }
+static inline X509_EXTENSION *cossl_sk_X509_EXTENSION_value(const STACK_OF(X509_EXTENSION) *sk, int i) { return sk_X509_EXTENSION_value(sk, i); }
+static inline void cossl_sk_X509_EXTENSION_pop_free(STACK_OF(X509_EXTENSION) *sk) { sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free); }
+static inline int cossl_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { return sk_X509_REVOKED_num(sk); }
+static inline X509_REVOKED *cossl_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *sk, int i) { return sk_X509_REVOKED_value(sk, i); }
 
 /* ---- TLS features (SNI, ALPN, sessions, callbacks, DTLS) ---- */
 static inline long cossl_SSL_CTX_set_tlsext_servername_callback(SSL_CTX *ctx, int (*cb)(SSL *, int *, void *)) { return SSL_CTX_set_tlsext_servername_callback(ctx, cb); }
