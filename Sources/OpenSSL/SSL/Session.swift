@@ -16,6 +16,11 @@ enum SSLSessionKind: OpenSSLObjectKind {
 /// the next connection with `Connection.setSession(_:)`. For a cache outside
 /// the process, store `der` and read it back with `Session(der:)`.
 ///
+/// End connections with `shutdown()`: OpenSSL marks the session of a
+/// connection that is dropped after its handshake without one as not
+/// resumable (a connection that ended badly is not resumed), and that
+/// includes the `Session` objects you hold for it.
+///
 /// A session holds secrets that resume the connection: keep serialised
 /// sessions as private as keys.
 public final class Session: @unchecked Sendable {  // read-only accessors; OpenSSL copies a session before changing one that is shared
