@@ -75,6 +75,8 @@ public final class Connection {
 
     /// A connection over a transport: through its file descriptor when it
     /// has one (OpenSSL then does the I/O itself), else through the custom BIO.
+    /// From a DTLS context, a descriptor (a `UDPSocket`) gets a datagram BIO,
+    /// which keeps datagram boundaries and runs DTLS's timers on the socket.
     ///
     /// With a descriptor, SIGPIPE is set to ignored if it still has its
     /// default action (OpenSSL's writes would otherwise raise it when the
