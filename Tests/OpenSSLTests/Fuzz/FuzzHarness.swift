@@ -427,10 +427,20 @@ enum FuzzHarness {
         }
         try serverContext.setSessionIDContext(Array("fuzz".utf8))
         try serverContext.setMinimumProtocolVersion(nil)
+        // ALPN and SNI: the client's protocol list and server name reach Swift code.
+        try serverContext.setALPNSelectCallback { connection, offered in
+            _ = connection.serverName
+            return ["h2", "http/1.1"].first { offered.contains($0) } ?? offered.last
+        }
+        let alternative = try Context.server(certificate: server, key: serverKey)
+        try serverContext.setServerNameCallback { connection in
+            if connection.serverName == "alt.localhost" { try connection.setContext(alternative) }
+        }
 
         let clientContext = try Context.client(trusting: [ca], certificate: client, key: clientKey)
         // An empty legacy session id, so a recorded ServerHello (seeds) echoes the right one.
         try clientContext.clearOptions(.enableMiddleboxCompat)
+        try clientContext.setALPNProtocols(["h2", "http/1.1"])
         try clientContext.setVerify(.peer) { _, certificate, _, _, ok in
             _ = try? certificate.subject.rfc2253String
             return ok
@@ -489,6 +499,9 @@ enum FuzzHarness {
         _ = connection.verifyResult
         _ = (connection.cipherName, connection.cipherBits, connection.protocolVersion, connection.protocolVersionName)
         _ = connection.serverName
+        _ = connection.alpnProtocol
+        _ = connection.isSessionReused
+        _ = try? connection.session?.der
         _ = connection.stateString
         _ = try? connection.shutdown()
         discardOutput(connection)

@@ -139,6 +139,7 @@ enum FuzzSeeds {
         let clientContext = try Context.client(trusting: [material.ca])
         try clientContext.setMaximumProtocolVersion(maximum)
         try clientContext.clearOptions(.enableMiddleboxCompat)
+        try clientContext.setALPNProtocols(["h2", "http/1.1"])
         let client = try Connection(clientContext)
         client.setConnectState()
         try client.setServerName("localhost")
