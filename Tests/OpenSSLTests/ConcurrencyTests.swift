@@ -8,7 +8,7 @@ import COpenSSL
 /// objects read from 8 threads at once. Run under the thread sanitizer by
 /// Scripts/sanitize.sh.
 ///
-/// The handshake count defaults to 200 (8 threads × 25) so the suite stays
+/// The handshake count defaults to 256 (8 threads × 32) so the suite stays
 /// quick; `SWIFT_OPENSSL_STRESS_HANDSHAKES=2000 swift test --filter Concurrency`
 /// runs the full 2,000.
 @Suite("Concurrency")
@@ -18,7 +18,7 @@ struct ConcurrencyTests {
 
     static var handshakeCount: Int {
         let requested = ProcessInfo.processInfo.environment["SWIFT_OPENSSL_STRESS_HANDSHAKES"].flatMap(Int.init)
-        return max(requested ?? 200, threads)
+        return max(requested ?? 256, threads * 2)
     }
 
     /// Runs `body(threadIndex)` on `count` threads started together; returns
@@ -85,18 +85,18 @@ struct ConcurrencyTests {
     final class Seen: Sendable {
         let chainHookCalls = Locked(0)
         let perCertificateCalls = Locked(0)
+        let serverNameCalls = Locked(0)
+        let alpnCalls = Locked(0)
         /// The `userInfo` of each connection the chain hook was called with.
         let hookedConnections = Locked(Set<Int>())
         let problems = Locked<[String]>([])
     }
 
-    @Test("one server and one client Context shared by 8 threads: every mutual-TLS handshake completes, each callback sees its own connection")
+    @Test("one server and one client Context shared by 8 threads: mutual-TLS handshakes with verify hooks, SNI, ALPN and resumption; each callback sees its own connection")
     func sharedContexts() throws {
         let pki = Self.pki
         let seen = Seen()
-        let server = try Context.mutualTLSServer(
-            certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate], trusting: [pki.root]
-        ) { connection, verification in
+        let verifier: Context.PeerVerifier = { connection, verification in
             seen.chainHookCalls.withLock { $0 += 1 }
             guard let id = connection.userInfo as? Int else {
                 seen.problems.withLock { $0.append("chain hook: connection without its id") }
@@ -109,8 +109,27 @@ struct ConcurrencyTests {
             }
             return .accept
         }
+        // SNI moves odd-numbered connections to a second context (same certificate and policy).
+        let alternative = try Context.mutualTLSServer(
+            certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate], trusting: [pki.root], verifier: verifier)
+        let server = try Context.mutualTLSServer(
+            certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate], trusting: [pki.root], verifier: verifier)
+        for context in [server, alternative] {
+            try context.setALPNSelectCallback { connection, offered in
+                seen.alpnCalls.withLock { $0 += 1 }
+                return offered.first { $0 == "h2" }
+            }
+        }
+        try server.setServerNameCallback { connection in
+            seen.serverNameCalls.withLock { $0 += 1 }
+            guard connection.serverName == "localhost" else {
+                throw Stuck(description: "SNI: \(connection.serverName ?? "none")")
+            }
+            if let id = connection.userInfo as? Int, id % 2 == 1 { try connection.setContext(alternative) }
+        }
         let client = try Context.client(trusting: [pki.root], certificate: pki.client, key: pki.clientKey,
                                         chain: [pki.intermediate])
+        try client.setALPNProtocols(["h2", "http/1.1"])
         try client.setVerify(.peer) { connection, certificate, error, depth, ok in
             seen.perCertificateCalls.withLock { $0 += 1 }
             if !ok { seen.problems.withLock { $0.append("depth \(depth): \(error)") } }
@@ -119,8 +138,10 @@ struct ConcurrencyTests {
         }
 
         let total = Self.handshakeCount
-        let perThread = total / Self.threads
+        let perThread = total / Self.threads / 2 * 2  // pairs: a full handshake, then one resuming it
+        let resumed = Locked(0)
         let errors = Self.onThreads(Self.threads) { thread in
+            var saved: Session?
             for round in 0..<perThread {
                 let id = thread * 1_000_000 + round
                 let clientConnection = try Connection(client)
@@ -129,29 +150,57 @@ struct ConcurrencyTests {
                 clientConnection.setConnectState()
                 serverConnection.setAcceptState()
                 try clientConnection.setServerName("localhost")
+                if round % 2 == 1, let session = saved { try clientConnection.setSession(session) }
                 try Self.handshake(clientConnection, serverConnection)
+                // A resumed session keeps the peer's certificate and verdict, not the verified chain.
                 guard serverConnection.peerCertificate?.description == pki.client.description,
-                      clientConnection.verifiedChain?.count == 3 else {
-                    throw Stuck(description: "handshake \(id): wrong peer or chain")
+                      clientConnection.verifyResult == .ok,
+                      round % 2 == 1 || clientConnection.verifiedChain?.count == 3,
+                      clientConnection.alpnProtocol == "h2", serverConnection.alpnProtocol == "h2" else {
+                    throw Stuck(description: "handshake \(id): wrong peer, chain or ALPN")
                 }
-                try clientConnection.writeAll(Array("ping \(id)".utf8))
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                let count = try buffer.withUnsafeMutableBytes { try clientConnection.bioRead(into: $0) }
-                try serverConnection.bioWrite(Array(buffer[..<count]))
-                guard try serverConnection.read(max: 100) == Array("ping \(id)".utf8) else {
-                    throw Stuck(description: "handshake \(id): data corrupted")
+                if round % 2 == 1 {
+                    guard clientConnection.isSessionReused else { throw Stuck(description: "handshake \(id) not resumed") }
+                    resumed.withLock { $0 += 1 }
                 }
+                try Self.exchange(Array("ping \(id)".utf8), from: clientConnection, to: serverConnection)
+                // The reply carries TLS 1.3's session tickets.
+                try Self.exchange(Array("pong \(id)".utf8), from: serverConnection, to: clientConnection)
+                try Self.closeCleanly(clientConnection, serverConnection)
+                saved = round % 2 == 0 ? clientConnection.session : nil
             }
         }
         let handshakes = perThread * Self.threads
-        print("concurrency: \(handshakes) mutual-TLS handshakes on \(Self.threads) threads sharing two contexts")
+        let full = handshakes / 2
+        print("concurrency: \(handshakes) mutual-TLS handshakes (\(resumed.withLock { $0 }) resumed) on \(Self.threads) threads sharing the contexts")
         #expect(errors.isEmpty, "\(errors.prefix(10))")
         #expect(seen.problems.withLock { $0 }.isEmpty, "\(seen.problems.withLock { $0.prefix(10) })")
-        #expect(seen.chainHookCalls.withLock { $0 } == handshakes)
-        // Root, intermediate and leaf: three per-certificate calls per handshake.
-        #expect(seen.perCertificateCalls.withLock { $0 } == 3 * handshakes)
-        #expect(seen.hookedConnections.withLock { $0.count } == handshakes)
+        #expect(resumed.withLock { $0 } == handshakes - full)
+        // Full handshakes only verify: the chain hook once, the per-certificate callback for root, intermediate, leaf.
+        #expect(seen.chainHookCalls.withLock { $0 } == full)
+        #expect(seen.perCertificateCalls.withLock { $0 } == 3 * full)
+        #expect(seen.hookedConnections.withLock { $0.count } == full)
+        #expect(seen.serverNameCalls.withLock { $0 } == handshakes)
+        #expect(seen.alpnCalls.withLock { $0 } == handshakes)
         expectErrorQueueEmpty()
+    }
+
+    /// Writes `message` on one side, moves it, reads it on the other.
+    static func exchange(_ message: [UInt8], from sender: Connection, to receiver: Connection) throws {
+        try sender.writeAll(message)
+        while sender.pendingCiphertext > 0 { try receiver.bioWrite(try sender.bioRead(max: 16_384)) }
+        var received: [UInt8] = []
+        while received.count < message.count { received += try receiver.read(max: 100) }
+        guard received == message else { throw Stuck(description: "data corrupted") }
+    }
+
+    /// close_notify both ways (a session stays resumable only after a clean shutdown).
+    static func closeCleanly(_ client: Connection, _ server: Connection) throws {
+        _ = try client.shutdown()
+        while client.pendingCiphertext > 0 { try server.bioWrite(try client.bioRead(max: 16_384)) }
+        _ = try server.shutdown()
+        while server.pendingCiphertext > 0 { try client.bioWrite(try server.bioRead(max: 16_384)) }
+        guard try client.shutdown() else { throw Stuck(description: "shutdown did not complete") }
     }
 
     @Test("X509 and PKey objects read from 8 threads at once give the same answers as on one thread")
