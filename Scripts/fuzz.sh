@@ -66,15 +66,25 @@ if [ ! -f "$build/libOpenSSL.a" ] || [ -n "$(find Sources/OpenSSL Sources/COpenS
         "${library_sources[@]/#/$root/}") || { echo "fuzz: the library did not compile" >&2; exit 2; }
 fi
 
-# 2. The fuzzer binary: entry points, harness and seeds.
+# 2. The fuzzer binary: entry points, harness and seeds. The x509-json target
+#    also runs the CLI's own report code (ossl x509 --json) when it is there.
 harness_sources=(Fuzz/FuzzMain.swift Tests/OpenSSLTests/Fuzz/FuzzHarness.swift Tests/OpenSSLTests/Fuzz/FuzzSeeds.swift)
+cli_sources=(Sources/ossl/Support/CertificateReport.swift Sources/ossl/Support/JSON.swift)
 binary=$build/fuzz-openssl
+compile_targets() {
+    swiftc "${common[@]}" "${linker[@]}" -module-name FuzzTargets -I "$build" "$@" \
+        -L "$build" -lOpenSSL -lssl -lcrypto -o "$binary" 2> >(grep -v "warning: Cannot export local symbol" >&2)
+}
 if [ ! -x "$binary" ] || [ "$build/libOpenSSL.a" -nt "$binary" ] || \
-   [ -n "$(find "${harness_sources[@]}" -newer "$binary" | head -1)" ]; then
+   [ -n "$(find "${harness_sources[@]}" $(ls "${cli_sources[@]}" 2>/dev/null) -newer "$binary" | head -1)" ]; then
     echo "fuzz: compiling the fuzz targets"
-    swiftc "${common[@]}" "${linker[@]}" -module-name FuzzTargets -I "$build" "${harness_sources[@]}" \
-        -L "$build" -lOpenSSL -lssl -lcrypto -o "$binary" 2> >(grep -v "warning: Cannot export local symbol" >&2) \
-        || { echo "fuzz: the fuzz targets did not compile" >&2; exit 2; }
+    if [ -f "${cli_sources[0]}" ] && [ -f "${cli_sources[1]}" ] && \
+       compile_targets "${harness_sources[@]}" "${cli_sources[@]}" -D OSSL_CLI_JSON 2>"$build/cli-json.log"; then
+        echo "fuzz: x509-json runs the CLI's CertificateReport"
+    else
+        [ -f "${cli_sources[0]}" ] && echo "fuzz: the CLI's report code did not compile here (see $build/cli-json.log); x509-json fuzzes the library calls it makes"
+        compile_targets "${harness_sources[@]}" || { echo "fuzz: the fuzz targets did not compile" >&2; exit 2; }
+    fi
 fi
 
 # 3. Seeds: written by the binary, plus the PEM fixtures and saved findings.

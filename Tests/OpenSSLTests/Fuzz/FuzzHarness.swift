@@ -27,7 +27,8 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case crl
     /// PKCS#12 bundles, with a passphrase and without.
     case pkcs12
-    /// What `ossl x509 --json` reads from a certificate, rendered as JSON.
+    /// What `ossl x509 --json` reads from a certificate, rendered as JSON
+    /// (with the CLI's own `CertificateReport` when Scripts/fuzz.sh finds it).
     case x509JSON = "x509-json"
     /// A server connection fed the input as a client's ciphertext.
     case tlsServer = "tls-server"
@@ -366,6 +367,11 @@ enum FuzzHarness {
             return false
         }
         for certificate in certificates.prefix(8) {
+            #if OSSL_CLI_JSON
+            // Scripts/fuzz.sh compiles the CLI's own report code in when it is there.
+            _ = try? CertificateReport(certificate).json().text
+            _ = try? CertificateReport(certificate).summary()
+            #endif
             _ = CertificateJSON.render(certificate)
         }
         return true
