@@ -31,6 +31,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Leak and RSS soak for Scripts/leakcheck.sh; not a product.
+        .executableTarget(
+            name: "soak",
+            dependencies: ["OpenSSL"]
+        ),
         .testTarget(
             name: "OpenSSLTests",
             dependencies: ["OpenSSL", "COpenSSL"],

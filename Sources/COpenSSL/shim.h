@@ -146,4 +146,13 @@ static inline int cossl_BIO_should_read(BIO *b) { return BIO_should_read(b); }
 static inline int cossl_BIO_should_write(BIO *b) { return BIO_should_write(b); }
 static inline int cossl_BIO_eof(BIO *b) { return BIO_eof(b); }
 
+/* ---- builder (X509 builder, CSR, CRL) ---- */
+static inline STACK_OF(X509_EXTENSION) *cossl_sk_X509_EXTENSION_new_null(void) { return sk_X509_EXTENSION_new_null(); }
+static inline int cossl_sk_X509_EXTENSION_push(STACK_OF(X509_EXTENSION) *sk, X509_EXTENSION *ext) { return sk_X509_EXTENSION_push(sk, ext); }
+static inline int cossl_sk_X509_EXTENSION_num(const STACK_OF(X509_EXTENSION) *sk) { return sk_X509_EXTENSION_num(sk); }
+static inline X509_EXTENSION *cossl_sk_X509_EXTENSION_value(const STACK_OF(X509_EXTENSION) *sk, int i) { return sk_X509_EXTENSION_value(sk, i); }
+static inline void cossl_sk_X509_EXTENSION_pop_free(STACK_OF(X509_EXTENSION) *sk) { sk_X509_EXTENSION_pop_free(sk, X509_EXTENSION_free); }
+static inline int cossl_sk_X509_REVOKED_num(const STACK_OF(X509_REVOKED) *sk) { return sk_X509_REVOKED_num(sk); }
+static inline X509_REVOKED *cossl_sk_X509_REVOKED_value(const STACK_OF(X509_REVOKED) *sk, int i) { return sk_X509_REVOKED_value(sk, i); }
+
 #endif /* COPENSSL_SHIM_H */

@@ -186,6 +186,7 @@ struct ConnectionTests {
             Issue.record("expected .usage, got \(error)")
             return
         }
+        expectErrorQueueEmpty()
     }
 
     @Test("A Context shared by 8 threads doing handshakes at once")

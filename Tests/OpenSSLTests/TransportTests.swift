@@ -820,3 +820,129 @@ extension TransportTests {
         }
     }
 }
+
+// MARK: - Under a Connection (the lead's Connection wired to both transport paths)
+
+extension TransportTests {
+    @Suite("Transports under Connection")
+    struct UnderConnection {
+        private func expectWantRead(_ body: () throws(SSLError) -> Void, sourceLocation: SourceLocation = #_sourceLocation) {
+            do {
+                try body()
+                Issue.record("expected .wantRead, got success", sourceLocation: sourceLocation)
+            } catch .wantRead {
+            } catch {
+                Issue.record("expected .wantRead, got \(error)", sourceLocation: sourceLocation)
+            }
+        }
+
+        /// Runs `body`; true when it finished, false when it wants I/O (the other side's turn); rethrows anything else.
+        @discardableResult
+        private func untilBlocked(_ body: () throws(SSLError) -> Void) throws -> Bool {
+            do {
+                try body()
+                return true
+            } catch {
+                switch error {
+                case .wantRead, .wantWrite: return false
+                default: throw error
+                }
+            }
+        }
+
+        /// Drives both handshakes in one thread until done; each side's want-read/want-write just means "the other side's turn".
+        private func handshake(_ client: Connection, _ server: Connection) throws {
+            for _ in 0..<100_000 where !(client.isHandshakeDone && server.isHandshakeDone) {
+                for connection in [client, server] where !connection.isHandshakeDone {
+                    try untilBlocked { () throws(SSLError) in try connection.doHandshake() }
+                }
+            }
+            #expect(client.isHandshakeDone && server.isHandshakeDone)
+        }
+
+        @Test("TLS through two Swift transports with one-byte reads and writes and would-block every third call")
+        func tlsOverFaultyMemoryTransports() throws {
+            let faults = TransportFaults(maxBytesPerRead: 1, maxBytesPerWrite: 1,
+                                         wouldBlockEveryNthRead: 3, wouldBlockEveryNthWrite: 3)
+            let pair = MemoryTransportPair(client: faults, server: faults)
+            let client = try Connection(try TestContexts.client(), transport: pair.client)
+            let server = try Connection(try TestContexts.server(), transport: pair.server)
+            client.setConnectState()
+            server.setAcceptState()
+            try client.setServerName("localhost")
+            try handshake(client, server)
+            #expect(client.peerCertificate == TestContexts.pki.server)
+            var sent = false
+            var received: [UInt8] = []
+            for _ in 0..<10_000 where received.count < 5 {
+                if !sent {
+                    sent = try untilBlocked { () throws(SSLError) in try client.writeAll(Array("hello".utf8)) }
+                }
+                try untilBlocked { () throws(SSLError) in received += try server.read(max: 16) }
+            }
+            #expect(received == Array("hello".utf8))
+            #expect(pair.client.readCalls > 100)
+        }
+
+        @Test("TLS over TCPSocket: OpenSSL drives the descriptor (SSL_set_fd), echo both ways")
+        func tlsOverTCPSocket() throws {
+            let listener = try TCPSocket.listen()
+            defer { listener.close() }
+            let serverContext = try TestContexts.server()
+            let port = listener.localPort
+            let serverDone = DispatchSemaphore(value: 0)
+            let serverThread = Thread {
+                defer { serverDone.signal() }
+                guard let socket = try? listener.accept(timeout: TransportTests.patience) else { return }
+                defer { socket.close() }
+                try? socket.setReadTimeout(TransportTests.patience)
+                guard let connection = try? Connection(serverContext, transport: socket) else { return }
+                connection.setAcceptState()
+                guard (try? connection.doHandshake()) != nil, let request = try? connection.read(max: 64) else { return }
+                try? connection.writeAll(request.reversed())
+            }
+            serverThread.start()
+            let socket = try TCPSocket.connect(host: "127.0.0.1", port: port, timeout: TransportTests.patience)
+            defer { socket.close() }
+            try socket.setReadTimeout(TransportTests.patience)
+            let client = try Connection(try TestContexts.client(), transport: socket)
+            client.setConnectState()
+            try client.setServerName("localhost")
+            try client.doHandshake()
+            try client.writeAll([1, 2, 3])
+            #expect(try client.read(max: 64) == [3, 2, 1])
+            #expect(serverDone.wait(timeout: .now() + 10) == .success)
+        }
+
+        @Test("A transport error thrown mid-handshake comes out of doHandshake unchanged")
+        func transportErrorSurfaces() throws {
+            let pair = MemoryTransportPair(client: TransportFaults(error: TransportFailure(id: 9), errorOnCall: 2, errorOn: .reads))
+            let client = try Connection(try TestContexts.client(), transport: pair.client)
+            client.setConnectState()
+            try client.setServerName("localhost")
+            expectWantRead { () throws(SSLError) in try client.doHandshake() }  // read call 1: nothing yet
+            let error = try #require(throws: SSLError.self) { try client.doHandshake() }
+            guard case .transport(let thrown) = error else {
+                Issue.record("expected .transport, got \(error)")
+                return
+            }
+            #expect(thrown as? TransportFailure == TransportFailure(id: 9))
+            expectErrorQueueEmpty()
+        }
+
+        @Test("The peer vanishing mid-handshake is an unexpected EOF, not the failed alert write after it")
+        func eofMidHandshake() throws {
+            let pair = MemoryTransportPair()
+            let client = try Connection(try TestContexts.client(), transport: pair.client)
+            client.setConnectState()
+            try client.setServerName("localhost")
+            expectWantRead { () throws(SSLError) in try client.doHandshake() }
+            pair.server.close()
+            let error = try #require(throws: SSLError.self) { try client.doHandshake() }
+            expectErrorQueueEmpty()
+            // OpenSSL fails first (unexpected EOF, SSL_ERROR_SSL), then its
+            // fatal alert's write fails in the bridge (EPIPE): the EOF is the answer.
+            #expect(error.isUnexpectedEOF, "\(error)")
+        }
+    }
+}

@@ -3,8 +3,8 @@ import Foundation
 import COpenSSL
 @testable import OpenSSL
 
-/// Keys generated once for the whole file (RSA generation is slow).
-private enum Keys {
+/// Keys generated once for the builder, request and CRL tests (RSA generation is slow).
+enum SharedTestKeys {
     static let rsa: Result<PKey, any Error> = Result { try PKey.generate(.rsa(bits: 2048)) }
 }
 
@@ -20,7 +20,7 @@ struct SigningCase: Sendable, CustomTestStringConvertible {
 
     func makeKey() throws -> PKey {
         switch keyKind {
-        case .rsa: return try Keys.rsa.get()
+        case .rsa: return try SharedTestKeys.rsa.get()
         case .p256: return try PKey.generate(.ec(.p256))
         case .p384: return try PKey.generate(.ec(.p384))
         case .ed25519: return try PKey.generate(.ed25519)

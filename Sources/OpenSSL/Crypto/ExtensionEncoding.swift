@@ -58,6 +58,7 @@ extension X509Extension {
     /// A keyUsage extension with the given bits.
     /// - Parameter critical: RFC 5280 recommends critical.
     /// - Throws: `OpenSSLError` for an empty set (RFC 5280 requires at least one bit).
+    /// - SeeAlso: d2i_ASN1_BIT_STRING(3)
     public static func keyUsage(_ usage: KeyUsage, critical: Bool = true) throws -> X509Extension {
         let bits = (0..<9).filter { usage.rawValue & (1 << UInt16($0)) != 0 }
         guard !bits.isEmpty else {
@@ -79,6 +80,7 @@ extension X509Extension {
 
     /// A subjectKeyIdentifier extension holding `identifier` (never critical).
     /// - Throws: `OpenSSLError` for an empty identifier.
+    /// - SeeAlso: d2i_ASN1_OCTET_STRING(3)
     public static func subjectKeyIdentifier(_ identifier: [UInt8]) throws -> X509Extension {
         guard !identifier.isEmpty else {
             throw OpenSSLError(operation: "encode subjectKeyIdentifier", detail: "the identifier is empty")
@@ -132,6 +134,7 @@ extension X509Extension {
     /// mask (8 or 16+16 bytes, see `GeneralName.ipNetwork(_:)`).
     /// - Parameter critical: RFC 5280 requires critical.
     /// - Throws: `OpenSSLError` when both lists are empty, or a name cannot be encoded.
+    /// - SeeAlso: NAME_CONSTRAINTS_check(3), which enforces it
     public static func nameConstraints(permitted: [GeneralName], excluded: [GeneralName] = [],
                                        critical: Bool = true) throws -> X509Extension {
         guard !(permitted.isEmpty && excluded.isEmpty) else {
@@ -198,6 +201,7 @@ extension X509Extension {
 
     /// The cRLNumber extension of a CRL (OID 2.5.29.20), never critical.
     /// - Throws: `OpenSSLError` for a negative number.
+    /// - SeeAlso: X509_CRL_add1_ext_i2d(3) with NID_crl_number
     public static func crlNumber(_ number: BigEndianInteger) throws -> X509Extension {
         guard !number.isNegative else {
             throw OpenSSLError(operation: "encode cRLNumber", detail: "a CRL number cannot be negative")
@@ -242,6 +246,7 @@ extension GeneralName {
     /// An IP subtree for name constraints from CIDR text ("10.0.0.0/8",
     /// "2001:db8::/32"): the address followed by the mask.
     /// - Throws: `OpenSSLError` when the text is not an address with a prefix length in range.
+    /// - SeeAlso: a2i_IPADDRESS_NC(3), OpenSSL's parser for the same form
     public static func ipNetwork(_ cidr: String) throws -> GeneralName {
         let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let address = IPAddressText.parse(String(parts[0])),

@@ -46,11 +46,28 @@ public struct X509Builder: Sendable {
     /// - Parameters:
     ///   - notBefore: default now.
     ///   - notAfter: default 365 days after `notBefore`.
+    /// - SeeAlso: X509_new(3), called by `sign`
     public init(subject: X509Name? = nil, publicKey: PKey? = nil, notBefore: Date = Date(), notAfter: Date? = nil) {
         self.subject = subject
         self.publicKey = publicKey
         self.notBefore = notBefore
         self.notAfter = notAfter ?? notBefore.addingTimeInterval(365 * 86_400)
+    }
+
+    /// Starts a certificate for a signing request: its subject and public
+    /// key, and (when `copyExtensions`) the extensions it requests, in order.
+    /// Review what a request asks for before certifying it.
+    /// - Throws: `OpenSSLError` when the request's self-signature does not
+    ///   verify, or its extensions or key cannot be read.
+    /// - SeeAlso: X509_REQ_verify(3), X509_REQ_get_extensions(3)
+    public init(request: X509Request, copyExtensions: Bool = false, notBefore: Date = Date(), notAfter: Date? = nil) throws {
+        guard request.isSignatureValid else {
+            throw OpenSSLError(operation: "start certificate from request", detail: "the request's signature does not verify")
+        }
+        self.init(subject: try request.subject, publicKey: try request.publicKey, notBefore: notBefore, notAfter: notAfter)
+        if copyExtensions {
+            pending = try request.extensions.map { .ready($0) }
+        }
     }
 
     /// The OIDs of the extensions added so far, in order (the key
@@ -76,30 +93,35 @@ public struct X509Builder: Sendable {
 
     /// Adds a subjectAltName listing `names` in order (every `GeneralName` kind; NUL bytes kept).
     /// - Throws: as `X509Extension.subjectAlternativeName(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addSubjectAlternativeNames(_ names: [GeneralName], critical: Bool = false) throws {
         addExtension(try .subjectAlternativeName(names, critical: critical))
     }
 
     /// Adds basicConstraints (critical by default).
     /// - Throws: as `X509Extension.basicConstraints(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addBasicConstraints(isCA: Bool, pathLength: Int? = nil, critical: Bool = true) throws {
         addExtension(try .basicConstraints(BasicConstraints(isCA: isCA, pathLength: pathLength), critical: critical))
     }
 
     /// Adds keyUsage (critical by default).
     /// - Throws: as `X509Extension.keyUsage(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addKeyUsage(_ usage: KeyUsage, critical: Bool = true) throws {
         addExtension(try .keyUsage(usage, critical: critical))
     }
 
     /// Adds extendedKeyUsage with `purposes` in order.
     /// - Throws: as `X509Extension.extendedKeyUsage(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addExtendedKeyUsage(_ purposes: [ExtendedKeyUsage], critical: Bool = false) throws {
         addExtension(try .extendedKeyUsage(purposes, critical: critical))
     }
 
     /// Adds a subjectKeyIdentifier computed when signing from the certified
     /// public key (SHA-1 of its bits, RFC 5280 method 1; OpenSSL's `hash`).
+    /// - SeeAlso: X509_pubkey_digest(3), which computes the same value
     public mutating func addSubjectKeyIdentifier() {
         pending.append(.subjectKeyIdentifier)
     }
@@ -109,12 +131,14 @@ public struct X509Builder: Sendable {
     /// it has none (for a self-signed certificate, of the signing key).
     /// - Parameter includeIssuerNameAndSerial: also record the issuer's
     ///   issuer name and serial number (OpenSSL's `issuer:always`).
+    /// - SeeAlso: X509_get0_subject_key_id(3)
     public mutating func addAuthorityKeyIdentifier(includeIssuerNameAndSerial: Bool = false) {
         pending.append(.authorityKeyIdentifier(includeIssuerNameAndSerial: includeIssuerNameAndSerial))
     }
 
     /// Adds nameConstraints (critical by default).
     /// - Throws: as `X509Extension.nameConstraints(permitted:excluded:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addNameConstraints(permitted: [GeneralName], excluded: [GeneralName] = [],
                                             critical: Bool = true) throws {
         addExtension(try .nameConstraints(permitted: permitted, excluded: excluded, critical: critical))
@@ -122,24 +146,28 @@ public struct X509Builder: Sendable {
 
     /// Adds cRLDistributionPoints.
     /// - Throws: as `X509Extension.crlDistributionPoints(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addCRLDistributionPoints(_ points: [CRLDistributionPoint]) throws {
         addExtension(try .crlDistributionPoints(points))
     }
 
     /// Adds cRLDistributionPoints with one point per URL.
     /// - Throws: as `X509Extension.crlDistributionPoints(_:critical:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addCRLDistributionPoints(urls: [String]) throws {
         try addCRLDistributionPoints(urls.map { CRLDistributionPoint(fullName: [.uri($0)]) })
     }
 
     /// Adds authorityInfoAccess with the entries in order.
     /// - Throws: as `X509Extension.authorityInfoAccess(_:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addAuthorityInformationAccess(_ entries: [AccessDescription]) throws {
         addExtension(try .authorityInfoAccess(entries))
     }
 
     /// Adds authorityInfoAccess: OCSP responders first, then CA issuer URLs.
     /// - Throws: as `X509Extension.authorityInfoAccess(_:)`.
+    /// - SeeAlso: X509_add_ext(3), which adds it when signing
     public mutating func addAuthorityInformationAccess(ocsp: [String] = [], caIssuers: [String] = []) throws {
         try addAuthorityInformationAccess(ocsp.map { .ocsp($0) } + caIssuers.map { .caIssuers($0) })
     }

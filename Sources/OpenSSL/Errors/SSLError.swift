@@ -98,10 +98,15 @@ public enum SSLError: Error, Sendable, CustomStringConvertible {
 
     /// Maps the result of an `SSL_*` I/O call. Must be called right after the
     /// call, on the same thread, before anything else touches the error queue
-    /// or errno. Drains the queue.
+    /// or errno — and errno must have been set to 0 before the call, so a
+    /// nonzero errno is the call's own. Drains the queue.
     static func from(ssl: OpaquePointer, result: Int32, operation: @autoclosure () -> String) -> SSLError {
         let savedErrno = errno
-        let code = SSL_get_error(ssl, result)
+        return from(code: SSL_get_error(ssl, result), result: result, errno: savedErrno, operation: operation())
+    }
+
+    /// Maps an `SSL_get_error` code already taken (with the errno saved right after the call).
+    static func from(code: Int32, result: Int32, errno savedErrno: Int32, operation: @autoclosure () -> String) -> SSLError {
         switch code {
         case SSL_ERROR_WANT_READ: ErrorQueue.clear(); return .wantRead
         case SSL_ERROR_WANT_WRITE: ErrorQueue.clear(); return .wantWrite
@@ -117,7 +122,7 @@ public enum SSLError: Error, Sendable, CustomStringConvertible {
             let error = ErrorQueue.drain(operation())
             if !error.entries.isEmpty { return .ssl(error) }
             // No queue entry: an I/O error with errno, or EOF that broke the protocol.
-            return .sysCall(errno: savedErrno == 0 ? -1 : savedErrno, error)
+            return .sysCall(errno: savedErrno != 0 ? savedErrno : -1, error)
         default:
             let error = ErrorQueue.drain(operation())
             // OpenSSL 3 reports a peer that vanished without close_notify as an SSL error.

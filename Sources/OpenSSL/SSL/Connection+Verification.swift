@@ -56,6 +56,8 @@ extension Connection {
     var hasExpectedHost: Bool {
         guard let parameters = SSL_get0_param(raw) else { return false }
         if X509_VERIFY_PARAM_get0_host(parameters, 0) != nil { return true }
+        // With no IP set, get1_ip_asc queues "passed a null parameter": clear it.
+        defer { ErrorQueue.clear() }
         if let ip = X509_VERIFY_PARAM_get1_ip_asc(parameters) {
             cossl_OPENSSL_free(ip)
             return true

@@ -366,6 +366,8 @@ public final class Connection {
         while true {
             ErrorQueue.clear()
             callbackError = nil
+            if case .bridged(let bridge) = io { _ = bridge.takeError() }  // a stale error never answers for this call
+            errno = 0  // so a nonzero errno afterwards is this call's
             let result = call()
             let callErrno = errno
             if success(result) { return result }
@@ -374,11 +376,17 @@ public final class Connection {
                 ErrorQueue.clear()
                 throw .callback(error)
             }
+            let code = SSL_get_error(raw, result)
             if case .bridged(let bridge) = io, let error = bridge.takeError() {
-                ErrorQueue.clear()
-                throw .transport(error)
+                // The transport's error is the cause only of an I/O failure; after a
+                // protocol failure (the peer vanished, then the alert could not be
+                // written) OpenSSL's own error is the one that explains it.
+                if code == SSL_ERROR_SYSCALL {
+                    ErrorQueue.clear()
+                    throw .transport(error)
+                }
             }
-            let error = SSLError.from(ssl: raw, result: result, operation: "\(operation)")
+            let error = SSLError.from(code: code, result: result, errno: callErrno, operation: "\(operation)")
             if case .descriptor(let transport) = io, callErrno == EINTR,
                (transport as? TCPSocket)?.isBlocking ?? true {
                 switch error {

@@ -108,6 +108,25 @@ enum DER {
 
     // MARK: Reading
 
+    /// The value of INTEGER (or ENUMERATED) content octets: two's complement,
+    /// big-endian. Nil for empty content.
+    static func integerValue(_ content: ArraySlice<UInt8>) -> BigEndianInteger? {
+        guard let first = content.first else { return nil }
+        guard first & 0x80 != 0 else { return BigEndianInteger(magnitude: Array(content)) }
+        // Negative: the magnitude is the two's complement of the content.
+        var bytes = Array(content)
+        var carry = true
+        for index in bytes.indices.reversed() {
+            bytes[index] = ~bytes[index]
+            if carry {
+                let (sum, overflow) = bytes[index].addingReportingOverflow(1)
+                bytes[index] = sum
+                carry = overflow
+            }
+        }
+        return BigEndianInteger(magnitude: bytes, isNegative: true)
+    }
+
     /// One element read by `elements(_:)`: its tag and content, and the whole encoding.
     struct Element {
         let tag: UInt8

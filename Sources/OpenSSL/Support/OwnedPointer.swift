@@ -88,3 +88,14 @@ enum SSLKind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { SSL_free(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { false }
 }
+
+/// X509_REQ has no reference count: a borrowed request is duplicated instead.
+enum X509ReqKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_REQ_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { false }
+}
+
+enum X509CRLKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { X509_CRL_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { X509_CRL_up_ref(pointer) == 1 }
+}
