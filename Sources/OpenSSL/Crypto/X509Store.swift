@@ -82,6 +82,15 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
         }
     }
 
+    /// Adds a certificate revocation list (pyOpenSSL's `add_crl`), consulted
+    /// when `.crlCheck` or `.crlCheckAll` is set. Adding one already in the
+    /// store does nothing.
+    /// - Throws: `OpenSSLError` when OpenSSL refuses it (out of memory).
+    /// - SeeAlso: X509_STORE_add_crl(3)
+    public func add(_ crl: CRL) throws {
+        try addCRL(crl.raw)
+    }
+
     /// Adds a certificate revocation list, consulted when `.crlCheck` is set.
     /// Takes its own reference: `crl` may be freed by its owner afterwards.
     /// - SeeAlso: X509_STORE_add_crl(3)
