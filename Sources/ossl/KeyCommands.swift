@@ -136,3 +136,47 @@ struct SelfSignCommand: ParsableCommand {
 func signingDigest(for key: PKey) -> MessageDigest? {
     key.type == .ed25519 || key.type == .ed448 ? nil : .sha256
 }
+
+/// `ossl req`: a PKCS#10 certificate signing request for a key.
+struct ReqCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "req",
+        abstract: "Make a certificate signing request (PKCS#10, PEM) for a key.",
+        discussion: """
+        The request carries the subject and, when given, a subjectAltName extension; it is \
+        signed with the key (SHA-256 for RSA and EC). Read it back with \
+        `openssl req -text -noout -verify`.
+
+        Examples:
+          ossl genkey --out key.pem
+          ossl req --key key.pem --subject "/C=DE/O=Example/CN=www.example.com" --san www.example.com,example.com --out req.pem
+          ossl req --key key.pem --passphrase env:KEY_PASS --subject /CN=alice --san email:alice@example.com
+        """
+    )
+
+    @OptionGroup var keyOptions: KeyOptions
+
+    @Option(help: ArgumentHelp("The subject, as /TYPE=value/… (e.g. /CN=www.example.com/O=Example).", valueName: "name"))
+    var subject: String
+
+    @Option(help: ArgumentHelp("Subject alternative names: DNS:name, IP:addr, email:addr, URI:uri (repeatable, or comma-separated).", valueName: "name"))
+    var san: [String] = []
+
+    @Option(help: ArgumentHelp("Where to write the request (default stdout).", valueName: "file"))
+    var out: String?
+
+    func run() throws {
+        let key = try keyOptions.load()
+        let name = try NameOptions.subject(subject)
+        let alternativeNames = try NameOptions.alternativeNames(san)
+        var builder = X509RequestBuilder(subject: name)
+        let pem: String
+        do {
+            if !alternativeNames.isEmpty { try builder.addSubjectAlternativeNames(alternativeNames) }
+            pem = try builder.sign(with: key, digest: signingDigest(for: key)).pem
+        } catch {
+            throw CLIFailure.input(keyOptions.key, error)
+        }
+        try writeOutput(pem, to: out)
+    }
+}

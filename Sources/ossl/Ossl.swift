@@ -35,7 +35,7 @@ struct Ossl: ParsableCommand {
         version: "ossl \(Version.library) (\(Version.openSSL))",
         subcommands: [
             X509Command.self, VerifyCommand.self, ConnectCommand.self, ServeCommand.self,
-            GenKeyCommand.self, SelfSignCommand.self, DemoCommand.self,
+            GenKeyCommand.self, ReqCommand.self, SelfSignCommand.self, DemoCommand.self,
             VersionCommand.self,
         ]
     )
@@ -75,6 +75,12 @@ struct Ossl: ParsableCommand {
             printError("\(prefix): \(oneLine(error.message)) (see '\(prefix) --help')")
             terminate(2)
         } catch {
+            // `ossl help x509` and `--help` run ArgumentParser's own help
+            // command, which reports the help text as an error.
+            if exitCode(for: error) == .success {
+                print(fullMessage(for: error))
+                terminate(0)
+            }
             printError("\(prefix): \(describe(error))")
             terminate(2)
         }

@@ -45,7 +45,7 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("at"), help: ArgumentHelp("Verify at this time instead of now (2030-01-01T00:00:00Z).", valueName: "iso-time"))
     var time: String?
 
-    @Option(name: .customLong("crl"), help: ArgumentHelp("Certificate revocation lists (PEM); repeatable. Checked with --crl-check.", valueName: "file"))
+    @Option(name: .customLong("crl"), help: ArgumentHelp("Certificate revocation lists (PEM or DER); repeatable. Checked with --crl-check.", valueName: "file"))
     var crlFiles: [String] = []
 
     @Flag(name: .customLong("crl-check"), help: "Check the leaf against its issuer's CRL (a CRL must be given).")

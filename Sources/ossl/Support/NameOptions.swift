@@ -35,9 +35,9 @@ enum NameOptions {
     }
 
     private static func alternativeName(_ item: String) throws -> GeneralName {
-        guard let colon = item.firstIndex(of: ":"), !(try isIPAddress(item)) else {
-            return try isIPAddress(item) ? ipAddress(item) : .dnsName(item)
-        }
+        // A bare IPv6 address has colons too: try addresses before TYPE:value.
+        if let address = try? GeneralName.ipAddress(item) { return address }
+        guard let colon = item.firstIndex(of: ":") else { return .dnsName(item) }
         let type = item[..<colon].lowercased()
         let value = String(item[item.index(after: colon)...])
         guard !value.isEmpty else { throw CLIFailure.input("--san '\(item)': empty value") }
@@ -49,10 +49,6 @@ enum NameOptions {
         default:
             throw CLIFailure.input("--san '\(item)': unknown type '\(item[..<colon])' (use DNS:, IP:, email: or URI:)")
         }
-    }
-
-    private static func isIPAddress(_ text: String) throws -> Bool {
-        (try? GeneralName.ipAddress(text)) != nil
     }
 
     private static func ipAddress(_ text: String) throws -> GeneralName {
