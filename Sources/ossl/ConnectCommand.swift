@@ -216,6 +216,11 @@ struct ConnectCommand: ParsableCommand {
     }
 }
 
+/// True for a numeric IPv4 or IPv6 address.
+func isIPAddress(_ text: String) -> Bool {
+    (try? GeneralName.ipAddress(text)) != nil
+}
+
 /// What `ossl connect` prints about a client run, as text or JSON.
 struct ConnectionReport {
     let target: String
@@ -237,7 +242,8 @@ struct ConnectionReport {
     /// `label: value` lines, then the chain, then what was received.
     var text: String {
         var lines: [(String, String)] = [
-            ("connected to", "\(target) (\(outcome.remoteAddress ?? "?")), server name \(serverName)"),
+            ("connected to", "\(target) (\(outcome.remoteAddress ?? "not connected"))"),
+            ("server name", isIPAddress(serverName) ? "\(serverName) (an IP address: checked, not sent as SNI)" : serverName),
             ("protocol", connection?.protocolVersionName ?? "-"),
             ("cipher", connection?.cipherName ?? "-"),
             ("group", connection.flatMap(GroupSupport.negotiatedGroup) ?? "-"),
