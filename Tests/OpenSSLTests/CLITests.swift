@@ -113,6 +113,26 @@ struct CLITests {
         #expect(intermediate["extendedKeyUsage"] is NSNull)
     }
 
+    @Test("x509 keeps a NUL inside a SAN: escaped in the summary, \\u0000 in JSON; negative serials and UTF-8 names")
+    func x509OddEncodings() throws {
+        let nul = Fixtures.path("nul-byte-san.pem")
+        let summary = try OsslTool.run(["x509", nul])
+        #expect(summary.status == 0)
+        #expect(summary.stdout.contains("alt names:      DNS:www.good.com\\x00www.evil.com, DNS:plain.example"), "\(summary.stdout)")
+        let json = try OsslTool.run(["x509", "--json", nul])
+        #expect(json.stdout.contains(#""value": "www.good.com\u0000www.evil.com""#))
+        let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        let names = try #require(objects.first?["subjectAltNames"] as? [[String: String]])
+        #expect(names.first?["value"] == "www.good.com\u{0}www.evil.com")
+        let negative = try OsslTool.run(["x509", "--json", Fixtures.path("negative-serial.pem")])
+        #expect(negative.stdout.contains(#""serial": "-1234""#))
+        let utf8 = try OsslTool.run(["x509", "--json", Fixtures.path("utf8-names.pem")])
+        let utf8Objects = try #require(try JSONSerialization.jsonObject(with: Data(utf8.stdout.utf8)) as? [[String: Any]])
+        let subject = try #require(utf8Objects.first?["subject"] as? [[String]])
+        #expect(subject.contains(["O", "テスト GmbH"]) && subject.contains(["CN", "Grüße Straße"]))
+        #expect(subject.map(\.[0]) == ["C", "O", "OU", "OU", "UID", "CN"])
+    }
+
     /// Must show: every certificate of the system bundle, each with exactly the documented schema.
     @Test("x509 --json emits every certificate of the system CA bundle with the schema")
     func x509JSONSystemBundle() throws {

@@ -103,7 +103,7 @@ struct CertificateReport {
         lines.append(("self-signed", certificate.isSelfSigned ? "yes" : "no"))
         let width = lines.map(\.0.count).max() ?? 0
         return lines.map { label, value in
-            label + ":" + String(repeating: " ", count: width - label.count + 1) + value
+            label + ":" + String(repeating: " ", count: width - label.count + 1) + printable(value)
         }.joined(separator: "\n")
     }
 
@@ -140,7 +140,7 @@ struct CertificateReport {
         let issuer = (try? certificate.issuer.oneLineString) ?? "?"
         let until = (try? certificate.notAfter).map(isoTime) ?? "?"
         let fingerprint = (try? certificate.digest(.sha256)).map(hex) ?? "?"
-        return "\(depth): \"\(subject)\" issued by \"\(issuer)\", until \(until), sha256 \(fingerprint)"
+        return printable("\(depth): \"\(subject)\" issued by \"\(issuer)\", until \(until), sha256 \(fingerprint)")
     }
 
     /// The chain entry of `verify --json` and `connect --json`.
@@ -153,6 +153,22 @@ struct CertificateReport {
             ("sha256", .string((try? certificate.digest(.sha256)).map(hex))),
         ])
     }
+}
+
+/// `text` with control characters (a NUL inside a certificate name, an
+/// escape sequence) shown as `\xNN`, so that what a certificate holds can
+/// neither hide part of a line nor drive the terminal.
+func printable(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        if scalar.value < 0x20 || scalar.value == 0x7f {
+            out += String(format: "\\x%02x", scalar.value)
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 /// `date` in ISO 8601 UTC, whole seconds: `2026-01-01T00:00:00Z`.
