@@ -254,7 +254,7 @@ struct ConnectionReport {
         if let failure = outcome.failure { lines.append(("result", failure.message)) }
         let width = lines.map(\.0.count).max() ?? 0
         var out = lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }.joined(separator: "\n") + "\n"
-        out += "peer chain:\n"
+        out += peerChain.isEmpty ? "peer chain:     (none)\n" : "peer chain:\n"
         for (depth, certificate) in peerChain.enumerated() {
             out += "  " + CertificateReport(certificate).chainLine(depth: depth) + "\n"
         }
@@ -293,23 +293,48 @@ struct ConnectionReport {
     }
 }
 
-/// ALPN, through the library once it offers it (issue 5); until then the
-/// client offers nothing and reports nothing.
+/// ALPN as `connect`, `serve` and `demo` use it.
 enum ALPNSupport {
-    static func offer(_ protocols: [String], on connection: Connection) throws {
-        throw CLIFailure.input("--alpn: this build of the library has no ALPN support yet")
+    /// The server found none of its protocols among the client's (RFC 7301:
+    /// the handshake fails with the no_application_protocol alert).
+    struct NoOverlap: Error, CustomStringConvertible {
+        let offered: [String]
+        let accepted: [String]
+        var description: String {
+            "no application protocol in common: the client offered \(offered.joined(separator: ",")), "
+                + "the server accepts \(accepted.joined(separator: ","))"
+        }
     }
 
-    static func selected(_ connection: Connection) -> String? { nil }
-}
+    /// Client: offers `protocols` on `connection`.
+    static func offer(_ protocols: [String], on connection: Connection) throws {
+        try connection.setALPNProtocols(protocols)
+    }
 
-/// The negotiated key-exchange group, through the library once it offers it (issue 5).
-enum GroupSupport {
-    static func negotiatedGroup(_ connection: Connection) -> String? { nil }
-}
-
-extension ALPNSupport {
+    /// Server: selects the first of `protocols` (the server's order) that
+    /// the client offered. A client that offers ALPN but none of them is
+    /// refused with the fatal no_application_protocol alert: the select
+    /// callback throws, and the library answers OpenSSL with
+    /// `SSL_TLSEXT_ERR_ALERT_FATAL`. A client that offers no ALPN is served.
     static func select(_ protocols: [String], on context: Context) throws {
-        throw CLIFailure.input("--alpn: this build of the library has no ALPN support yet")
+        try context.setALPNSelectCallback { _, offered in
+            guard let choice = protocols.first(where: offered.contains) else {
+                throw NoOverlap(offered: offered, accepted: protocols)
+            }
+            return choice
+        }
+    }
+
+    /// The negotiated protocol, nil when none.
+    static func selected(_ connection: Connection) -> String? {
+        connection.alpnProtocol
+    }
+}
+
+/// The negotiated key-exchange group.
+enum GroupSupport {
+    /// "x25519", "secp256r1", …; nil before the handshake or when none was used.
+    static func negotiatedGroup(_ connection: Connection) -> String? {
+        connection.groupName
     }
 }

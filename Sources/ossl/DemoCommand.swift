@@ -41,6 +41,7 @@ struct DemoCommand: ParsableCommand {
         let tofu = TOFUStore()
         let serverContext = try Context.server(certificate: pki.server, key: pki.serverKey, chain: [pki.root])
         try DemoFeatures.configureServer(serverContext)
+        output.detail("server ALPN: \(DemoFeatures.protocols[0]); client offers \(DemoFeatures.protocols.joined(separator: ", "))")
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { listener.close() }
         var options = EchoServer.Options()
@@ -69,8 +70,7 @@ struct DemoCommand: ParsableCommand {
         output.step("First connection: the client presents its self-signed certificate")
         var session: DemoFeatures.SavedSession?
         let first = TLSClient.run(context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
-                                  send: Array("hello, server".utf8), expectedReply: 13, timeout: .seconds(10), readTimeout: .seconds(2),
-                                  prepare: { try DemoFeatures.offerProtocols(on: $0) })
+                                  send: Array("hello, server".utf8), expectedReply: 13, timeout: .seconds(10), readTimeout: .seconds(2))
         try report(first, records: records, output: output, expectSuccess: true)
         if let connection = first.connection { session = DemoFeatures.saveSession(connection) }
         output.detail("server remembered \(tofu.count) client fingerprint(s)")
@@ -79,7 +79,6 @@ struct DemoCommand: ParsableCommand {
         let second = TLSClient.run(context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
                                    send: Array("hello again".utf8), expectedReply: 11, timeout: .seconds(10), readTimeout: .seconds(2),
                                    prepare: { connection in
-                                       try DemoFeatures.offerProtocols(on: connection)
                                        if let session { try DemoFeatures.resume(session, on: connection) }
                                    })
         try report(second, records: records, output: output, expectSuccess: true)
@@ -90,11 +89,13 @@ struct DemoCommand: ParsableCommand {
         output.detail("impostor: \(try impostor.subject.oneLineString), sha256 \(hex(try impostor.digest(.sha256)))")
         let impostorContext = try Context.client(trusting: [pki.root], certificate: impostor, key: impostorKey)
         try TLSClient.installVerifier(on: impostorContext, insecure: false, pin: nil)
+        try DemoFeatures.configureClient(impostorContext)
         let third = TLSClient.run(context: impostorContext, host: "127.0.0.1", port: port, serverName: "localhost",
                                   send: nil, timeout: .seconds(10), readTimeout: .seconds(2))
         try report(third, records: records, output: output, expectSuccess: false)
 
-        output.step("Done: the server remembered \(tofu.count) client; it accepted the known certificate and refused the other one")
+        output.step("Done: the server remembered \(tofu.count) client certificate, let the same client back in, "
+                    + "and refused another certificate with the same subject")
     }
 
     /// Prints what the client and then the server saw for one connection,
@@ -105,9 +106,12 @@ struct DemoCommand: ParsableCommand {
                 let leaf = verdict.peerChain.first.map { CertificateReport($0).chainLine(depth: 0) } ?? "?"
                 output.client("server certificate \(leaf)")
                 output.client("verification: \(verdict.summary)")
+            } else if connection.isSessionReused {
+                output.client("server verified when the session began; nothing to verify on resumption")
             }
             output.client("protocol \(connection.protocolVersionName ?? "-"), cipher \(connection.cipherName ?? "-"), "
-                          + "ALPN \(ALPNSupport.selected(connection) ?? "none"), session reused: \(connection.isSessionReused ? "yes" : "no")")
+                          + "group \(GroupSupport.negotiatedGroup(connection) ?? "-"), ALPN \(ALPNSupport.selected(connection) ?? "none"), "
+                          + "session reused: \(connection.isSessionReused ? "yes" : "no")")
         }
         if !outcome.received.isEmpty {
             output.client("echoed back: \"\(String(decoding: outcome.received, as: UTF8.self))\"")
@@ -121,8 +125,11 @@ struct DemoCommand: ParsableCommand {
         switch record.decision {
         case "accept-first-use", "accept-known", "reject-mismatch":
             output.server("whole-chain hook decided \(record.decision): \(record.reason ?? "")")
+        case "accept-resumed":
+            output.server("session resumed: the hook did not run; the client's certificate came back with the session "
+                          + "(sha256 \(record.clientFingerprint ?? "none"))")
         default:
-            output.server("no verification this time (\(record.reason ?? "the session carried the client's certificate"))")
+            output.server("\(record.decision): \(record.reason ?? "")")
         }
         output.server("log: \(record.logLine)")
         let succeeded = outcome.failure == nil && !record.decision.hasPrefix("reject") && record.decision != "failed"
@@ -169,17 +176,32 @@ struct DemoPKI {
     }
 }
 
-/// What the demo needs from the library's TLS features (ALPN, sessions):
-/// each is a no-op until the library offers it.
+/// The demo's ALPN protocol and session resumption.
 enum DemoFeatures {
-    /// A session kept from a first connection.
-    struct SavedSession {}
+    /// The protocol the demo's server accepts and its client asks for first.
+    static let protocols = ["ossl-echo/1", "http/1.1"]
 
-    static func configureServer(_ context: Context) throws {}
-    static func configureClient(_ context: Context) throws {}
-    static func offerProtocols(on connection: Connection) throws {}
-    static func saveSession(_ connection: Connection) -> SavedSession? { nil }
-    static func resume(_ session: SavedSession, on connection: Connection) throws {}
+    /// A client session kept from the first connection.
+    typealias SavedSession = Session
+
+    static func configureServer(_ context: Context) throws {
+        try ALPNSupport.select([protocols[0]], on: context)
+    }
+
+    static func configureClient(_ context: Context) throws {
+        try context.setALPNProtocols(protocols)
+    }
+
+    /// The session to resume: on TLS 1.3 the server's ticket arrived while
+    /// the client read the echo, after the handshake.
+    static func saveSession(_ connection: Connection) -> SavedSession? {
+        guard let session = connection.session, session.isResumable else { return nil }
+        return session
+    }
+
+    static func resume(_ session: SavedSession, on connection: Connection) throws {
+        try connection.setSession(session)
+    }
 }
 
 /// The server's log records, handed to the demo's thread one at a time so

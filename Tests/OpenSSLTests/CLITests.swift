@@ -504,6 +504,28 @@ struct CLITests {
         Self.expectInputError(nobody, mentioning: "127.0.0.1:1")
     }
 
+    @Test("ALPN: serve selects its protocol; a client offering only others gets no_application_protocol")
+    func alpn() throws {
+        let server = try ServeProcess(["--alpn", "h2,http/1.1", "--max-connections", "3"])
+        defer { server.stop() }
+        let target = "127.0.0.1:\(server.port)"
+        let chosen = try OsslTool.run(["connect", "--insecure", "--alpn", "http/1.1,h2", "--json", target])
+        #expect(chosen.status == 0, "\(chosen.stdout) \(chosen.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(chosen.stdout.utf8)) as? [String: Any])
+        #expect(object["alpn"] as? String == "h2")  // the server's preference wins
+        #expect((object["group"] as? String)?.isEmpty == false)
+        let other = try OsslTool.run(["connect", "--insecure", "--alpn", "spdy/3", target])
+        #expect(other.status == 1)
+        #expect(other.stderr.contains("no application protocol"), "\(other.stderr)")
+        let none = try OsslTool.run(["connect", "--insecure", target])
+        #expect(none.status == 0)
+        #expect(none.stdout.contains("ALPN:           -"))
+        let log = server.logLines(waitingFor: 3).filter { $0.hasPrefix("peer=") }
+        #expect(log.contains { $0.contains("alpn=h2 ") }, "\(log)")
+        #expect(log.contains { $0.contains("decision=failed") && $0.contains("no application protocol in common") }, "\(log)")
+        #expect(server.waitForExit(timeout: 20) == 0)
+    }
+
     @Test("serve stops cleanly on SIGINT")
     func serveSIGINT() throws {
         let server = try ServeProcess([])
@@ -520,7 +542,8 @@ struct CLITests {
         let result = try OsslTool.run(["demo"], timeout: 120)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("decided accept-first-use"))
-        #expect(result.stdout.contains("decided accept-known") || result.stdout.contains("session reused: yes"))
+        #expect(result.stdout.contains("session reused: yes"))
+        #expect(result.stdout.contains("ALPN ossl-echo/1"))
         #expect(result.stdout.contains("decided reject-mismatch"))
         #expect(result.stdout.contains("echoed back: \"hello, server\""))
     }

@@ -193,10 +193,14 @@ final class EchoServer: Sendable {
         func record(_ decision: String? = nil, reason: String? = nil) -> Record {
             let verdict = connection?.userInfo as? Verdict
             let fingerprint = verdict?.fingerprint ?? (try? connection?.peerCertificate?.digest(.sha256)).flatMap { $0.map(hex) }
+            // A resumed session skips the hook: the client's certificate was
+            // judged when the session began, and comes back with it.
+            let resumed = verdict == nil && connection?.isSessionReused == true
             return Record(peer: peer, protocolName: connection?.protocolVersionName, cipher: connection?.cipherName,
                           alpn: connection.flatMap(Self.negotiatedProtocol), clientFingerprint: fingerprint,
-                          decision: decision ?? verdict?.decision ?? "accept",
-                          reason: reason ?? verdict?.reason, echoedBytes: echoed)
+                          decision: decision ?? verdict?.decision ?? (resumed ? "accept-resumed" : "accept"),
+                          reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
+                          echoedBytes: echoed)
         }
         do {
             try socket.setReadTimeout(options.idleTimeout)
@@ -251,8 +255,8 @@ final class EchoServer: Sendable {
         }
     }
 
-    /// The protocol ALPN selected, when the library can tell.
+    /// The protocol ALPN selected, nil when none.
     static func negotiatedProtocol(_ connection: Connection) -> String? {
-        nil
+        connection.alpnProtocol
     }
 }

@@ -120,7 +120,7 @@ enum TLSClient {
             if let verdict = connection.userInfo as? Verdict, !verdict.accepted {
                 outcome.failure = .handshake("server certificate refused: \(verdict.summary)")
             } else {
-                outcome.failure = .handshake("handshake failed: \(describe(error))")
+                outcome.failure = .handshake("handshake failed: \(error.openSSLError.map(reasons) ?? describe(error))")
             }
             return outcome
         }
@@ -182,6 +182,13 @@ enum TLSClient {
             }
         }
         return outcome
+    }
+
+    /// OpenSSL's reasons without the operation ("tlsv1 alert unknown ca (SSL routines) …").
+    static func reasons(_ error: OpenSSLError) -> String {
+        let text = oneLine(error.description)
+        let prefix = error.operation + ": "
+        return text.hasPrefix(prefix) ? String(text.dropFirst(prefix.count)) : text
     }
 
     /// "refused by the server after the handshake: tlsv1 alert unknown ca".
