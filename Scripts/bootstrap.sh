@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Installs what swift-openssl needs from Debian when it is missing:
 # libssl-dev (headers + libssl/libcrypto), openssl (the command the tests
-# compare against), pkg-config (SwiftPM finds OpenSSL through it).
+# compare against and an interop peer), pkg-config (SwiftPM finds OpenSSL
+# through it), gnutls-bin (gnutls-serv/gnutls-cli, interop peers) and
+# python3 (its ssl module is an interop peer; any python3 on PATH will do).
 # Idempotent: quiet when everything is present.
 set -euo pipefail
 
-packages=(libssl-dev openssl pkg-config)
+packages=(libssl-dev openssl pkg-config gnutls-bin)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
         missing+=("$package")
     fi
 done
+if ! command -v python3 >/dev/null 2>&1 && ! [ -x /usr/bin/python3 ]; then
+    missing+=(python3)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
