@@ -25,7 +25,7 @@ struct InteropMatrixTests {
         #expect(Set(cells.map(\.description)).count == cells.count, "cell names are unique")
         if let report = Report.path {
             let rows = Case.all
-            let lines = cells.map { cell in
+            let lines = Cell.selected.map { cell in
                 let index = rows.firstIndex(of: cell.row) ?? 0
                 return "\(index)\t\(cell.row.name)\t\(cell.column)"
             }
