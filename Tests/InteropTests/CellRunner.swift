@@ -72,7 +72,8 @@ enum CellRunner {
                                          chain: ours?.chain ?? [])
         try context.setMinimumProtocolVersion(row.version)
         try context.setMaximumProtocolVersion(row.version)
-        let tls = try LocalTLS.client(context, port: port, serverName: "localhost", deadline: deadline)
+        if row.scenario == .alpn { try context.setALPNProtocols(["swift/1", "http/1.1"]) }
+        var tls = try LocalTLS.client(context, port: port, serverName: "localhost", deadline: deadline)
         defer { tls.close() }
         let handshake = Result { () throws(SSLError) in try tls.handshake() }
 
@@ -113,7 +114,7 @@ enum CellRunner {
             if case .failure(let error) = handshake { throw failure("handshake failed: \(error)") }
         }
 
-        let connection = tls.connection
+        var connection = tls.connection
         try require(connection.protocolVersion == row.version,
                     failure("negotiated \(connection.protocolVersionName ?? "nothing"), expected \(row.version)").message)
         let expectedServer = spec.byName?.identity.certificate ?? spec.identity.certificate
@@ -172,8 +173,32 @@ enum CellRunner {
             try echoSmall(tls, failure)
             _ = try? tls.shutdown(waitForPeer: false)
             return note
-        case .resumption, .alpn:
-            throw CellSkip("needs the session and ALPN API (issue 5)")
+        case .alpn:
+            try require(connection.alpnProtocol == "http/1.1",
+                        failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
+            try echoSmall(tls, failure)
+            _ = try? tls.shutdown(waitForPeer: false)
+            return note + ", ALPN http/1.1"
+        case .resumption:
+            try require(!connection.isSessionReused, failure("the first connection claims to be resumed").message)
+            // The echo also reads TLS 1.3's tickets, which come after the handshake.
+            try echoSmall(tls, failure)
+            guard let session = connection.session, session.isResumable else {
+                throw failure("no resumable session after the first connection")
+            }
+            // A clean shutdown keeps the session resumable.
+            _ = try tls.shutdown(waitForPeer: false)
+            tls.close()
+            tls = try LocalTLS.client(context, port: port, serverName: "localhost", deadline: deadline)
+            try tls.connection.setSession(session)
+            if case .failure(let error) = Result(catching: { () throws(SSLError) in try tls.handshake() }) {
+                throw failure("the resuming handshake failed: \(error)")
+            }
+            connection = tls.connection
+            try require(connection.isSessionReused, failure("the second connection was not resumed").message)
+            try echoSmall(tls, failure)
+            _ = try? tls.shutdown(waitForPeer: false)
+            return note + ", resumed"
         case .wrongCA, .wrongHost, .versionMismatch, .untrustedClientCertificate:
             return note  // handled above
         }
@@ -225,9 +250,21 @@ enum CellRunner {
         case .exchange, .closeNotifyFromUs, .abruptFromUs, .serverName:
             break
         }
-        if row.scenario == .alpn { throw CellSkip("needs the ALPN API (issue 5)") }
         let context: Context
-        if let clientRoots {
+        let serverNameCalls = Mutex<[String?]>([])
+        if row.scenario == .serverName {
+            // Present wrong.example unless the client asks for localhost: the
+            // callback switches the connection to the localhost context.
+            context = try Context.server(certificate: pki.wrongHost.certificate, key: pki.wrongHost.key,
+                                         chain: pki.wrongHost.chain)
+            let named = try Context.server(certificate: identity.certificate, key: identity.key, chain: identity.chain)
+            try named.setMinimumProtocolVersion(row.version)
+            try named.setMaximumProtocolVersion(row.version)
+            try context.setServerNameCallback { connection in
+                serverNameCalls.withLock { $0.append(connection.serverName) }
+                if connection.serverName == "localhost" { try connection.setContext(named) }
+            }
+        } else if let clientRoots {
             context = try Context.mutualTLSServer(certificate: identity.certificate, key: identity.key, chain: identity.chain,
                                                   trusting: clientRoots, verifier: verifier)
         } else {
@@ -235,6 +272,7 @@ enum CellRunner {
         }
         try context.setMinimumProtocolVersion(maximum == .tls1_2 ? .tls1_2 : row.version)
         try context.setMaximumProtocolVersion(maximum)
+        if row.scenario == .alpn { try context.setALPNSelection(preferring: ["http/1.1"]) }
 
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { listener.close() }
@@ -304,9 +342,15 @@ enum CellRunner {
                     note += ", client chain verified"
                 }
             case .serverName:
-                try require(connection.serverName == "localhost",
-                            failure("the server saw SNI \(connection.serverName ?? "none")").message)
-                note += ", SNI localhost seen"
+                let calls = serverNameCalls.withLock { $0 }
+                try require(calls == ["localhost"], failure("the server-name callback saw \(calls)").message)
+                try require(try connection.certificate?.der == identity.certificate.der,
+                            failure("the server did not switch to the localhost certificate").message)
+                note += ", SNI localhost picked the certificate"
+            case .alpn:
+                try require(connection.alpnProtocol == "http/1.1",
+                            failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
+                note += ", ALPN http/1.1"
             case .resumption where index == 1:
                 try require(connection.isSessionReused, failure("the second connection was not resumed").message)
                 note += ", resumed"

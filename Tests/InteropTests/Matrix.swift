@@ -76,8 +76,10 @@ enum Scenario: Sendable, Equatable {
     /// The client presents a certificate from a CA the server does not trust:
     /// the server fails verification (self-signed, 18) and the client gets an alert.
     case untrustedClientCertificate
-    /// The client sends SNI "localhost": the server sees that name (and a
-    /// peer server picks its certificate by it).
+    /// The client sends SNI "localhost": the server sees that name and, by
+    /// it, presents the localhost certificate instead of its default
+    /// wrong.example one (this library: a server-name callback switching
+    /// the connection's context).
     case serverName
     /// The server supports only TLS 1.2, the client requires 1.3: both fail.
     case versionMismatch
@@ -120,6 +122,7 @@ struct Case: Sendable, Hashable, CustomStringConvertible {
             (.untrustedClientCertificate, "verify fails: client cert"),
             (.serverName, "SNI"),
             (.resumption, "resumption"),
+            (.alpn, "ALPN"),
         ]
         for (scenario, title) in scenarios {
             for (version, label) in versions {
