@@ -102,7 +102,7 @@ awk -F'\t' -v columns="s_server s_client py-server py-client gnutls-serv gnutls-
             printf "\n"
         }
         printf "%d passed, %d failed, %d skipped\n", passed, failed, skipped > summary
-    }' "$report.cells" "$report" >"$table"
+    }' "$report.cells" "$report" | sed 's/ *$//' >"$table"
 
 cat "$table"
 if [ -s "$work/details.txt" ]; then
@@ -115,9 +115,11 @@ echo "conformance: $(wc -l <"$report.cells") cells in ${elapsed}s; swift test ex
 
 if [ "$update_docs" = 1 ]; then
     doc=Docs/conformance.md
+    # The python the harness runs: Debian's when present.
+    if [ -x /usr/bin/python3 ]; then python_version=$(/usr/bin/python3 --version 2>&1); else python_version=$(python3 --version 2>&1); fi
     {
         echo '<!-- conformance:begin -->'
-        echo "Run on $(date -u +%Y-%m-%d), OpenSSL $(openssl version | awk '{print $2}'), $(gnutls-cli --version 2>/dev/null | head -n 1), $(python3 --version 2>&1), in ${elapsed}s:"
+        echo "Run on $(date -u +%Y-%m-%d), OpenSSL $(openssl version | awk '{print $2}'), $(gnutls-cli --version 2>/dev/null | head -n 1), $python_version, in ${elapsed}s:"
         echo
         echo '```'
         cat "$table"
