@@ -219,14 +219,29 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         condition.withLock { exitValue } ?? reap(blocking: false)
     }
 
-    /// Waits (bounded) for the peer to exit on its own.
+    /// Waits (bounded) for the peer to exit on its own, and then for its
+    /// output readers to drain the pipes, so `stdout`/`stderr` hold
+    /// everything it wrote (the process can be reaped before a reader thread
+    /// has read its last lines).
     func waitForExit(timeout: Double) -> Exit? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
-            if let exit { return exit }
+            if let exit {
+                waitForReaders(until: Date().addingTimeInterval(2))
+                return exit
+            }
             usleep(5_000)
         }
         return exit
+    }
+
+    /// Waits until both output readers have seen end of file, or `deadline`.
+    private func waitForReaders(until deadline: Date) {
+        condition.lock()
+        while openReaders > 0 && Date() < deadline {
+            _ = condition.wait(until: deadline)
+        }
+        condition.unlock()
     }
 
     /// Kills the peer's whole process group (the `timeout` wrapper and the
