@@ -7,7 +7,7 @@
 #
 #   -t SECONDS   fuzzing time per target (default 60)
 #   TARGET       x509-pem x509-der pkey csr crl pkcs12 x509-json tls-server
-#                tls-client (default: all)
+#                tls-client session (default: all)
 #
 # Seeds are written by the binary itself (made with the library's builders),
 # plus the committed PEM fixtures and every saved finding. The corpus grows in
@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=60
-all_targets=(x509-pem x509-der pkey csr crl pkcs12 x509-json tls-server tls-client)
+all_targets=(x509-pem x509-der pkey csr crl pkcs12 x509-json tls-server tls-client session)
 while getopts "t:h" option; do
     case "$option" in
         t) seconds=$OPTARG ;;

@@ -158,11 +158,17 @@ func makeMaterial() throws -> Material {
     return Material(serverContext: serverContext, clientContext: clientContext, fingerprints: fingerprints)
 }
 
+/// Prints a line and flushes it, so a long run under valgrind shows its progress in its log.
+func report(_ line: String) {
+    print(line)
+    fflush(nil)
+}
+
 func run() throws {
     let options = try Options(CommandLine.arguments)
     let material = try makeMaterial()
-    print("soak: \(options.handshakes) handshakes, \(options.parses) certificate parses")
-    print("rss-start-kib \(residentKiB())")
+    report("soak: \(options.handshakes) handshakes, \(options.parses) certificate parses")
+    report("rss-start-kib \(residentKiB())")
     var buffer = [UInt8](repeating: 0, count: 16_384)
     var previous: (session: Session, name: String)?
     var resumed = 0, resumptionsTried = 0
@@ -196,13 +202,13 @@ func run() throws {
         } else {
             previous = nil
         }
-        if index % options.checkpoint == 0 { print("rss-after-handshakes \(index) \(residentKiB())") }
+        if index % options.checkpoint == 0 { report("rss-after-handshakes \(index) \(residentKiB())") }
     }
-    print("sessions resumed: \(resumed) of \(resumptionsTried)")
+    report("sessions resumed: \(resumed) of \(resumptionsTried)")
     if resumptionsTried > 0 && resumed != resumptionsTried {
         throw SoakError("only \(resumed) of \(resumptionsTried) resumptions were accepted")
     }
-    print("client certificates seen by the servers' verifier: \(material.fingerprints.count) distinct, \(material.fingerprints.calls) calls")
+    report("client certificates seen by the servers' verifier: \(material.fingerprints.count) distinct, \(material.fingerprints.calls) calls")
 
     let bundle = try Data(contentsOf: URL(fileURLWithPath: "/etc/ssl/certs/ca-certificates.crt"))
     var parsed = 0
@@ -210,11 +216,11 @@ func run() throws {
         for certificate in try X509.chain(pem: bundle) where parsed < options.parses {
             try parseEverything(certificate)
             parsed += 1
-            if parsed % options.checkpoint == 0 { print("rss-after-parses \(parsed) \(residentKiB())") }
+            if parsed % options.checkpoint == 0 { report("rss-after-parses \(parsed) \(residentKiB())") }
         }
     }
-    print("rss-end-kib \(residentKiB())")
-    print("soak: done")
+    report("rss-end-kib \(residentKiB())")
+    report("soak: done")
 }
 
 final class FingerprintLog: @unchecked Sendable {  // guarded by lock

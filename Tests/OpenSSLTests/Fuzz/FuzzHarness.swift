@@ -34,6 +34,9 @@ enum FuzzTarget: String, CaseIterable, Sendable {
     case tlsServer = "tls-server"
     /// A client connection fed the input as a server's ciphertext.
     case tlsClient = "tls-client"
+    /// `Session(der:)` (an external session cache's entry), its getters, and
+    /// a client offering it in a ClientHello.
+    case session
 }
 
 /// What one input did.
@@ -64,6 +67,7 @@ enum FuzzHarness {
         case .x509JSON: outcome.accepted = x509JSON(data)
         case .tlsServer: outcome.accepted = tlsServer(data)
         case .tlsClient: outcome.accepted = tlsClient(data)
+        case .session: outcome.accepted = session(data)
         }
         let code = ERR_peek_error()
         if code != 0 {
@@ -476,6 +480,25 @@ enum FuzzHarness {
         _ = try? client.doHandshake()  // wantRead: the ClientHello is written
         discardOutput(client)
         return drive(client, feeding: data)
+    }
+
+    static func session(_ data: [UInt8]) -> Bool {
+        guard let session = try? Session(der: data) else { return false }
+        _ = (session.id, session.idContext, session.protocolVersion, session.timeout, session.time)
+        _ = (session.hasTicket, session.ticketLifetimeHint, session.isResumable, session.cipherName)
+        _ = (session.serverName, session.alpnProtocol, session.masterKey.count)
+        _ = session.peerCertificate.map { exercise($0) }
+        _ = try? session.der
+        // Offered by a client: OpenSSL puts its id or ticket into the ClientHello.
+        if let material, let client = try? Connection(material.clientContext) {
+            client.setConnectState()
+            _ = try? client.setServerName("localhost")
+            _ = try? client.setSession(session)
+            _ = try? client.doHandshake()
+            discardOutput(client)
+            _ = client.isSessionReused
+        }
+        return true
     }
 
     /// Feeds `data` in records' worth at a time, driving the connection

@@ -102,7 +102,40 @@ enum FuzzSeeds {
             add(.tlsServer, "client-hello-\(version).bin", hello)
             add(.tlsClient, "server-flight-\(version).bin", reply)
         }
+        // Sessions of finished TLS 1.2 and TLS 1.3 handshakes (with a ticket), as an external cache keeps them.
+        for version in [ProtocolVersion.tls1_2, .tls1_3] {
+            add(.session, "session-\(version).der", try finishedSession(material: material, maximum: version).der)
+        }
         return seeds
+    }
+
+    /// A client's session after a full handshake with the harness's server, data both ways and a clean close.
+    static func finishedSession(material: FuzzHarness.Material, maximum: ProtocolVersion) throws -> Session {
+        let clientContext = try Context.client(trusting: [material.ca], certificate: material.client, key: material.clientKey)
+        try clientContext.setMaximumProtocolVersion(maximum)
+        let client = try Connection(clientContext)
+        client.setConnectState()
+        try client.setServerName("localhost")
+        let server = try Connection(material.serverContext)
+        server.setAcceptState()
+        func pump() throws {
+            var moved = true
+            while moved {
+                moved = false
+                while client.pendingCiphertext > 0 { try server.bioWrite(try client.bioRead(max: 65_536)); moved = true }
+                while server.pendingCiphertext > 0 { try client.bioWrite(try server.bioRead(max: 65_536)); moved = true }
+            }
+        }
+        for _ in 0..<32 where !(client.isHandshakeDone && server.isHandshakeDone) {
+            _ = try? client.doHandshake()
+            _ = try? server.doHandshake()
+            try pump()
+        }
+        try server.writeAll(Array("ticket".utf8))
+        try pump()
+        _ = try client.read(max: 100)
+        guard let session = client.session else { throw SeedError(description: "no \(maximum) session") }
+        return session
     }
 
     struct SeedError: Error, CustomStringConvertible {
