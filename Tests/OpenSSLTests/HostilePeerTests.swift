@@ -5,8 +5,8 @@ import COpenSSL
 
 /// Hostile peers against `TestTLSServer` (the library's `Connection` over
 /// `TCPSocket` on 127.0.0.1): garbage, an HTTP request, a ClientHello cut at
-/// every byte, oversized records, a chain of 100 certificates, a client that
-/// stops mid-handshake, 200 idle connections. Each must be answered with an
+/// every byte, oversized records, a chain of 100 certificates, a renegotiation
+/// request, a client that stops mid-handshake, 200 idle connections. Each must be answered with an
 /// alert or a closed connection, and the server must go on to serve the next
 /// good client.
 @Suite("Hostile peers", .serialized)
@@ -300,6 +300,40 @@ struct HostilePeerTests {
         var echoed: [UInt8] = []
         while echoed.count < 8 { echoed += try goodClient.read(max: 100) }
         #expect(echoed == Array("echo: hi".utf8))
+    }
+
+    @Test("a TLS 1.2 client asking to renegotiate is refused; the server goes on")
+    func clientRenegotiation() throws {
+        let server = try Self.makeServer()
+        defer { server.stop() }
+        let socket = try TCPSocket.connect(host: "127.0.0.1", port: server.port, timeout: .seconds(5))
+        defer { socket.close() }
+        try socket.setReadTimeout(.seconds(10))
+        let context = try TestContexts.client()
+        try context.setMaximumProtocolVersion(.tls1_2)
+        let client = try Connection(context, transport: socket)
+        client.setConnectState()
+        try client.setServerName("localhost")
+        try client.doHandshake()
+        try client.renegotiate()
+        // The request goes out with the next handshake step; the server answers with an alert and closes.
+        let failure = sslErrorCase {
+            try client.doHandshake()
+            try client.writeAll(Array("hello".utf8))
+            _ = try client.read(max: 100)
+        }
+        #expect(failure == .ssl || failure == .zeroReturn || failure == .unexpectedEOF || failure == .sysCall,
+                "\(String(describing: failure))")
+        let outcomes = server.waitForOutcomes(1)
+        guard case .failed(_, let text)? = outcomes.first else {
+            Issue.record("expected the server to refuse the renegotiation: \(outcomes)")
+            return
+        }
+        // OpenSSL 3.0's server answers with a no_renegotiation warning, on which the client gives up
+        // with a handshake_failure alert; or it refuses outright.
+        #expect(text.contains("renegotiation") || text.contains("alert handshake failure"), "\(text)")
+        Self.expectServes(server)
+        expectErrorQueueEmpty()
     }
 
     @Test("a client that stops mid-handshake is ended by the handshake timeout")
