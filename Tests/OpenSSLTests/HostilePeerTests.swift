@@ -359,7 +359,8 @@ struct HostilePeerTests {
 
     @Test("200 concurrent idle connections: a good client is served meanwhile; the idle ones are timed out and closed")
     func idleConnections() throws {
-        let server = try Self.makeServer(timeout: .seconds(2))
+        // Long enough that none times out before the good client has been served, even on a loaded machine.
+        let server = try Self.makeServer(timeout: .seconds(4))
         defer { server.stop() }
         var idle: [TCPSocket] = []
         defer { idle.forEach { $0.close() } }
@@ -372,7 +373,7 @@ struct HostilePeerTests {
         #expect(server.acceptedConnections == 200)
         let started = ContinuousClock.now
         Self.expectServes(server)
-        #expect(ContinuousClock.now - started < .seconds(2), "the good client waited behind the idle ones")
+        #expect(ContinuousClock.now - started < .seconds(3), "the good client waited behind the idle ones")
         #expect(server.openConnections >= 190, "idle connections were dropped too early: \(server.openConnections) open")
         // Then each idle connection is closed by the handshake timeout.
         let outcomes = server.waitForOutcomes(201, timeout: 30)
