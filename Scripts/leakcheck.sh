@@ -36,7 +36,7 @@ if [ "$tool" = valgrind ] && ! command -v valgrind >/dev/null 2>&1; then
 fi
 
 swift build -c release --product soak >/dev/null
-binary=$(swift build -c release --show-bin-path)/soak
+binary=$(swift build -c release --show-bin-path 2>/dev/null)/soak
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -73,13 +73,13 @@ if [ "$tool" = valgrind ]; then
     report=$work/valgrind.log
 else
     swift build -c release --product soak --sanitize=address --scratch-path .build-address-release >/dev/null
-    lsan_binary=$(swift build -c release --sanitize=address --scratch-path .build-address-release --show-bin-path)/soak
+    lsan_binary=$(swift build -c release --sanitize=address --scratch-path .build-address-release --show-bin-path 2>/dev/null)/soak
     echo "leakcheck: $handshakes handshakes, $parses certificate parses under LeakSanitizer"
     set +e
     ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS=suppressions=$PWD/Scripts/lsan.supp:print_suppressions=0 \
         "$lsan_binary" --handshakes "$handshakes" --parses "$parses" --checkpoint "$checkpoint" >"$work/soak.log" 2>"$work/lsan.log"
     set -e
-    definitely=$(grep -E "^Direct leak of" "$work/lsan.log" | awk '{sum += $4} END {print sum + 0}')
+    definitely=$(awk '/^Direct leak of/ {sum += $4} END {print sum + 0}' "$work/lsan.log")
     echo "leakcheck: definitely lost (LeakSanitizer direct leaks): ${definitely} bytes"
     grep -E "^SUMMARY" "$work/lsan.log" | sed 's/^/leakcheck:   /' || true
     report=$work/lsan.log
