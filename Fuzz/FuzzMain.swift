@@ -8,7 +8,8 @@
 import Foundation
 import COpenSSL
 
-/// The target this process fuzzes, chosen once at start.
+/// The target this process fuzzes, set once in LLVMFuzzerInitialize before
+/// any input runs; libFuzzer calls both entry points from one thread.
 nonisolated(unsafe) private var selectedTarget: FuzzTarget = .x509PEM
 
 @_cdecl("LLVMFuzzerInitialize")
