@@ -135,6 +135,7 @@ static inline int cossl_sk_X509_NAME_push(STACK_OF(X509_NAME) *sk, X509_NAME *na
 static inline void cossl_sk_X509_NAME_pop_free(STACK_OF(X509_NAME) *sk) { sk_X509_NAME_pop_free(sk, X509_NAME_free); }
 
 /* ---- store (X509_STORE, store context, PKCS12) ---- */
+static inline int cossl_X509_STORE_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_get_ex_new_index(argl, argp, newf, dupf, freef); }
 static inline int cossl_X509_STORE_CTX_get_ex_new_index(long argl, void *argp, CRYPTO_EX_new *newf, CRYPTO_EX_dup *dupf, CRYPTO_EX_free *freef) { return X509_STORE_CTX_get_ex_new_index(argl, argp, newf, dupf, freef); }
 
 /* ---- transport (custom BIO, sockets) ---- */

@@ -77,3 +77,15 @@ func leaveNoiseOnQueue() {
     }
     #expect(ERR_peek_error() != 0)
 }
+
+@Suite("Errors from the system library")
+struct SystemErrorTests {
+    @Test("A system-library entry reads as strerror's text, not a bare number")
+    func systemReasonText() throws {
+        let store = try X509Store()
+        let error = try #require(throws: OpenSSLError.self) { try store.loadFile("/nonexistent/swift-openssl/ca.pem") }
+        let system = error.entries.first { $0.libraryCode == ERR_LIB_SYS }
+        #expect(system?.reason == String(cString: strerror(ENOENT)), "\(error)")
+        expectErrorQueueEmpty()
+    }
+}

@@ -18,7 +18,10 @@ internal import COpenSSL
 public struct PKCS12: Sendable {
     /// The private key, if the bundle holds one.
     public var privateKey: PKey?
-    /// The certificate that goes with the private key (or the only one).
+    /// The certificate that goes with the private key. When a bundle is
+    /// opened, OpenSSL recognises it by the key's local key id, so a bundle
+    /// without a private key comes back with this nil and every certificate
+    /// in `caCertificates`.
     public var certificate: X509?
     /// The other certificates: the CA chain, in the bundle's order.
     public var caCertificates: [X509]

@@ -123,7 +123,8 @@ final class PassphraseRequest {
         }
         let count = min(bytes.count, size)
         bytes.withUnsafeBytes { source in
-            UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress!, byteCount: count)
+            guard let base = source.baseAddress else { return }
+            UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: count)
         }
         answered = true
         return Int32(count)

@@ -21,24 +21,31 @@ internal import COpenSSL
 /// Thread safety: a store can be shared between threads. Verifications run
 /// concurrently; a change (adding a certificate, setting a flag) waits for
 /// running verifications and holds off new ones until it is done, because
-/// OpenSSL does not lock a store's lookups and parameters itself. Changing a
+/// OpenSSL does not lock a store's lookups and parameters itself. The lock
+/// belongs to the OpenSSL store, so every `X509Store` wrapping the same one
+/// (a `Context`'s `certificateStore`) uses it; TLS handshakes, which OpenSSL
+/// runs on the store directly, do not. Changing a
 /// store that others already verify against is allowed but is the caller's
 /// business: verifications that start afterwards see the change. A verify
 /// callback must not change the store it is verifying against (it would
 /// wait for itself).
-public final class X509Store: @unchecked Sendable {  // every use of the X509_STORE and of `purposeValue` holds `lock`
+public final class X509Store: @unchecked Sendable {  // every use of the X509_STORE holds `state.lock`, which is shared by every wrapper of it
     let handle: OwnedPointer<X509StoreKind>
     var raw: OpaquePointer { handle.raw }
+    /// The Swift-side state of the X509_STORE, kept in its ex data so that
+    /// every wrapper of one store (a `Context`'s store is wrapped anew on
+    /// each access) uses the same lock.
+    let state: SharedState
     /// Shared for verification and reads, exclusive for changes.
-    let lock = ReadWriteLock()
-    /// The purpose last set: OpenSSL 3.0 has no getter for it.
-    private var purposeValue: X509Purpose?
+    var lock: ReadWriteLock { state.lock }
 
     /// Makes an empty store: no trusted certificates, no CRLs, no flags.
     /// - Throws: `OpenSSLError` when OpenSSL cannot allocate the store.
     /// - SeeAlso: X509_STORE_new(3)
     public init() throws {
-        handle = OwnedPointer(takingOwnership: try ErrorQueue.call("make certificate store") { X509_STORE_new() })
+        let owned = OwnedPointer<X509StoreKind>(takingOwnership: try ErrorQueue.call("make certificate store") { X509_STORE_new() })
+        state = try SharedState.attached(to: owned.raw)
+        handle = owned
     }
 
     /// Wraps a store someone else owns (an `SSL_CTX`'s), taking a reference of our own.
@@ -46,7 +53,43 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
         guard let owned = OwnedPointer<X509StoreKind>(borrowing: pointer) else {
             throw ErrorQueue.drain("take a reference to a certificate store")
         }
+        state = try SharedState.attached(to: owned.raw)
         handle = owned
+    }
+
+    /// What the binding keeps per X509_STORE: the lock, and the purpose
+    /// (OpenSSL 3.0 has no getter for it). Lives as long as the X509_STORE:
+    /// its ex data holds one retain, released by `sharedStateFree` when
+    /// OpenSSL frees the store.
+    final class SharedState: @unchecked Sendable {  // `purpose` is guarded by `lock`
+        let lock = ReadWriteLock()
+        var purpose: X509Purpose?
+
+        /// Serialises attaching state to a store, so two wrappers made at
+        /// once for a store made elsewhere end up with the same state.
+        private static let attachment = NSLock()
+
+        static func attached(to store: OpaquePointer) throws -> SharedState {
+            guard sharedStateIndex >= 0 else {
+                throw OpenSSLError(operation: "wrap certificate store", detail: "OpenSSL gave no ex-data index for the store's state")
+            }
+            attachment.lock()
+            defer { attachment.unlock() }
+            if let existing = X509_STORE_get_ex_data(store, sharedStateIndex) {
+                return Unmanaged<SharedState>.fromOpaque(existing).takeUnretainedValue()
+            }
+            let state = SharedState()
+            let retained = Unmanaged.passRetained(state)
+            do {
+                try ErrorQueue.check("wrap certificate store") {
+                    X509_STORE_set_ex_data(store, sharedStateIndex, retained.toOpaque())
+                }
+            } catch {
+                retained.release()
+                throw error
+            }
+            return state
+        }
     }
 
     private var parameters: OpaquePointer? { X509_STORE_get0_param(raw) }
@@ -82,12 +125,19 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
         }
     }
 
-    /// Adds a certificate revocation list, consulted when `.crlCheck` is set.
-    /// Takes its own reference: `crl` may be freed by its owner afterwards.
+    /// Adds a certificate revocation list, consulted when `.crlCheck` (the
+    /// leaf) or `.crlCheckAll` (the whole chain) is set. A certificate listed
+    /// in it then fails with `certRevoked`; with checking on, a certificate
+    /// whose issuer has no CRL here fails with `unableToGetCRL`. Adding a CRL
+    /// that is already in the store does nothing.
+    /// - Throws: `OpenSSLError` when OpenSSL refuses it (out of memory).
     /// - SeeAlso: X509_STORE_add_crl(3)
-    func addCRL(_ crl: OpaquePointer) throws {
-        try lock.withWriteLock {
-            try ErrorQueue.check("add CRL to store") { X509_STORE_add_crl(raw, crl) }
+    public func add(_ crl: CRL) throws {
+        _ = try withExtendedLifetime(crl) {
+            try lock.withWriteLock {
+                // X509_STORE_add_crl takes its own reference.
+                try ErrorQueue.check("add CRL to store") { X509_STORE_add_crl(raw, crl.raw) }
+            }
         }
     }
 
@@ -194,11 +244,18 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     /// current time; nil returns to the current time. Certificates and CRLs
     /// are checked for validity at that moment: a past date can make an
     /// expired certificate valid.
+    /// - Throws: `OpenSSLError` for a date `time_t` cannot hold.
     /// - SeeAlso: X509_VERIFY_PARAM_set_time(3)
     public func setVerificationTime(_ date: Date?) throws {
+        let seconds = try date.map { date in
+            guard let seconds = time_t(exactly: date.timeIntervalSince1970.rounded(.down)) else {
+                throw OpenSSLError(operation: "set verification time", detail: "\(date) is out of range")
+            }
+            return seconds
+        }
         try withParameters("set verification time") { parameters in
-            if let date {
-                X509_VERIFY_PARAM_set_time(parameters, time_t(date.timeIntervalSince1970.rounded(.down)))
+            if let seconds {
+                X509_VERIFY_PARAM_set_time(parameters, seconds)
             } else {
                 try ErrorQueue.check("set verification time") {
                     X509_VERIFY_PARAM_clear_flags(parameters, UInt(X509_V_FLAG_USE_CHECK_TIME))
@@ -233,7 +290,7 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     /// The purpose last set with `setPurpose(_:)`, or nil when none was set
     /// (then no extended key usage is checked).
     public var purpose: X509Purpose? {
-        lock.withReadLock { purposeValue }
+        lock.withReadLock { state.purpose }
     }
 
     /// Requires the leaf to be fit for `purpose` (its extended key usage);
@@ -243,7 +300,7 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     public func setPurpose(_ purpose: X509Purpose) throws {
         try lock.withWriteLock {
             try ErrorQueue.check("set verify purpose \(purpose.rawValue)") { X509_STORE_set_purpose(raw, purpose.rawValue) }
-            purposeValue = purpose
+            state.purpose = purpose
         }
     }
 
@@ -400,4 +457,17 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
         try body(raw)
     }
+}
+
+/// The X509_STORE ex-data slot holding the binding's `SharedState`.
+/// Allocated once per process; -1 if OpenSSL refused.
+private let sharedStateIndex: Int32 = cossl_X509_STORE_get_ex_new_index(0, nil, nil, nil, sharedStateFree)
+
+/// Called by OpenSSL when an X509_STORE is freed: drops the retain its ex data held.
+private func sharedStateFree(
+    _ parent: UnsafeMutableRawPointer?, _ pointer: UnsafeMutableRawPointer?, _ exData: UnsafeMutablePointer<CRYPTO_EX_DATA>?,
+    _ index: Int32, _ argl: Int, _ argp: UnsafeMutableRawPointer?
+) {
+    guard let pointer else { return }
+    Unmanaged<X509Store.SharedState>.fromOpaque(pointer).release()
 }

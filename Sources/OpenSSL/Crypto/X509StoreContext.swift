@@ -57,6 +57,8 @@ public final class X509StoreContext {
     private var callback: VerifyCallback?
     /// An error the callback threw during the verification in progress.
     private var thrownByCallback: (any Error)?
+    /// True while `verify()` runs.
+    private var isVerifying = false
 
     /// Makes a context that verifies `certificate` against `store`.
     /// - Parameter untrusted: certificates that may be used to build the
@@ -105,10 +107,18 @@ public final class X509StoreContext {
     /// - Throws: the verify callback's own error if it threw;
     ///   `X509VerificationError` (OpenSSL's code, message, depth and the
     ///   certificate at fault) when the chain does not verify;
-    ///   `OpenSSLError` when OpenSSL cannot set the verification up.
+    ///   `OpenSSLError` when OpenSSL cannot set the verification up;
+    ///   `UsageError` when called from this context's own verify callback.
     /// - SeeAlso: X509_verify_cert(3), X509_STORE_CTX_init(3)
     @discardableResult
     public func verify() throws -> [X509] {
+        // The X509_STORE_CTX is in use until the running verification returns.
+        guard !isVerifying else {
+            throw UsageError(operation: "verify certificate",
+                             reason: "verify() was called again from this context's own verify callback")
+        }
+        isVerifying = true
+        defer { isVerifying = false }
         verifiedChain = nil
         thrownByCallback = nil
         guard storeContextExDataIndex >= 0 else {

@@ -33,7 +33,8 @@ public struct X509VerifyFlags: OptionSet, Sendable, Hashable {
     public static let allowProxyCertificates = X509VerifyFlags(X509_V_FLAG_ALLOW_PROXY_CERTS)
     /// Check certificate policies (X509_V_FLAG_POLICY_CHECK).
     public static let policyCheck = X509VerifyFlags(X509_V_FLAG_POLICY_CHECK)
-    /// Require an explicit policy (X509_V_FLAG_EXPLICIT_POLICY).
+    /// Require an explicit policy (X509_V_FLAG_EXPLICIT_POLICY). Like
+    /// `inhibitAny` and `inhibitMap`, setting it turns on `policyCheck` too.
     public static let explicitPolicy = X509VerifyFlags(X509_V_FLAG_EXPLICIT_POLICY)
     /// Do not accept anyPolicy as matching every policy (X509_V_FLAG_INHIBIT_ANY).
     public static let inhibitAny = X509VerifyFlags(X509_V_FLAG_INHIBIT_ANY)

@@ -1,3 +1,4 @@
+import Foundation
 internal import COpenSSL
 
 /// A failure reported by OpenSSL: the thread's error queue, drained at the
@@ -115,7 +116,9 @@ enum ErrorQueue {
                 libraryCode: lib,
                 reasonCode: reason,
                 library: ERR_lib_error_string(code).map { String(cString: $0) },
-                reason: ERR_reason_error_string(code).map { String(cString: $0) },
+                // System-library entries carry an errno as their reason; OpenSSL 3.0 has no text for it.
+                reason: ERR_reason_error_string(code).map { String(cString: $0) }
+                    ?? (lib == ERR_LIB_SYS ? String(cString: strerror(reason)) : nil),
                 function: function.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 },
                 file: file.map { String(cString: $0) },
                 line: line,

@@ -20,7 +20,10 @@ final class ReadWriteLock: @unchecked Sendable {  // the pthread lock lives at a
         lock.deallocate()
     }
 
-    /// Runs `body` holding the lock shared. Not reentrant with `withWriteLock` on the same thread.
+    /// Runs `body` holding the lock shared. A thread may nest read locks (a
+    /// verify callback verifying against the same store): the lock keeps
+    /// the default reader preference, so a waiting writer cannot block the
+    /// nested reader. Not reentrant with `withWriteLock` on the same thread.
     @discardableResult
     func withReadLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         pthread_rwlock_rdlock(lock)
