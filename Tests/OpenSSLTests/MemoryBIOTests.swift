@@ -37,6 +37,34 @@ struct MemoryBIOTests {
         expectErrorQueueEmpty()
     }
 
+    @Test("withPendingCiphertext hands the bytes over in place and consumes what the body took; a throw consumes nothing")
+    func pendingCiphertextInPlace() throws {
+        let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())
+        try pair.handshake()
+        #expect(pair.client.withPendingCiphertext { $0.count } == 0)
+        try pair.client.writeAll(Array(repeating: UInt8(ascii: "z"), count: 10_000))
+        let pending = pair.client.pendingCiphertext
+        struct Refused: Error {}
+        #expect(throws: Refused.self) { try pair.client.withPendingCiphertext { _ throws(Refused) in throw Refused() } }
+        #expect(pair.client.pendingCiphertext == pending)
+        // Take 100 bytes, then the rest, straight into the peer.
+        let first = try pair.client.withPendingCiphertext { bytes throws(SSLError) in
+            try pair.server.bioWrite(UnsafeRawBufferPointer(rebasing: bytes[..<100]))
+        }
+        #expect(first == 100)
+        #expect(pair.client.pendingCiphertext == pending - 100)
+        let rest = try pair.client.withPendingCiphertext { bytes throws(SSLError) in try pair.server.bioWrite(bytes) }
+        #expect(rest == pending - 100)
+        #expect(pair.client.pendingCiphertext == 0)
+        var received: [UInt8] = []
+        while received.count < 10_000 { received += try pair.server.read(max: 16_384) }
+        #expect(received == Array(repeating: UInt8(ascii: "z"), count: 10_000))
+        // Not over memory BIOs: an empty buffer.
+        let socketConnection = try Connection(try TestContexts.client(), transport: StallingTransport())
+        #expect(socketConnection.withPendingCiphertext { $0.count } == 0)
+        expectErrorQueueEmpty()
+    }
+
     @Test("A read with nothing to read throws wantRead, and wantsRead then says true, as after SSL_read")
     func wantsReadAfterSkippedRead() throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())

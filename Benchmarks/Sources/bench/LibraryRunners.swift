@@ -37,15 +37,27 @@ final class LibraryEnvironment: @unchecked Sendable {  // immutable after init; 
 
 nonisolated(unsafe) var sink = 0
 
-/// The memory-BIO pump, the same steps as the C reference's: while the
-/// sender has ciphertext, read it into a buffer and write it to the receiver.
+/// BENCH_COPYING_PUMP=1: pump through a buffer of ours with bioRead(into:),
+/// as the C reference does, instead of handing the sender's bytes straight
+/// to the receiver.
+let copyingPump = ProcessInfo.processInfo.environment["BENCH_COPYING_PUMP"] == "1"
+
+/// The memory-BIO pump: while the sender has ciphertext, move it to the
+/// receiver. By default with `withPendingCiphertext` (the sender's bytes go
+/// to the receiver's `bioWrite` in place: one copy, as an event loop writes
+/// them to a socket); with BENCH_COPYING_PUMP=1 through `buffer`, the same
+/// two copies as the C reference's BIO_read + BIO_write.
 @inline(__always)
 func move(from: Connection, to: Connection, _ buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
     var moved = 0
     while from.pendingCiphertext > 0 {
-        let count = try from.bioRead(into: buffer)
-        try to.bioWrite(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
-        moved += count
+        if copyingPump {
+            let count = try from.bioRead(into: buffer)
+            try to.bioWrite(UnsafeRawBufferPointer(rebasing: buffer[..<count]))
+            moved += count
+        } else {
+            moved += try from.withPendingCiphertext { bytes throws(SSLError) in try to.bioWrite(bytes) }
+        }
     }
     return moved
 }

@@ -51,13 +51,25 @@ struct ByteQueue {
         let taken = Swift.min(count, limit)
         guard taken > 0 else { return 0 }
         destination.copyMemory(from: base! + start, byteCount: taken)
+        consume(taken)
+        return taken
+    }
+
+    /// The live bytes, in place (valid until the queue next changes).
+    @inline(__always)
+    var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base.map { $0 + start }, count: count)
+    }
+
+    /// Drops the first `taken` live bytes (0...count).
+    @inline(__always)
+    mutating func consume(_ taken: Int) {
         start &+= taken
         if start == end {
             // Empty: the next bytes go to the front, so no memmove is ever needed in steady state.
             start = 0
             end = 0
         }
-        return taken
     }
 
     /// Makes room for `extra` bytes after `end`: by moving the live bytes
@@ -195,20 +207,17 @@ private func ciphertextControl(
     case BIO_CTRL_FLUSH:
         // Every write is already in the buffer.
         return 1
-    case BIO_CTRL_PENDING, BIO_CTRL_WPENDING, BIO_CTRL_EOF:
+    case BIO_CTRL_PENDING:
+        // Bytes OpenSSL can read now (BIO_s_mem's answer for a read BIO).
         guard let bio, let state = buffers(of: bio) else { return 0 }
-        switch command {
-        case BIO_CTRL_PENDING:
-            // Bytes OpenSSL can read now (BIO_s_mem's answer for a read BIO).
-            return state.pointee.incoming.count
-        case BIO_CTRL_WPENDING:
-            // Bytes written and not yet taken by bioRead.
-            return state.pointee.outgoing.count
-        default:
-            return state.pointee.incoming.isEmpty && state.pointee.endOfInput ? 1 : 0
-        }
+        return state.pointee.incoming.count
+    case BIO_CTRL_EOF:
+        guard let bio, let state = buffers(of: bio) else { return 0 }
+        return state.pointee.incoming.isEmpty && state.pointee.endOfInput ? 1 : 0
     default:
-        // PUSH/POP: nothing to do; kTLS and anything else: unsupported, which 0 says.
+        // WPENDING: 0, like BIO_s_mem (nothing is "still to be written"; DTLS
+        // subtracts it from its MTU). PUSH/POP: nothing to do. kTLS and
+        // anything else: unsupported, which 0 says.
         return 0
     }
 }
