@@ -36,6 +36,12 @@ let package = Package(
             name: "soak",
             dependencies: ["OpenSSL"]
         ),
+        // One TLS 1.3 exchange on 127.0.0.1 with its secrets in $SSLKEYLOGFILE,
+        // for Scripts/keylog-decrypt.sh.
+        .executableTarget(
+            name: "keylog-demo",
+            dependencies: ["OpenSSL"]
+        ),
         .testTarget(
             name: "OpenSSLTests",
             dependencies: ["OpenSSL", "COpenSSL"],

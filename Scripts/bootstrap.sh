@@ -3,9 +3,21 @@
 # libssl-dev (headers + libssl/libcrypto), openssl (the command the tests
 # compare against), pkg-config (SwiftPM finds OpenSSL through it).
 # Idempotent: quiet when everything is present.
+#
+# --with-tshark (or WITH_TSHARK=1) also installs tshark, for
+# Scripts/keylog-decrypt.sh, non-interactively and without a setuid dumpcap
+# (only root captures then).
 set -euo pipefail
 
 packages=(libssl-dev openssl pkg-config)
+with_tshark=${WITH_TSHARK:-0}
+for argument in "$@"; do
+    case "$argument" in
+        --with-tshark) with_tshark=1 ;;
+        *) echo "bootstrap: unknown option $argument (known: --with-tshark)" >&2; exit 2 ;;
+    esac
+done
+[ "$with_tshark" = 1 ] && packages+=(tshark)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -32,5 +44,9 @@ fi
 
 echo "bootstrap: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+if [ "$with_tshark" = 1 ]; then
+    # Answer wireshark-common's question ahead: no setuid dumpcap.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

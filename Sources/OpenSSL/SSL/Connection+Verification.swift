@@ -88,13 +88,20 @@ extension Connection {
     }
 
     /// Switches the connection to another context (in a server-name callback:
-    /// a certificate per host). Callbacks pinned on the connection stay.
+    /// a certificate per host): the server then presents the new context's
+    /// certificate. Callbacks pinned on the connection stay; for a role it
+    /// has no callback for, the new context's is used.
     /// - SeeAlso: SSL_set_SSL_CTX(3)
     public func setContext(_ context: Context) throws {
         guard SSL_set_SSL_CTX(raw, context.raw) != nil else { throw ErrorQueue.drain("switch context") }
         ErrorQueue.clear()
         context.markInUse()
         self.context = context
+        // Keep what this connection pinned; take the new context's callbacks
+        // only for roles it has none for.
+        let hadInfo = callbacks.info != nil
+        callbacks.fillGaps(from: context.state.withLock { $0.callbacks })
+        if !hadInfo && callbacks.info != nil { SSL_set_info_callback(raw, infoTrampoline) }
     }
 
     // MARK: Called from the C trampolines

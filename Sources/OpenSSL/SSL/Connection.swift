@@ -48,6 +48,14 @@ public final class Connection {
     /// The decision given with `setVerificationDecision(_:)` after `wantRetryVerify`.
     var pendingDecision: Bool?
     var expectsHost = false
+    /// The feature callbacks pinned on this connection (see `CallbackSet`).
+    var callbacks: CallbackSet
+    /// The context the connection was made from. OpenSSL keeps using its
+    /// SSL_CTX for the session cache after a context switch, so the Context
+    /// (whose app data that SSL_CTX points to) must live as long as we do.
+    let originalContext: Context
+    /// The first DTLS retransmission timeout, when set with `setRetransmissionTimeout(initial:)`.
+    var dtlsInitialTimeoutMicroseconds: UInt32?
 
     /// Set when `read` answered `.wantRead` without calling OpenSSL (see
     /// `read(into:)`), so `wantsRead` still says what SSL_read would have
@@ -90,6 +98,8 @@ public final class Connection {
 
     /// A connection over a transport: through its file descriptor when it
     /// has one (OpenSSL then does the I/O itself), else through the custom BIO.
+    /// From a DTLS context, a descriptor (a `UDPSocket`) gets a datagram BIO,
+    /// which keeps datagram boundaries and runs DTLS's timers on the socket.
     ///
     /// With a descriptor, SIGPIPE is set to ignored if it still has its
     /// default action (OpenSSL's writes would otherwise raise it when the
@@ -98,7 +108,19 @@ public final class Connection {
     /// - SeeAlso: SSL_set_fd(3)
     public convenience init(_ context: Context, transport: any Transport) throws {
         let ssl = try ErrorQueue.call("make TLS connection") { SSL_new(context.raw) }
-        if let descriptor = transport.fileDescriptor {
+        if let descriptor = transport.fileDescriptor, context.isDTLS {
+            // Datagrams: a datagram BIO keeps record boundaries and handles
+            // DTLS's timeouts and MTU queries on the socket.
+            let bio: OpaquePointer
+            do {
+                bio = try DatagramBIO.make(descriptor: descriptor)
+            } catch {
+                SSL_free(ssl)
+                throw error
+            }
+            SSL_set_bio(ssl, bio, bio)
+            self.init(ssl: ssl, context: context, io: .descriptor(transport))
+        } else if let descriptor = transport.fileDescriptor {
             Connection.ignoreSIGPIPE()
             guard SSL_set_fd(ssl, descriptor) == 1 else {
                 SSL_free(ssl)
@@ -123,14 +145,17 @@ public final class Connection {
         handle = OwnedPointer(takingOwnership: ssl)
         self.io = io
         self.context = context
-        let pinned = context.state.withLock { ($0.verifyCallback, $0.peerVerifier, $0.verifiesHostnames) }
+        originalContext = context
+        let pinned = context.state.withLock { ($0.verifyCallback, $0.peerVerifier, $0.verifiesHostnames, $0.callbacks) }
         verifyCallback = pinned.0
         peerVerifier = pinned.1
         expectsHost = pinned.2
+        callbacks = pinned.3
         context.markInUse()
         // Callbacks find this object through the SSL's app-data slot. The
         // connection owns the SSL, so the SSL never outlives it.
         _ = cossl_SSL_set_app_data(ssl, Unmanaged.passUnretained(self).toOpaque())
+        if callbacks.info != nil { SSL_set_info_callback(ssl, infoTrampoline) }
         ErrorQueue.clear()
     }
 

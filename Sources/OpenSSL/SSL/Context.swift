@@ -54,6 +54,9 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         var passphrase: Passphrase?
         var userInfo: (any Sendable)?
         var verifiesHostnames = false
+        /// SNI, ALPN, keylog, info, session, OCSP and cookie callbacks (pinned by each connection).
+        var callbacks = CallbackSet()
+        var removeSession: RemoveSessionCallback?
     }
 
     let handle: OwnedPointer<SSLContextKind>
@@ -91,7 +94,17 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         // pinned hook (if any) at run time, so per-connection hooks work and
         // survive a context switch; without one it is X509_verify_cert.
         SSL_CTX_set_cert_verify_callback(context, chainVerifyTrampoline, nil)
+        installFeatureCallbacks(context)
         ErrorQueue.clear()
+    }
+
+    deinit {
+        // SSL_CTX_free flushes the session cache, which would call the
+        // remove-session callback for a Context that is going away; and the
+        // SSL_CTX may outlive this object (someone took a reference through
+        // withUnsafeOpenSSLPointer): let no callback find it any more.
+        SSL_CTX_sess_set_remove_cb(raw, nil)
+        _ = cossl_SSL_CTX_set_app_data(raw, nil)
     }
 
     // MARK: Freezing
@@ -550,12 +563,14 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         }
     }
 
-    /// Sets how long sessions stay resumable, in seconds.
+    /// Sets how long sessions stay resumable, in seconds; returns the
+    /// previous value (as OpenSSL and pyOpenSSL do).
     /// - Throws: `UsageError` when the context is in use.
     /// - SeeAlso: SSL_CTX_set_timeout(3)
-    public func setTimeout(_ seconds: Int) throws {
+    @discardableResult
+    public func setTimeout(_ seconds: Int) throws -> Int {
         try ensureConfigurable("set timeout")
-        _ = SSL_CTX_set_timeout(raw, seconds)
+        return SSL_CTX_set_timeout(raw, seconds)
     }
 
     /// How long sessions stay resumable, in seconds.
