@@ -2,7 +2,7 @@
 # Benchmarks: this library, the plain C reference (libssl directly) and
 # swift-nio-ssl, the same workloads alternating in one process (issue 8).
 #
-#   Scripts/bench.sh               full run: timing (11 rounds) and callgrind;
+#   Scripts/bench.sh               full run: timing (15 rounds) and callgrind;
 #                                  writes Benchmarks/results.md
 #   Scripts/bench.sh --quick       timing only, 5 short rounds (under a minute
 #                                  once built); prints the table, writes
@@ -56,7 +56,7 @@ if [ "$timing" = yes ]; then
     if [ "$quick" = yes ]; then
         arguments+=(--quick)
     else
-        arguments+=(--rounds 11)
+        arguments+=(--rounds 15 --seconds 0.3)
     fi
     echo "bench: timing ($( [ "$quick" = yes ] && echo quick || echo full ))…" >&2
     "$bin" "${arguments[@]}" "${pass[@]+"${pass[@]}"}" >/dev/null

@@ -131,6 +131,7 @@ struct TimingOptions {
     var rounds = 7
     var batchSeconds = 0.4
     var bulkWrites = 16_384   // 256 MiB per batch
+    var slices = 8
     var workloads = Workload.allCases
     var implementations = Implementation.allCases
 }
@@ -163,17 +164,27 @@ func measure(_ options: TimingOptions, environments: Environments) throws -> [Ro
             count = max(1, Int((Double(count) * options.batchSeconds / elapsed).rounded()))
         }
         let units = workload.unitsPerOperation(certificatesInBundle: workload == .w5 ? try environments.bundle().count : 0)
-        log("\(workload.title): \(count) operations per batch, \(options.rounds) rounds")
+        log("\(workload.title): \(count) operations per batch in \(options.slices) slices, \(options.rounds) rounds")
 
         // Warm-up, then rounds: A B C, B C A, C A B, …
         for (_, runner) in runners { try runner.run(max(1, count / 4)) }
         var row = Row(workload: workload, count: count)
+        // Each round's batch is cut into slices run in turn (A B C A B C …),
+        // so the implementations share whatever the machine is doing.
+        let slices = max(1, min(options.slices, count))
+        let perSlice = count / slices
+        let batch = perSlice * slices
         for round in 0..<options.rounds {
+            var elapsed: [Implementation: Double] = [:]
+            for slice in 0..<slices {
+                for index in 0..<runners.count {
+                    let (implementation, runner) = runners[(index + round + slice) % runners.count]
+                    elapsed[implementation, default: 0] += try timed { try runner.run(perSlice) }
+                }
+            }
             var thisRound: [Implementation: Double] = [:]
-            for index in 0..<runners.count {
-                let (implementation, runner) = runners[(index + round) % runners.count]
-                let elapsed = try timed { try runner.run(count) }
-                let rate = Double(count) * units / elapsed
+            for (implementation, seconds) in elapsed {
+                let rate = Double(batch) * units / seconds
                 thisRound[implementation] = rate
                 row.rates[implementation, default: []].append(rate)
             }

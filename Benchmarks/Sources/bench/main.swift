@@ -1,7 +1,7 @@
 // bench: runs the workloads of issue 8 for this library, the C reference
 // and swift-nio-ssl, alternately in one process. Scripts/bench.sh drives it.
 //
-//   bench run [--quick] [--rounds N] [--seconds S] [--workloads w1,w3] [--impls swift,c,nio]
+//   bench run [--quick] [--rounds N] [--seconds S] [--slices K] [--workloads w1,w3] [--impls swift,c,nio]
 //             [--pki DIR] [--markdown FILE]
 //   bench one --workload W --impl I --count N --pki DIR    (for callgrind: N operations, nothing else)
 //   bench pki --out DIR                                     (write the certificates and keys)
@@ -39,10 +39,12 @@ func main() throws {
         if arguments.contains("--quick") {
             options.rounds = 5
             options.batchSeconds = 0.08
+            options.slices = 4
             options.bulkWrites = 2_048   // 32 MiB per batch
         }
         if let rounds = value("--rounds", in: arguments).flatMap(Int.init) { options.rounds = max(1, rounds) }
         if let seconds = value("--seconds", in: arguments).flatMap(Double.init) { options.batchSeconds = seconds }
+        if let slices = value("--slices", in: arguments).flatMap(Int.init) { options.slices = max(1, slices) }
         if let list = value("--workloads", in: arguments) {
             options.workloads = try list.split(separator: ",").map {
                 guard let workload = Workload(rawValue: String($0)) else { throw BenchError("unknown workload \($0)") }
