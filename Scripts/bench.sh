@@ -51,6 +51,7 @@ machine() {
 }
 
 timing_table=""
+allocations_table=""
 if [ "$timing" = yes ]; then
     arguments=(run --pki "$work/pki" --markdown "$work/timing.md")
     if [ "$quick" = yes ]; then
@@ -63,10 +64,17 @@ if [ "$timing" = yes ]; then
     timing_table=$(cat "$work/timing.md")
     echo
     echo "$timing_table"
+    allocations_table="| call (steady state) | allocations per call |"$'\n'"|---|--:|"$'\n'"$("$bin" allocs --pki "$work/pki")"
+    echo
+    echo "$allocations_table"
 fi
 
 callgrind_table=""
 if [ "$callgrind" = yes ]; then
+    if ! command -v valgrind >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "bench: installing valgrind (for instruction counts)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null 2>&1 || true
+    fi
     if ! command -v valgrind >/dev/null 2>&1; then
         echo "bench: valgrind is not installed (apt-get install valgrind); skipping instruction counts" >&2
     else
@@ -111,6 +119,12 @@ command_line="Scripts/bench.sh $*"
         echo "### Throughput (median of rounds; ratios are the median of per-round ratios to C)"
         echo
         echo "$timing_table"
+    fi
+    if [ -n "$allocations_table" ]; then
+        echo
+        echo "### This library's own calls: heap allocations (the malloc counter, \`bench allocs\`)"
+        echo
+        echo "$allocations_table"
     fi
     if [ -n "$callgrind_table" ]; then
         echo

@@ -1,3 +1,4 @@
+import MallocCounter
 import Foundation
 import OpenSSL
 
@@ -36,6 +37,7 @@ final class LibraryEnvironment: @unchecked Sendable {  // immutable after init; 
 }
 
 nonisolated(unsafe) var sink = 0
+nonisolated(unsafe) var sink2 = 0
 
 /// BENCH_COPYING_PUMP=1: pump through a buffer of ours with bioRead(into:),
 /// as the C reference does, instead of handing the sender's bytes straight
@@ -254,4 +256,38 @@ final class ErrorBox: @unchecked Sendable {  // guarded by lock
     private var error: (any Error)?
     func set(_ value: any Error) { lock.lock(); if error == nil { error = value }; lock.unlock() }
     func get() -> (any Error)? { lock.lock(); defer { lock.unlock() }; return error }
+}
+
+/// Allocations per call of the library's own byte moves in steady state,
+/// next to what OpenSSL's SSL_write allocates by itself.
+func libraryLayerAllocations(_ env: LibraryEnvironment) throws -> [(String, Double)] {
+    let pair = try LibraryPair(env)
+    let message = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pair.payload)[..<64])
+    let cycles = 5_000
+    func perCycle(_ body: () throws -> Void) rethrows -> Double {
+        try body()   // warm: buffers at their steady size
+        mc_start()
+        try body()
+        return Double(mc_stop()) / Double(cycles)
+    }
+    // bioWrite alone: a connection that never reads, its buffer grown once beforehand.
+    let sink = try Connection(env.dataServer)
+    let grow = [UInt8](repeating: 0, count: 2 * cycles * 64)
+    try sink.bioWrite(grow)   // capacity now holds this and the cycles below
+    let bioWrites = try perCycle { for _ in 0..<cycles / 2 { try sink.bioWrite(message) } }
+    let withPending = try perCycle {
+        for _ in 0..<cycles { _ = try pair.server.write(message); _ = pair.server.withPendingCiphertext { $0.count } }
+    }
+    let bioReads = try perCycle {
+        for _ in 0..<cycles { _ = try pair.server.write(message); _ = try pair.server.bioRead(into: pair.pump) }
+    }
+    let skipped = perCycle {
+        for _ in 0..<cycles {
+            if case .failure(.wantRead) = Result(catching: { () throws(SSLError) in try pair.server.read(into: pair.readBuffer) }) {} else { sink2 &+= 1 }
+        }
+    }
+    return [("bioWrite (64 bytes)", bioWrites * 2),
+            ("write (SSL_write, 64 bytes) + withPendingCiphertext", withPending),
+            ("write (SSL_write, 64 bytes) + bioRead(into:)", bioReads),
+            ("read that ends in .wantRead without SSL_read", skipped)]
 }

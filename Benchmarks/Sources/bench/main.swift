@@ -5,6 +5,7 @@
 //             [--pki DIR] [--markdown FILE]
 //   bench one --workload W --impl I --count N --pki DIR    (for callgrind: N operations, nothing else)
 //   bench pki --out DIR                                     (write the certificates and keys)
+//   bench allocs [--pki DIR]                                (allocations of the library's own layer)
 import Foundation
 
 func value(_ name: String, in arguments: [String]) -> String? {
@@ -34,6 +35,11 @@ func main() throws {
             throw BenchError("\(implementation.title) does not run \(workload.rawValue)")
         }
         try runner.run(count)
+    case "allocs":
+        let environments = Environments(pki: try loadPKI(arguments))
+        for (name, perCall) in try libraryLayerAllocations(try environments.libraryEnvironment()) {
+            print("| \(name) | \(formatMallocs(perCall)) |")
+        }
     case "run", nil:
         var options = TimingOptions()
         if arguments.contains("--quick") {
