@@ -35,6 +35,10 @@ public final class Connection {
     let handle: OwnedPointer<SSLKind>
     var raw: OpaquePointer { handle.raw }
     let io: IO
+    /// `io`'s memory buffers and bridge, read without matching the enum:
+    /// on the hot path a match copies `io` through an outlined copy function.
+    let memoryBuffers: UnsafeMutablePointer<CiphertextBuffers>?
+    let transportBridge: TransportBridge?
 
     /// The context the connection uses now (it changes with `setContext(_:)`).
     public internal(set) var context: Context
@@ -144,6 +148,11 @@ public final class Connection {
     private init(ssl: OpaquePointer, context: Context, io: IO) {
         handle = OwnedPointer(takingOwnership: ssl)
         self.io = io
+        switch io {
+        case .memory(let buffers, _): (memoryBuffers, transportBridge) = (buffers, nil)
+        case .bridged(let bridge): (memoryBuffers, transportBridge) = (nil, bridge)
+        case .descriptor: (memoryBuffers, transportBridge) = (nil, nil)
+        }
         self.context = context
         originalContext = context
         let pinned = context.state.withLock { ($0.verifyCallback, $0.peerVerifier, $0.verifiesHostnames, $0.callbacks) }
@@ -243,7 +252,7 @@ public final class Connection {
     /// - SeeAlso: SSL_read_ex(3), SSL_has_pending(3)
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        if case .memory(let buffers, _) = io, buffers.pointee.incoming.isEmpty, !buffers.pointee.endOfInput,
+        if let buffers = memoryBuffers, buffers.pointee.incoming.isEmpty, !buffers.pointee.endOfInput,
            canOnlyWantRead {
             readWouldBlock = true
             throw .wantRead
@@ -377,7 +386,7 @@ public final class Connection {
     /// - Throws: `.wantRead` when there is nothing to send; `.usage` on a
     ///   connection that is not over memory BIOs.
     public func bioRead(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
-        guard case .memory(let buffers, _) = io else { throw .usage("bioRead: this connection is not over memory BIOs") }
+        guard let buffers = memoryBuffers else { throw .usage("bioRead: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         let count = buffers.pointee.outgoing.take(into: base, limit: buffer.count)
         if count == 0 { throw .wantRead }
@@ -398,7 +407,7 @@ public final class Connection {
     /// - Precondition: `body` returns a count from 0 to the buffer's count.
     @discardableResult
     public func withPendingCiphertext<E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
-        guard case .memory(let buffers, _) = io else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        guard let buffers = memoryBuffers else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         let pending = buffers.pointee.outgoing.bytes
         let taken = try body(pending)
         precondition(taken >= 0 && taken <= pending.count, "withPendingCiphertext: took \(taken) of \(pending.count) bytes")
@@ -422,7 +431,7 @@ public final class Connection {
     ///   `.sysCall(errno: ENOMEM, …)` when the buffer cannot grow.
     @discardableResult
     public func bioWrite(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
-        guard case .memory(let buffers, _) = io else { throw .usage("bioWrite: this connection is not over memory BIOs") }
+        guard let buffers = memoryBuffers else { throw .usage("bioWrite: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
         guard buffers.pointee.incoming.append(base, count: buffer.count) else {
             throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "bioWrite", detail: "out of memory for \(buffer.count) bytes"))
@@ -441,13 +450,13 @@ public final class Connection {
     /// `BIO_set_mem_eof_return(bio, 0)` does for a `BIO_s_mem`).
     /// - Throws: `.usage` on a connection that is not over memory BIOs.
     public func bioShutdown() throws(SSLError) {
-        guard case .memory(let buffers, _) = io else { throw .usage("bioShutdown: this connection is not over memory BIOs") }
+        guard let buffers = memoryBuffers else { throw .usage("bioShutdown: this connection is not over memory BIOs") }
         buffers.pointee.endOfInput = true
     }
 
     /// Ciphertext waiting to be taken with `bioRead` (0 on other transports).
     public var pendingCiphertext: Int {
-        guard case .memory(let buffers, _) = io else { return 0 }
+        guard let buffers = memoryBuffers else { return 0 }
         return buffers.pointee.outgoing.count
     }
 
@@ -464,7 +473,7 @@ public final class Connection {
         while true {
             ErrorQueue.clear()
             if callbackError != nil { callbackError = nil }
-            if case .bridged(let bridge) = io { _ = bridge.takeError() }  // a stale error never answers for this call
+            if let transportBridge { _ = transportBridge.takeError() }  // a stale error never answers for this call
             // errno through libc directly (Glibc's `errno` property is a call into the overlay).
             #if canImport(Darwin)
             let errnoLocation = __error()
@@ -481,7 +490,7 @@ public final class Connection {
                 throw .callback(error)
             }
             let code = SSL_get_error(raw, result)
-            if case .bridged(let bridge) = io, let error = bridge.takeError() {
+            if let transportBridge, let error = transportBridge.takeError() {
                 // The transport's error is the cause only of an I/O failure; after a
                 // protocol failure (the peer vanished, then the alert could not be
                 // written) OpenSSL's own error is the one that explains it.
