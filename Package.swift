@@ -47,6 +47,13 @@ let package = Package(
             dependencies: ["OpenSSL", "COpenSSL"],
             exclude: ["Fixtures"]
         ),
+        // Real peers (openssl s_server/s_client, Python's ssl, GnuTLS) in
+        // child processes; Scripts/conformance.sh runs it alone.
+        .testTarget(
+            name: "InteropTests",
+            dependencies: ["OpenSSL", "COpenSSL"],
+            exclude: ["Peers"]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what swift-openssl needs from Debian when it is missing:
 # libssl-dev (headers + libssl/libcrypto), openssl (the command the tests
-# compare against), pkg-config (SwiftPM finds OpenSSL through it).
+# compare against and an interop peer), pkg-config (SwiftPM finds OpenSSL
+# through it), gnutls-bin (gnutls-serv/gnutls-cli, interop peers) and
+# python3 (its ssl module is an interop peer; any python3 on PATH will do).
 # Idempotent: quiet when everything is present.
 #
 # --with-tshark (or WITH_TSHARK=1) also installs tshark, for
@@ -9,7 +11,7 @@
 # (only root captures then).
 set -euo pipefail
 
-packages=(libssl-dev openssl pkg-config)
+packages=(libssl-dev openssl pkg-config gnutls-bin)
 with_tshark=${WITH_TSHARK:-0}
 for argument in "$@"; do
     case "$argument" in
@@ -24,6 +26,9 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
+if ! command -v python3 >/dev/null 2>&1 && ! [ -x /usr/bin/python3 ]; then
+    missing+=(python3)
+fi
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 internal import COpenSSL
 
 /// TLS configuration shared by connections (OpenSSL's `SSL_CTX`), the
@@ -65,6 +66,11 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
 
     /// The method the context was made for.
     public let method: Method
+
+    /// A number no other context of this process has, for telling sessions'
+    /// origins apart (object addresses can be reused after a context is freed).
+    let identity: UInt64 = Context.identities.wrappingAdd(1, ordering: .relaxed).newValue
+    private static let identities = Atomic<UInt64>(0)
 
     /// Makes a context. Connections made from it start with partial writes
     /// and moving write buffers allowed (as pyOpenSSL sets them up) and

@@ -26,12 +26,14 @@ enum SSLSessionKind: OpenSSLObjectKind {
 public final class Session: @unchecked Sendable {  // read-only accessors; OpenSSL copies a session before changing one that is shared
     let handle: OwnedPointer<SSLSessionKind>
     var raw: OpaquePointer { handle.raw }
-    /// The context whose connection produced the session; nil when it was read from DER.
-    let origin: ObjectIdentifier?
+    /// The identity of the context whose connection produced the session;
+    /// nil when it was read from DER. (An identity, not the object's address:
+    /// a freed context's address can be reused by a new one.)
+    let origin: UInt64?
 
     init(takingOwnership pointer: OpaquePointer, origin: Context?) {
         handle = OwnedPointer(takingOwnership: pointer)
-        self.origin = origin.map(ObjectIdentifier.init)
+        self.origin = origin?.identity
     }
 
     init(borrowing pointer: OpaquePointer, origin: Context?) throws {
@@ -39,7 +41,7 @@ public final class Session: @unchecked Sendable {  // read-only accessors; OpenS
             throw ErrorQueue.drain("take a reference to a session")
         }
         handle = owned
-        self.origin = origin.map(ObjectIdentifier.init)
+        self.origin = origin?.identity
     }
 
     /// Reads a session serialised with `der`. It may be set on a connection
@@ -285,7 +287,7 @@ extension Connection {
     ///   `OpenSSLError` when OpenSSL refuses it.
     /// - SeeAlso: SSL_set_session(3)
     public func setSession(_ session: Session) throws {
-        if let origin = session.origin, origin != ObjectIdentifier(context) {
+        if let origin = session.origin, origin != context.identity {
             throw UsageError(operation: "set session",
                              reason: "the session comes from a connection of another context")
         }

@@ -1,0 +1,262 @@
+import Foundation
+import OpenSSL
+import Synchronization
+
+/// The TLS echo server behind `ossl serve` and `ossl demo`.
+///
+/// It accepts connections until stopped (or until `maxConnections` have
+/// been accepted), handles each on its own thread, and logs one line per
+/// connection. A client that fails — a refused certificate, a broken
+/// handshake, a reset — ends only its own connection.
+///
+/// Client certificates are requested (and required with
+/// `requireClientCertificate`) and judged by the context's whole-chain hook:
+/// a self-signed certificate is welcome; with a `TOFUStore`, a subject's
+/// first certificate is remembered and any other certificate for that
+/// subject is refused.
+final class EchoServer: Sendable {
+    /// How the server behaves.
+    struct Options: Sendable {
+        /// Refuse clients without a certificate.
+        var requireClientCertificate = false
+        /// Trust on first use; nil accepts every client certificate.
+        var tofu: TOFUStore?
+        /// Stop after accepting this many connections.
+        var maxConnections: Int?
+        /// How long a connection may stay silent before it is closed.
+        var idleTimeout: Duration = .seconds(30)
+        /// The most connections handled at once; more are closed at once.
+        var maxConcurrent = 64
+    }
+
+    /// What the whole-chain hook decided for one connection, kept on the
+    /// `Connection` (`userInfo`) for the log line.
+    final class Verdict {
+        let fingerprint: String
+        let decision: String
+        let reason: String?
+
+        init(fingerprint: String, decision: String, reason: String?) {
+            self.fingerprint = fingerprint
+            self.decision = decision
+            self.reason = reason
+        }
+    }
+
+    /// One finished connection, as logged.
+    struct Record: Sendable {
+        let peer: String
+        let protocolName: String?
+        let cipher: String?
+        let alpn: String?
+        let clientFingerprint: String?
+        let decision: String
+        let reason: String?
+        let echoedBytes: Int
+
+        /// `peer=… protocol=… cipher=… alpn=… client-cert=… decision=… [echoed=N] [reason="…"]`.
+        var logLine: String {
+            var line = "peer=\(peer) protocol=\(protocolName ?? "-") cipher=\(cipher ?? "-") alpn=\(alpn ?? "-")"
+            line += " client-cert=\(clientFingerprint.map { "sha256:" + $0 } ?? "none") decision=\(decision)"
+            if echoedBytes > 0 { line += " echoed=\(echoedBytes)" }
+            if let reason { line += " reason=\"\(oneLine(reason).replacingOccurrences(of: "\"", with: "'"))\"" }
+            return line
+        }
+    }
+
+    let context: Context
+    let listener: TCPSocket
+    let options: Options
+    private let log: @Sendable (Record) -> Void
+    private let stopped = Atomic<Bool>(false)
+    private let active = Mutex<[ObjectIdentifier: TCPSocket]>([:])
+    private let handlers = DispatchGroup()
+
+    /// The address clients connect to ("127.0.0.1:4433").
+    var address: String { listener.localAddress ?? "?" }
+
+    /// - Parameters:
+    ///   - context: a server context; the server installs its verification hook and mode on it.
+    ///   - listener: a listening socket.
+    ///   - log: called once per finished connection, from that connection's thread.
+    /// - Throws: `OpenSSLError` when the context refuses the settings.
+    init(context: Context, listener: TCPSocket, options: Options, log: @escaping @Sendable (Record) -> Void) throws {
+        self.context = context
+        self.listener = listener
+        self.options = options
+        self.log = log
+        try context.setVerify(options.requireClientCertificate ? [.peer, .failIfNoPeerCertificate] : [.peer])
+        let tofu = options.tofu
+        try context.setPeerVerification { connection, verification in
+            EchoServer.judge(connection: connection, verification: verification, tofu: tofu)
+        }
+        // Sessions resumed by a server that asks for client certificates must be tied to it.
+        try context.setSessionIDContext(Array("ossl serve".utf8))
+    }
+
+    /// The whole-chain hook: accepts any client certificate (self-signed
+    /// included), unless the TOFU store knows another certificate for its subject.
+    private static func judge(connection: Connection, verification: PeerVerification, tofu: TOFUStore?) -> VerificationDecision {
+        guard let leaf = verification.leaf, let digest = try? leaf.digest(.sha256) else { return .reject }
+        let fingerprint = hex(digest)
+        let opinion = verification.error.map { "OpenSSL: \($0.message)" } ?? "OpenSSL: verified"
+        guard let tofu else {
+            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept", reason: opinion)
+            return .accept
+        }
+        let subject = (try? leaf.subject.rfc2253String) ?? ""
+        do {
+            switch try tofu.decide(subject: subject, fingerprint: fingerprint) {
+            case .firstUse:
+                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept-first-use",
+                                              reason: "remembered \"\(subject)\"; \(opinion)")
+                return .accept
+            case .known:
+                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept-known",
+                                              reason: "known \"\(subject)\"; \(opinion)")
+                return .accept
+            case .mismatch(let expected):
+                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-mismatch",
+                                              reason: "\"\(subject)\" is known with certificate sha256:\(expected)")
+                return .reject
+            }
+        } catch {
+            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-error",
+                                          reason: "cannot remember the client: \(describe(error))")
+            return .reject
+        }
+    }
+
+    /// Asks the server to stop: no more connections are accepted, and open
+    /// ones are woken and closed. Safe from any thread (a signal handler's queue).
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        active.withLock { sockets in
+            for socket in sockets.values { try? socket.shutdown(.both) }
+        }
+    }
+
+    /// True once `stop()` was called.
+    var isStopped: Bool { stopped.load(ordering: .acquiring) }
+
+    /// Accepts and serves connections until stopped or `maxConnections` were
+    /// accepted; then waits (at most `idleTimeout` plus a second) for the
+    /// open connections to finish.
+    func run() {
+        var accepted = 0
+        while !isStopped {
+            if let limit = options.maxConnections, accepted >= limit { break }
+            let socket: TCPSocket
+            do {
+                socket = try listener.accept(timeout: .milliseconds(200))
+            } catch let error as SocketError where error.errno == ETIMEDOUT || error.errno == EINTR {
+                continue
+            } catch {
+                if isStopped { break }
+                // EMFILE and the like: say so, breathe, and go on serving.
+                log(Record(peer: "-", protocolName: nil, cipher: nil, alpn: nil, clientFingerprint: nil,
+                           decision: "failed", reason: "accept: \(describe(error))", echoedBytes: 0))
+                Thread.sleep(forTimeInterval: 0.1)
+                continue
+            }
+            accepted += 1
+            let admitted = active.withLock { sockets -> Bool in
+                guard sockets.count < options.maxConcurrent else { return false }
+                sockets[ObjectIdentifier(socket)] = socket
+                return true
+            }
+            guard admitted else {
+                log(Record(peer: socket.remoteAddress ?? "?", protocolName: nil, cipher: nil, alpn: nil,
+                           clientFingerprint: nil, decision: "failed", reason: "too many connections", echoedBytes: 0))
+                socket.close()
+                continue
+            }
+            handlers.enter()
+            Thread.detachNewThread { [self] in
+                defer {
+                    _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(socket)) }
+                    socket.close()
+                    handlers.leave()
+                }
+                log(serve(socket))
+            }
+        }
+        let grace = Double(options.idleTimeout.components.seconds) + 1
+        _ = handlers.wait(timeout: .now() + (isStopped ? 2 : grace))
+    }
+
+    /// Serves one connection: handshake, then echo until the client closes.
+    func serve(_ socket: TCPSocket) -> Record {
+        let peer = socket.remoteAddress ?? "?"
+        var connection: Connection?
+        var echoed = 0
+        func record(_ decision: String? = nil, reason: String? = nil) -> Record {
+            let verdict = connection?.userInfo as? Verdict
+            let fingerprint = verdict?.fingerprint ?? (try? connection?.peerCertificate?.digest(.sha256)).flatMap { $0.map(hex) }
+            // A resumed session skips the hook: the client's certificate was
+            // judged when the session began, and comes back with it.
+            let resumed = verdict == nil && connection?.isSessionReused == true
+            return Record(peer: peer, protocolName: connection?.protocolVersionName, cipher: connection?.cipherName,
+                          alpn: connection.flatMap(Self.negotiatedProtocol), clientFingerprint: fingerprint,
+                          decision: decision ?? verdict?.decision ?? (resumed ? "accept-resumed" : "accept"),
+                          reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
+                          echoedBytes: echoed)
+        }
+        do {
+            try socket.setReadTimeout(options.idleTimeout)
+            try socket.setWriteTimeout(options.idleTimeout)
+            let tls = try Connection(context, transport: socket)
+            connection = tls
+            tls.setAcceptState()
+            try tls.doHandshake()
+        } catch {
+            Self.lingeringClose(socket)
+            let verdict = connection?.userInfo as? Verdict
+            if let verdict, verdict.decision.hasPrefix("reject") {
+                return record()
+            }
+            return record("failed", reason: "handshake: \(describe(error))")
+        }
+        guard let connection else { return record("failed", reason: "no connection") }
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        while !isStopped {
+            switch Result(catching: { () throws(SSLError) in try connection.read(into: &buffer) }) {
+            case .success(let count):
+                switch Result(catching: { () throws(SSLError) in try connection.writeAll(Array(buffer[0..<count])) }) {
+                case .success: echoed += count
+                case .failure(let error): return record(reason: "echo: \(describe(error))")
+                }
+            case .failure(.zeroReturn):
+                _ = try? connection.shutdown()
+                return record()
+            case .failure(.wantRead), .failure(.wantWrite):
+                _ = try? connection.shutdown()
+                return record(reason: "idle for \(options.idleTimeout.components.seconds) s: closed")
+            case .failure(let error):
+                if error.isUnexpectedEOF { return record() }
+                return record(reason: "read: \(describe(error))")
+            }
+        }
+        _ = try? connection.shutdown()
+        return record(reason: "server stopping")
+    }
+
+    /// Ends a connection so that the client reads our last alert: closing
+    /// a socket with unread input makes the kernel send a reset, which can
+    /// destroy the alert before the client reads it. So: end our direction,
+    /// then read and discard what the client still sends (briefly).
+    static func lingeringClose(_ socket: TCPSocket) {
+        try? socket.shutdown(.write)
+        try? socket.setReadTimeout(.milliseconds(500))
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        for _ in 0..<64 {
+            let count = buffer.withUnsafeMutableBytes { try? socket.read(into: $0) }
+            guard let count, count > 0 else { return }
+        }
+    }
+
+    /// The protocol ALPN selected, nil when none.
+    static func negotiatedProtocol(_ connection: Connection) -> String? {
+        connection.alpnProtocol
+    }
+}

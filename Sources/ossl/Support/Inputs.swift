@@ -1,0 +1,208 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import OpenSSL
+
+/// An input named on the command line: a file path, or `-` for stdin.
+///
+/// Every read failure becomes a `CLIFailure.input` naming the input and the
+/// system's or OpenSSL's reason, so a command never needs its own wording.
+struct InputFile: Sendable {
+    /// The path as given (`-` for stdin).
+    let path: String
+
+    init(_ path: String) { self.path = path }
+
+    /// How messages name the input: the path, or `<stdin>`.
+    var name: String { path == "-" ? "<stdin>" : path }
+
+    /// The whole input.
+    /// - Throws: `CLIFailure.input` for a missing or unreadable file, a
+    ///   directory, or empty input.
+    func read() throws -> [UInt8] {
+        let bytes: [UInt8]
+        if path == "-" {
+            bytes = try readAll(descriptor: STDIN_FILENO)
+        } else {
+            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            guard descriptor >= 0 else { throw CLIFailure.input("\(name): \(systemReason(errno))") }
+            defer { close(descriptor) }
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else { throw CLIFailure.input("\(name): \(systemReason(errno))") }
+            guard (status.st_mode & S_IFMT) != S_IFDIR else { throw CLIFailure.input("\(name): is a directory") }
+            bytes = try readAll(descriptor: descriptor)
+        }
+        guard !bytes.isEmpty else { throw CLIFailure.input("\(name): empty input") }
+        return bytes
+    }
+
+    private func readAll(descriptor: Int32) throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { systemRead(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { return bytes }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw CLIFailure.input("\(name): \(systemReason(errno))")
+            }
+            bytes += chunk[0..<count]
+        }
+    }
+
+    /// Every certificate in the input: all blocks of a PEM bundle, or one DER certificate.
+    /// - Throws: `CLIFailure.input` naming the input and OpenSSL's reason.
+    func certificates() throws -> [X509] {
+        let bytes = try read()
+        do {
+            if looksLikePEM(bytes) {
+                return try X509.chain(pem: bytes)
+            }
+            return [try X509(der: bytes)]
+        } catch {
+            let what = looksLikePEM(bytes) ? "" : "not PEM, and not a DER certificate: "
+            throw CLIFailure.input("\(name): \(what)\(describe(error))")
+        }
+    }
+
+    /// A private key, PEM or DER, decrypted with `passphrase` when it is encrypted.
+    /// - Throws: `CLIFailure.input` naming the input: not a key, a damaged
+    ///   key, a missing or wrong passphrase.
+    func privateKey(passphrase: Passphrase?) throws -> PKey {
+        let bytes = try read()
+        do {
+            if looksLikePEM(bytes) {
+                return try PKey(privateKeyPEM: bytes, passphrase: passphrase)
+            }
+            return try PKey(privateKeyDER: bytes, passphrase: passphrase)
+        } catch let error as PassphraseError {
+            switch error {
+            case .required:
+                throw CLIFailure.input("\(name): the key is encrypted; give its passphrase with --passphrase")
+            case .incorrect(let cause):
+                throw CLIFailure.input("\(name): wrong passphrase (\(cause.reason ?? "decryption failed"))")
+            case .empty:
+                throw CLIFailure.input("\(name): the passphrase is empty")
+            }
+        } catch {
+            throw CLIFailure.input(name, error)
+        }
+    }
+}
+
+/// True when `bytes` hold a PEM block (`-----BEGIN `): PEM is then read, DER otherwise.
+func looksLikePEM(_ bytes: [UInt8]) -> Bool {
+    let marker = Array("-----BEGIN ".utf8)
+    guard bytes.count >= marker.count else { return false }
+    for start in 0...(bytes.count - marker.count) where bytes[start] == marker[0] {
+        if bytes[start..<(start + marker.count)].elementsEqual(marker) { return true }
+    }
+    return false
+}
+
+/// read(2), named so that methods called `read` can reach it.
+private func systemRead(_ descriptor: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    read(descriptor, buffer, count)
+}
+
+/// write(2), named so that methods called `write` can reach it.
+private func systemWrite(_ descriptor: Int32, _ buffer: UnsafeRawPointer?, _ count: Int) -> Int {
+    write(descriptor, buffer, count)
+}
+
+/// The C library's text for an errno value ("No such file or directory").
+func systemReason(_ code: Int32) -> String {
+    String(cString: strerror(code))
+}
+
+/// Where a passphrase comes from, in OpenSSL's `-passin` syntax:
+/// `pass:TEXT`, `env:VARIABLE` or `file:PATH` (its first line).
+struct PassphraseSource: Sendable {
+    let specification: String
+
+    init(_ specification: String) { self.specification = specification }
+
+    /// The passphrase.
+    /// - Throws: `CLIFailure.input` for an unknown form, an unset variable, an unreadable file.
+    func resolve() throws -> Passphrase {
+        if specification.hasPrefix("pass:") {
+            return Passphrase(String(specification.dropFirst(5)))
+        }
+        if specification.hasPrefix("env:") {
+            let variable = String(specification.dropFirst(4))
+            guard let value = ProcessInfo.processInfo.environment[variable] else {
+                throw CLIFailure.input("--passphrase: environment variable \(variable) is not set")
+            }
+            return Passphrase(value)
+        }
+        if specification.hasPrefix("file:") {
+            let bytes = try InputFile(String(specification.dropFirst(5))).read()
+            let line = bytes.prefix { $0 != UInt8(ascii: "\n") && $0 != UInt8(ascii: "\r") }
+            return Passphrase(bytes: Array(line))
+        }
+        throw CLIFailure.input("--passphrase: expected pass:TEXT, env:VARIABLE or file:PATH, got '\(specification)'")
+    }
+}
+
+/// Writes command output: to stdout when `path` is nil or `-`, else to the
+/// file, replacing it atomically (a temporary file in the same directory,
+/// then rename), with mode 0600 when `isSecret`.
+/// - Throws: `CLIFailure.input` naming the file and the system's reason.
+func writeOutput(_ text: String, to path: String?, isSecret: Bool = false) throws {
+    guard let path, path != "-" else {
+        print(text, terminator: "")
+        return
+    }
+    do {
+        try AtomicFile.write(Array(text.utf8), to: path, mode: isSecret ? 0o600 : 0o644)
+    } catch {
+        throw CLIFailure.input(path, error)
+    }
+}
+
+/// Replacing a file so that readers see the old or the new contents, never a mix.
+enum AtomicFile {
+    /// A failed system call while writing a file.
+    struct Failure: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
+
+    /// Writes `bytes` to a new temporary file next to `path`, flushes it to
+    /// disk, and renames it over `path`.
+    /// - Throws: `Failure` with the system's reason.
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        let base = (path as NSString).lastPathComponent
+        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        guard descriptor >= 0 else { throw Failure(message: "cannot create a file next to it: \(systemReason(errno))") }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { systemWrite(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                let reason = systemReason(errno)
+                close(descriptor)
+                unlink(temporary)
+                throw Failure(message: "write failed: \(reason)")
+            }
+            written += count
+        }
+        if fsync(descriptor) != 0 || close(descriptor) != 0 {
+            let reason = systemReason(errno)
+            unlink(temporary)
+            throw Failure(message: "write failed: \(reason)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = systemReason(errno)
+            unlink(temporary)
+            throw Failure(message: "cannot replace it: \(reason)")
+        }
+    }
+}

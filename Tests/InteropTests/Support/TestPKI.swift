@@ -1,0 +1,1 @@
+../../OpenSSLTests/Support/TestPKI.swift
