@@ -16,6 +16,10 @@ final class LibraryEnvironment: @unchecked Sendable {  // immutable after init; 
         let clientKey = try PKey(privateKeyPEM: pki.clientKeyPEM)
 
         ecdsaServer = try Context.server(certificate: ecdsa, key: ecdsaKey)
+        // BENCH_TICKETS=N: W1's server sends N TLS 1.3 tickets (OpenSSL's default 2), to measure the trade-off.
+        if let tickets = ProcessInfo.processInfo.environment["BENCH_TICKETS"].flatMap(Int.init) {
+            try ecdsaServer.setSessionTicketCount(tickets)
+        }
         rsaServer = try Context.server(certificate: rsa, key: rsaKey)
         tls12Server = try Context.server(certificate: ecdsa, key: ecdsaKey)
         try tls12Server.setMaximumProtocolVersion(.tls1_2)
