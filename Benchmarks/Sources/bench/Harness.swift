@@ -81,6 +81,10 @@ final class Environments {
             case .w6: return CTCP(env)
             }
         case .swift:
+            // BENCH_AA=1: W1's "this library" column runs the C reference too, an A/A check of the harness.
+            if ProcessInfo.processInfo.environment["BENCH_AA"] == "1", workload == .w1 {
+                return CHandshakes(try cEnvironment(), kind: Int32(CB_ECDSA13))
+            }
             let env = try libraryEnvironment()
             switch workload {
             case .w1: return LibraryHandshakes(client: env.client, server: env.ecdsaServer)
