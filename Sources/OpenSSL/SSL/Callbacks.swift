@@ -188,7 +188,7 @@ func alpnSelectTrampoline(_ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<Uns
                                     offered: UnsafeBufferPointer(start: input, count: Int(inputLength)))
 }
 
-/// `SSL_CTX_set_keylog_callback`: installed on every context.
+/// `SSL_CTX_set_keylog_callback`: installed only where key logging is wanted (see `Context.installKeylogTrampoline`).
 func keylogTrampoline(_ ssl: OpaquePointer?, _ line: UnsafePointer<CChar>?) {
     guard let ssl, let line, let connection = Connection.from(ssl), let callback = connection.callbacks.keylog else {
         return

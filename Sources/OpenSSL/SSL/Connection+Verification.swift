@@ -102,6 +102,9 @@ extension Connection {
         let hadInfo = callbacks.info != nil
         callbacks.fillGaps(from: context.state.withLock { $0.callbacks })
         if !hadInfo && callbacks.info != nil { SSL_set_info_callback(raw, infoTrampoline) }
+        // OpenSSL calls the keylog callback of the current SSL_CTX, which
+        // carries the trampoline only when key logging is wanted there.
+        if callbacks.keylog != nil { context.installKeylogTrampoline() }
     }
 
     // MARK: Called from the C trampolines

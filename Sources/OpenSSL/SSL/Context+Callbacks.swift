@@ -15,7 +15,7 @@ extension Context {
     func installFeatureCallbacks(_ context: OpaquePointer) {
         _ = cossl_SSL_CTX_set_tlsext_servername_callback(context, serverNameTrampoline)
         SSL_CTX_set_alpn_select_cb(context, alpnSelectTrampoline, nil)
-        SSL_CTX_set_keylog_callback(context, keylogTrampoline)
+        // Not the keylog trampoline: see `installKeylogTrampoline`.
         _ = cossl_SSL_CTX_set_tlsext_status_cb(context, ocspStatusTrampoline)
         if isDTLS {
             SSL_CTX_set_cookie_generate_cb(context, cookieGenerateTrampoline)
@@ -89,6 +89,24 @@ extension Context {
     /// - SeeAlso: SSL_CTX_set_keylog_callback(3)
     public func setKeylogCallback(_ callback: KeylogCallback?) throws {
         try setCallback("set keylog callback") { $0.keylog = callback }
+        // Not in use yet (setCallback checked), so nothing reads the pointer now.
+        SSL_CTX_set_keylog_callback(raw, callback == nil ? nil : keylogTrampoline)
+    }
+
+    /// Puts the keylog trampoline on this SSL_CTX, for a connection with a
+    /// pinned keylog callback that switches to it (`Connection.setContext`).
+    ///
+    /// Unlike the other feature callbacks it is not on every context:
+    /// OpenSSL formats each secret as text (`sprintf` per byte) before it
+    /// calls a keylog callback at all, which costs about 7 % of a full TLS
+    /// 1.3 handshake (Benchmarks/results.md). It only ever goes from unset
+    /// to set, so handshakes running on other threads see either no
+    /// callback or this one, and this one does nothing for a connection
+    /// without a keylog callback.
+    func installKeylogTrampoline() {
+        if SSL_CTX_get_keylog_callback(raw) == nil {
+            SSL_CTX_set_keylog_callback(raw, keylogTrampoline)
+        }
     }
 
     /// Appends every connection's secrets to `file` (see `KeyLogFile`).

@@ -1,0 +1,177 @@
+import CBench
+import NIOCore
+import NIOEmbedded
+import NIOSSL
+import NIOTLS
+
+/// swift-nio-ssl's contexts, configured like the others where it can be:
+/// BoringSSL picks X25519 and, on x86 with AES-NI, AES-128-GCM by itself.
+final class NIOEnvironment {
+    let ecdsaServer: NIOSSLContext, rsaServer: NIOSSLContext, tls12Server: NIOSSLContext, mutualServer: NIOSSLContext
+    let client: NIOSSLContext, mutualClient: NIOSSLContext
+
+    init(_ pki: PKI) throws {
+        let root = try NIOSSLCertificate(bytes: Array(pki.rootPEM.utf8), format: .pem)
+        let ecdsa = try NIOSSLCertificate(bytes: Array(pki.ecdsaCertificatePEM.utf8), format: .pem)
+        let ecdsaKey = try NIOSSLPrivateKey(bytes: Array(pki.ecdsaKeyPEM.utf8), format: .pem)
+        let rsa = try NIOSSLCertificate(bytes: Array(pki.rsaCertificatePEM.utf8), format: .pem)
+        let rsaKey = try NIOSSLPrivateKey(bytes: Array(pki.rsaKeyPEM.utf8), format: .pem)
+        let clientCertificate = try NIOSSLCertificate(bytes: Array(pki.clientCertificatePEM.utf8), format: .pem)
+        let clientKey = try NIOSSLPrivateKey(bytes: Array(pki.clientKeyPEM.utf8), format: .pem)
+
+        ecdsaServer = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey)))
+        rsaServer = try NIOSSLContext(configuration: .makeServerConfiguration(
+            certificateChain: [.certificate(rsa)], privateKey: .privateKey(rsaKey)))
+        var tls12 = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey))
+        tls12.maximumTLSVersion = .tlsv12
+        tls12.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
+        tls12Server = try NIOSSLContext(configuration: tls12)
+        mutualServer = try NIOSSLContext(configuration: .makeServerConfigurationWithMTLS(
+            certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey), trustRoots: .certificates([root])))
+
+        var clientConfiguration = TLSConfiguration.makeClientConfiguration()
+        clientConfiguration.trustRoots = .certificates([root])
+        client = try NIOSSLContext(configuration: clientConfiguration)
+        clientConfiguration.certificateChain = [.certificate(clientCertificate)]
+        clientConfiguration.privateKey = .privateKey(clientKey)
+        mutualClient = try NIOSSLContext(configuration: clientConfiguration)
+    }
+}
+
+/// W4's hook for swift-nio-ssl: it replaces BoringSSL's verification
+/// (NIO has no "OpenSSL's verdict, then decide" hook), computes the leaf's
+/// SHA-256 fingerprint as text, and accepts.
+func nioFingerprintAndAccept(_ certificates: [NIOSSLCertificate], _ promise: EventLoopPromise<NIOSSLVerificationResult>) {
+    guard let leaf = certificates.first, let der = try? leaf.toDERBytes() else {
+        promise.succeed(.failed)
+        return
+    }
+    var digest = [UInt8](repeating: 0, count: 32)
+    der.withUnsafeBytes { input in digest.withUnsafeMutableBufferPointer { cb_sha256(input.baseAddress, input.count, $0.baseAddress) } }
+    let text = digest.map { String($0, radix: 16, uppercase: true) }.joined(separator: ":")
+    sink &+= text.utf8.count
+    promise.succeed(.certificateVerified)
+}
+
+/// Counts completed handshakes (the event NIOSSLHandler sends up the pipeline).
+final class HandshakeCounter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    var completed = 0
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event { completed += 1 }
+        context.fireUserInboundEventTriggered(event)
+    }
+}
+
+/// Two EmbeddedChannels on one loop, bytes moved between them
+/// (swift-nio-ssl's own BackToBackEmbeddedChannel).
+final class NIOPair {
+    let loop = EmbeddedEventLoop()
+    let client: EmbeddedChannel
+    let server: EmbeddedChannel
+    let counter = HandshakeCounter()
+    static let address = try! SocketAddress(ipAddress: "127.0.0.1", port: 4433)
+
+    init(client clientContext: NIOSSLContext, server serverContext: NIOSSLContext, mutual: Bool) throws {
+        client = EmbeddedChannel(loop: loop)
+        server = EmbeddedChannel(loop: loop)
+        try client.pipeline.syncOperations.addHandler(
+            try NIOSSLClientHandler(context: clientContext, serverHostname: "localhost"))
+        try client.pipeline.syncOperations.addHandler(counter)
+        try server.pipeline.syncOperations.addHandler(
+            mutual ? NIOSSLServerHandler(context: serverContext, customVerificationCallback: nioFingerprintAndAccept)
+                   : NIOSSLServerHandler(context: serverContext))
+        _ = client.connect(to: NIOPair.address)
+        _ = server.connect(to: NIOPair.address)
+        try interact()
+        guard counter.completed == 1 else { throw BenchError("swift-nio-ssl handshake did not complete") }
+    }
+
+    func interact() throws {
+        var work = true
+        while work {
+            work = false
+            loop.run()
+            if let bytes = try client.readOutbound(as: ByteBuffer.self) {
+                try server.writeInbound(bytes)
+                work = true
+            }
+            if let bytes = try server.readOutbound(as: ByteBuffer.self) {
+                try client.writeInbound(bytes)
+                work = true
+            }
+        }
+    }
+
+    func close() throws {
+        client.close(promise: nil)
+        try interact()
+        _ = try? client.finish()
+        _ = try? server.finish()
+    }
+}
+
+final class NIOHandshakes: Runner {
+    let client: NIOSSLContext, server: NIOSSLContext
+    let mutual: Bool
+    init(client: NIOSSLContext, server: NIOSSLContext, mutual: Bool = false) {
+        self.client = client; self.server = server; self.mutual = mutual
+    }
+
+    func run(_ count: Int) throws {
+        for _ in 0..<count {
+            // The close (close_notify both ways) is part of each iteration:
+            // EmbeddedChannel's pipeline is only torn down by a close.
+            try NIOPair(client: client, server: server, mutual: mutual).close()
+        }
+    }
+}
+
+final class NIOBulk: Runner {
+    let pair: NIOPair
+    let payload: ByteBuffer
+    init(_ env: NIOEnvironment) throws {
+        pair = try NIOPair(client: env.client, server: env.ecdsaServer, mutual: false)
+        var buffer = pair.client.allocator.buffer(capacity: 16_384)
+        buffer.writeBytes((0..<16_384).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        payload = buffer
+    }
+    deinit { try? pair.close() }
+
+    func run(_ count: Int) throws {
+        for _ in 0..<count {
+            pair.client.writeAndFlush(payload, promise: nil)
+            try pair.interact()
+            var received = 0
+            while let bytes = try pair.server.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
+            guard received == 16_384 else { throw BenchError("swift-nio-ssl bulk: got \(received)") }
+        }
+    }
+}
+
+final class NIORoundTrips: Runner {
+    let pair: NIOPair
+    let message: ByteBuffer
+    init(_ env: NIOEnvironment) throws {
+        pair = try NIOPair(client: env.client, server: env.ecdsaServer, mutual: false)
+        var buffer = pair.client.allocator.buffer(capacity: 64)
+        buffer.writeBytes((0..<64).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        message = buffer
+    }
+    deinit { try? pair.close() }
+
+    func run(_ count: Int) throws {
+        for _ in 0..<count {
+            pair.client.writeAndFlush(message, promise: nil)
+            try pair.interact()
+            var received = 0
+            while let bytes = try pair.server.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
+            pair.server.writeAndFlush(message, promise: nil)
+            try pair.interact()
+            while let bytes = try pair.client.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
+            guard received == 128 else { throw BenchError("swift-nio-ssl round trip: got \(received)") }
+        }
+    }
+}

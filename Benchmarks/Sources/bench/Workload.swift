@@ -1,0 +1,71 @@
+/// The workloads of issue 8. Both endpoints run in one process over memory
+/// BIOs unless said otherwise.
+enum Workload: String, CaseIterable, Sendable {
+    case w1, w1b, w1c, w2, w3, w4, w5, w6
+
+    var title: String {
+        switch self {
+        case .w1: return "W1 TLS 1.3 handshake, ECDSA P-256, X25519"
+        case .w1b: return "W1b TLS 1.3 handshake, RSA-2048"
+        case .w1c: return "W1c TLS 1.2 handshake, ECDHE-ECDSA-AES128-GCM-SHA256"
+        case .w2: return "W2 bulk, 16 KiB writes, TLS 1.3 AES-128-GCM"
+        case .w3: return "W3 64-byte request + 64-byte response"
+        case .w4: return "W4 mutual TLS, whole-chain hook + SHA-256 fingerprint"
+        case .w5: return "W5 parse ca-certificates.crt: subject, SANs, SHA-256"
+        case .w6: return "W6 W1 over TCP on 127.0.0.1 (two threads)"
+        }
+    }
+
+    /// What one operation is, for the table's unit.
+    var unit: String {
+        switch self {
+        case .w1, .w1b, .w1c, .w4, .w6: return "handshakes/s"
+        case .w2: return "MB/s"
+        case .w3: return "round trips/s"
+        case .w5: return "certificates/s"
+        }
+    }
+
+    /// An operation's size in the unit: W2's operation is one 16 KiB write
+    /// (reported in MB/s), W5's one pass over the bundle (reported per certificate).
+    func unitsPerOperation(certificatesInBundle: Int) -> Double {
+        switch self {
+        case .w2: return 16_384 / 1e6
+        case .w5: return Double(certificatesInBundle)
+        default: return 1
+        }
+    }
+
+    /// Operations run once, untimed, before the malloc count, and then counted.
+    var mallocOperations: Int {
+        switch self {
+        case .w1, .w1b, .w1c, .w4, .w6: return 20
+        case .w2: return 512
+        case .w3: return 2_000
+        case .w5: return 1
+        }
+    }
+}
+
+/// Who runs a workload.
+enum Implementation: String, CaseIterable, Sendable {
+    case swift, c, nio
+
+    var title: String {
+        switch self {
+        case .swift: return "this library"
+        case .c: return "C (libssl)"
+        case .nio: return "swift-nio-ssl"
+        }
+    }
+}
+
+/// Runs `count` operations of one workload.
+protocol Runner: AnyObject {
+    func run(_ count: Int) throws
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

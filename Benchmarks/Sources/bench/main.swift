@@ -1,0 +1,83 @@
+// bench: runs the workloads of issue 8 for this library, the C reference
+// and swift-nio-ssl, alternately in one process. Scripts/bench.sh drives it.
+//
+//   bench run [--quick] [--rounds N] [--seconds S] [--slices K] [--workloads w1,w3] [--impls swift,c,nio]
+//             [--pki DIR] [--markdown FILE]
+//   bench one --workload W --impl I --count N --pki DIR    (for callgrind: N operations, nothing else)
+//   bench pki --out DIR                                     (write the certificates and keys)
+//   bench allocs [--pki DIR]                                (allocations of the library's own layer)
+import Foundation
+
+func value(_ name: String, in arguments: [String]) -> String? {
+    guard let index = arguments.firstIndex(of: name), index + 1 < arguments.count else { return nil }
+    return arguments[index + 1]
+}
+
+func loadPKI(_ arguments: [String]) throws -> PKI {
+    if let directory = value("--pki", in: arguments) { return try PKI.load(from: directory) }
+    return try PKI.generate()
+}
+
+func main() throws {
+    let arguments = Array(CommandLine.arguments.dropFirst())
+    switch arguments.first {
+    case "pki":
+        guard let directory = value("--out", in: arguments) else { throw BenchError("pki needs --out DIR") }
+        try PKI.generate().write(to: directory)
+    case "one":
+        guard let workload = value("--workload", in: arguments).flatMap(Workload.init(rawValue:)),
+              let implementation = value("--impl", in: arguments).flatMap(Implementation.init(rawValue:)),
+              let count = value("--count", in: arguments).flatMap(Int.init) else {
+            throw BenchError("one needs --workload W --impl swift|c|nio --count N")
+        }
+        let environments = Environments(pki: try loadPKI(arguments))
+        guard let runner = try environments.runner(workload, implementation) else {
+            throw BenchError("\(implementation.title) does not run \(workload.rawValue)")
+        }
+        try runner.run(count)
+    case "allocs":
+        let environments = Environments(pki: try loadPKI(arguments))
+        for (name, perCall) in try libraryLayerAllocations(try environments.libraryEnvironment()) {
+            print("| \(name) | \(formatMallocs(perCall)) |")
+        }
+    case "run", nil:
+        var options = TimingOptions()
+        if arguments.contains("--quick") {
+            options.rounds = 5
+            options.batchSeconds = 0.08
+            options.slices = 4
+            options.bulkWrites = 2_048   // 32 MiB per batch
+        }
+        if let rounds = value("--rounds", in: arguments).flatMap(Int.init) { options.rounds = max(1, rounds) }
+        if let seconds = value("--seconds", in: arguments).flatMap(Double.init) { options.batchSeconds = seconds }
+        if let slices = value("--slices", in: arguments).flatMap(Int.init) { options.slices = max(1, slices) }
+        if let list = value("--workloads", in: arguments) {
+            options.workloads = try list.split(separator: ",").map {
+                guard let workload = Workload(rawValue: String($0)) else { throw BenchError("unknown workload \($0)") }
+                return workload
+            }
+        }
+        if let list = value("--impls", in: arguments) {
+            options.implementations = try list.split(separator: ",").map {
+                guard let implementation = Implementation(rawValue: String($0)) else { throw BenchError("unknown implementation \($0)") }
+                return implementation
+            }
+        }
+        let environments = Environments(pki: try loadPKI(arguments))
+        let rows = try measure(options, environments: environments)
+        let text = table(rows)
+        print(text)
+        if let path = value("--markdown", in: arguments) {
+            try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        }
+    default:
+        throw BenchError("unknown command \(arguments[0]) (run, one, pki)")
+    }
+}
+
+do {
+    try main()
+} catch {
+    log("bench: \(error)")
+    exit(1)
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Benchmarks: this library, the plain C reference (libssl directly) and
+# swift-nio-ssl, the same workloads alternating in one process (issue 8).
+#
+#   Scripts/bench.sh               full run: timing (15 rounds) and callgrind;
+#                                  writes Benchmarks/results.md
+#   Scripts/bench.sh --quick       timing only, 5 short rounds (under a minute
+#                                  once built); prints the table, writes
+#                                  Benchmarks/.build-bench/results-quick.md
+#   Scripts/bench.sh --callgrind   instruction counts only (W1, W3); prints them
+#   Scripts/bench.sh --no-callgrind  full timing run without callgrind
+#   Any other argument goes to `bench run` (e.g. --workloads w1,w3 --rounds 21).
+#
+# Times on a shared 2-core machine are noisy: each round runs every
+# implementation back to back, the order rotating, and the table shows the
+# median rate and the median of the per-round ratios. Instruction counts
+# (callgrind, two lengths subtracted so start-up cancels) repeat to a
+# fraction of a percent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+Scripts/bootstrap.sh
+
+timing=yes
+callgrind=yes
+quick=no
+pass=()
+for argument in "$@"; do
+    case "$argument" in
+        --quick) quick=yes; callgrind=no ;;
+        --callgrind) timing=no; callgrind=yes ;;
+        --no-callgrind) callgrind=no ;;
+        *) pass+=("$argument") ;;
+    esac
+done
+
+cd "$root/Benchmarks"
+echo "bench: building (release)…" >&2
+swift build -c release --product bench >&2
+bin="$(swift build -c release --show-bin-path)/bench"
+work="$root/Benchmarks/.build-bench"   # ignored by git (.build*)
+mkdir -p "$work"
+# One set of certificates and keys for every run (key generation is random,
+# so callgrind must not count it).
+"$bin" pki --out "$work/pki"
+
+machine() {
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+    echo "- $(openssl version), $(swift --version 2>/dev/null | head -1)"
+}
+
+timing_table=""
+allocations_table=""
+if [ "$timing" = yes ]; then
+    arguments=(run --pki "$work/pki" --markdown "$work/timing.md")
+    if [ "$quick" = yes ]; then
+        arguments+=(--quick)
+    else
+        arguments+=(--rounds 15 --seconds 0.3)
+    fi
+    echo "bench: timing ($( [ "$quick" = yes ] && echo quick || echo full ))…" >&2
+    "$bin" "${arguments[@]}" "${pass[@]+"${pass[@]}"}" >/dev/null
+    timing_table=$(cat "$work/timing.md")
+    echo
+    echo "$timing_table"
+    allocations_table="| call (steady state) | allocations per call |"$'\n'"|---|--:|"$'\n'"$("$bin" allocs --pki "$work/pki")"
+    echo
+    echo "$allocations_table"
+fi
+
+callgrind_table=""
+if [ "$callgrind" = yes ]; then
+    if ! command -v valgrind >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+        echo "bench: installing valgrind (for instruction counts)" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null 2>&1 || true
+    fi
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "bench: valgrind is not installed (apt-get install valgrind); skipping instruction counts" >&2
+    else
+        # valgrind 3.19 cannot read Swift 6.3's DWARF 5: count a copy without debug info.
+        cp "$bin" "$work/bench-stripped"
+        strip -g "$work/bench-stripped"
+        instructions() {  # workload impl count -> total instructions
+            valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+                "$work/bench-stripped" one --workload "$1" --impl "$2" --count "$3" --pki "$work/pki" 2>&1 \
+                | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+        }
+        rows="| workload | this library | C (libssl) | swift-nio-ssl | library / C | nio / C |"$'\n'"|---|--:|--:|--:|--:|--:|"
+        for spec in "w1 10 40 handshake" "w3 2000 8000 round trip"; do
+            read -r workload short long unit <<<"$spec"
+            declare -A per=()
+            for impl in swift c nio; do
+                echo "bench: callgrind $workload $impl…" >&2
+                a=$(instructions "$workload" "$impl" "$short")
+                b=$(instructions "$workload" "$impl" "$long")
+                per[$impl]=$(( (b - a) / (long - short) ))
+            done
+            ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+            title=$([ "$workload" = w1 ] && echo "W1 TLS 1.3 handshake (instructions per $unit)" || echo "W3 64-byte round trip (instructions per $unit)")
+            commas() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
+            rows+=$'\n'"| $title | $(commas "${per[swift]}") | $(commas "${per[c]}") | $(commas "${per[nio]}") | $(ratio "${per[swift]}" "${per[c]}") | $(ratio "${per[nio]}" "${per[c]}") |"
+            unset per
+        done
+        callgrind_table="$rows"
+        echo
+        echo "$callgrind_table"
+    fi
+fi
+
+command_line="Scripts/bench.sh${*:+ $*}"
+{
+    echo "<!-- bench.sh:begin — generated by \`$command_line\`; edit outside these markers -->"
+    echo "## Latest run"
+    echo
+    machine
+    echo "- command: \`$command_line\`"
+    if [ -n "$timing_table" ]; then
+        echo
+        echo "### Throughput (median of rounds; ratios are the median of per-round ratios to C)"
+        echo
+        echo "$timing_table"
+    fi
+    if [ -n "$allocations_table" ]; then
+        echo
+        echo "### This library's own calls: heap allocations (the malloc counter, \`bench allocs\`)"
+        echo
+        echo "$allocations_table"
+    fi
+    if [ -n "$callgrind_table" ]; then
+        echo
+        echo "### Instructions (callgrind; two lengths subtracted)"
+        echo
+        echo "$callgrind_table"
+    fi
+    echo "<!-- bench.sh:end -->"
+} > "$work/generated.md"
+
+if [ "$quick" = yes ] || [ "$timing" = no ]; then
+    cp "$work/generated.md" "$work/results-$( [ "$quick" = yes ] && echo quick || echo callgrind ).md"
+    echo "bench: wrote Benchmarks/.build-bench/results-$( [ "$quick" = yes ] && echo quick || echo callgrind ).md" >&2
+else
+    results="$root/Benchmarks/results.md"
+    [ -f "$results" ] || printf '# Benchmark results\n' > "$results"
+    if grep -q '<!-- bench.sh:begin' "$results" && grep -q '<!-- bench.sh:end -->' "$results"; then
+        # Replace the generated block, keep the hand-written notes around it.
+        awk -v generated="$work/generated.md" '
+            /<!-- bench.sh:begin/ { while ((getline line < generated) > 0) print line; skipping = 1; next }
+            /<!-- bench.sh:end -->/ { skipping = 0; next }
+            !skipping { print }
+        ' "$results" > "$work/results.md.new"
+        mv "$work/results.md.new" "$results"
+    else
+        { echo; cat "$work/generated.md"; } >> "$results"
+    fi
+    echo "bench: wrote Benchmarks/results.md" >&2
+fi

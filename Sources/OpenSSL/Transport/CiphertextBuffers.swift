@@ -1,0 +1,241 @@
+import Foundation
+internal import COpenSSL
+
+// The memory-BIO mode's I/O: one custom BIO over the connection's own two
+// ciphertext buffers, instead of two BIO_s_mem and a copy between them.
+//
+// Why (measured in ../shared/PERFORMANCE.md and Benchmarks/results.md):
+// `bioRead`/`bioWrite` copy straight between the caller's buffer and ours,
+// with no BIO call, no error-queue work and no zero-fill (BIO_s_mem grows
+// with BUF_MEM_grow_clean, which zeroes every byte it adds); OpenSSL's reads
+// and writes are one memcpy each. Buffers start small, grow on demand to the
+// largest burst seen (a 16 KiB record: 32 KiB) and are reused, so a
+// connection in steady state allocates nothing.
+//
+// Lifetimes:
+// - The BIO_METHOD is made once per process and never freed.
+// - The `CiphertextBuffers` live in memory the BIO owns: allocated with the
+//   BIO, freed by its destroy callback. The Connection holds its own
+//   reference to the BIO (`BIO_up_ref`), so the buffers live at least as
+//   long as the Connection, whatever happens to the SSL's BIOs.
+// - The state is reached through a raw pointer, outside Swift's exclusivity
+//   checks: it is touched only by the thread that drives the connection
+//   (from Swift directly, and from OpenSSL through the callbacks below), one
+//   call at a time.
+
+/// A FIFO of bytes in one malloc'd block: bytes live in `start..<end`.
+struct ByteQueue {
+    /// The first allocation; later ones double.
+    static let initialCapacity = 4_096
+
+    var base: UnsafeMutableRawPointer?
+    var capacity = 0
+    var start = 0
+    var end = 0
+
+    var count: Int { end &- start }
+    var isEmpty: Bool { start == end }
+
+    /// Appends `count` bytes; false when memory ran out (nothing appended).
+    @inline(__always)
+    mutating func append(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        if capacity &- end < count, !makeRoom(for: count) { return false }
+        (base! + end).copyMemory(from: bytes, byteCount: count)
+        end &+= count
+        return true
+    }
+
+    /// Moves up to `limit` bytes into `destination`; returns how many.
+    @inline(__always)
+    mutating func take(into destination: UnsafeMutableRawPointer, limit: Int) -> Int {
+        let taken = Swift.min(count, limit)
+        guard taken > 0 else { return 0 }
+        destination.copyMemory(from: base! + start, byteCount: taken)
+        consume(taken)
+        return taken
+    }
+
+    /// The live bytes, in place (valid until the queue next changes).
+    @inline(__always)
+    var bytes: UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(start: base.map { $0 + start }, count: count)
+    }
+
+    /// Drops the first `taken` live bytes (0...count).
+    @inline(__always)
+    mutating func consume(_ taken: Int) {
+        start &+= taken
+        if start == end {
+            // Empty: the next bytes go to the front, so no memmove is ever needed in steady state.
+            start = 0
+            end = 0
+        }
+    }
+
+    /// Makes room for `extra` bytes after `end`: by moving the live bytes
+    /// to the front when that is enough, else by growing.
+    private mutating func makeRoom(for extra: Int) -> Bool {
+        let live = count
+        if let base, start > 0, capacity - live >= extra {
+            base.copyMemory(from: base + start, byteCount: live)  // memmove: copyMemory allows overlap
+            start = 0
+            end = live
+            return true
+        }
+        var newCapacity = Swift.max(capacity, ByteQueue.initialCapacity)
+        while newCapacity - live < extra {
+            guard newCapacity <= Int.max / 2 else { return false }
+            newCapacity *= 2
+        }
+        if let base, start > 0 {
+            base.copyMemory(from: base + start, byteCount: live)
+            start = 0
+            end = live
+        }
+        guard let grown = realloc(base, newCapacity) else { return false }
+        base = grown
+        capacity = newCapacity
+        return true
+    }
+
+    /// Releases the memory.
+    mutating func release() {
+        free(base)
+        self = ByteQueue()
+    }
+}
+
+/// The two directions of a memory-BIO connection.
+struct CiphertextBuffers {
+    /// From the peer, for OpenSSL to read (filled by `bioWrite`).
+    var incoming = ByteQueue()
+    /// From OpenSSL, for the caller to take (drained by `bioRead`).
+    var outgoing = ByteQueue()
+    /// Set by `bioShutdown`: once `incoming` is empty, OpenSSL sees end of stream instead of "retry".
+    var endOfInput = false
+
+    /// Makes a BIO over a new, empty pair of buffers. The caller owns the
+    /// BIO's one reference; `buffers` stays valid until the BIO is freed.
+    static func makeBIO() throws(OpenSSLError) -> (bio: OpaquePointer, buffers: UnsafeMutablePointer<CiphertextBuffers>) {
+        let method = try ciphertextMethod.get()
+        let bio = try ErrorQueue.call("make the memory BIO") { BIO_new(method.raw) }
+        let buffers = UnsafeMutablePointer<CiphertextBuffers>.allocate(capacity: 1)
+        buffers.initialize(to: CiphertextBuffers())
+        BIO_set_data(bio, buffers)
+        BIO_set_init(bio, 1)
+        return (bio, buffers)
+    }
+}
+
+/// The process's one BIO_METHOD for memory-BIO connections (made on first use).
+private let ciphertextMethod: Result<CiphertextBIOMethod, OpenSSLError> = CiphertextBIOMethod.make()
+
+private struct CiphertextBIOMethod: @unchecked Sendable {  // immutable after creation and never freed; OpenSSL only reads it
+    let raw: OpaquePointer
+
+    static func make() -> Result<CiphertextBIOMethod, OpenSSLError> {
+        Result { () throws(OpenSSLError) -> CiphertextBIOMethod in
+            ErrorQueue.clear()
+            let index = BIO_get_new_index()
+            guard index > 0 else { throw ErrorQueue.drain("allocate a BIO type for memory BIOs") }
+            let method = try ErrorQueue.call("make the memory BIO_METHOD") {
+                BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "swift-openssl ciphertext buffers")
+            }
+            do throws(OpenSSLError) {
+                try ErrorQueue.check("set the memory BIO's read") { BIO_meth_set_read_ex(method, ciphertextRead) }
+                try ErrorQueue.check("set the memory BIO's write") { BIO_meth_set_write_ex(method, ciphertextWrite) }
+                try ErrorQueue.check("set the memory BIO's ctrl") { BIO_meth_set_ctrl(method, ciphertextControl) }
+                try ErrorQueue.check("set the memory BIO's create") { BIO_meth_set_create(method, ciphertextCreate) }
+                try ErrorQueue.check("set the memory BIO's destroy") { BIO_meth_set_destroy(method, ciphertextDestroy) }
+            } catch {
+                BIO_meth_free(method)
+                throw error
+            }
+            return CiphertextBIOMethod(raw: method)
+        }
+    }
+}
+
+// MARK: - The BIO_METHOD's callbacks
+
+@inline(__always)
+private func buffers(of bio: OpaquePointer) -> UnsafeMutablePointer<CiphertextBuffers>? {
+    BIO_get_data(bio)?.assumingMemoryBound(to: CiphertextBuffers.self)
+}
+
+/// OpenSSL reads the peer's ciphertext: what `bioWrite` stored; "retry" when
+/// there is none; end of stream after `bioShutdown`.
+private func ciphertextRead(
+    _ bio: OpaquePointer?, _ data: UnsafeMutablePointer<CChar>?, _ length: Int, _ readBytes: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    readBytes?.pointee = 0
+    guard let bio else { return 0 }
+    cossl_BIO_clear_retry_flags(bio)
+    guard let data, length > 0, let state = buffers(of: bio) else { return 0 }
+    let taken = state.pointee.incoming.take(into: data, limit: length)
+    if taken == 0 {
+        // Like BIO_s_mem: "retry" unless the stream has ended.
+        if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
+        return 0
+    }
+    readBytes?.pointee = taken
+    return 1
+}
+
+/// OpenSSL writes ciphertext for the peer: always accepted (the buffer grows).
+private func ciphertextWrite(
+    _ bio: OpaquePointer?, _ data: UnsafePointer<CChar>?, _ length: Int, _ written: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    written?.pointee = 0
+    guard let bio else { return 0 }
+    cossl_BIO_clear_retry_flags(bio)
+    guard length > 0 else { return 1 }
+    guard let data, let state = buffers(of: bio) else { return 0 }
+    // Out of memory: no retry flag, so OpenSSL fails the call (SSL_ERROR_SYSCALL, errno ENOMEM from realloc).
+    guard state.pointee.outgoing.append(data, count: length) else { return 0 }
+    written?.pointee = length
+    return 1
+}
+
+private func ciphertextControl(
+    _ bio: OpaquePointer?, _ command: Int32, _ argument: Int, _ pointer: UnsafeMutableRawPointer?
+) -> Int {
+    // libssl asks several questions per record (kTLS? flush?): answer the
+    // ones that need no state first, the most frequent (kTLS, 73 and 76) at once.
+    if command > BIO_CTRL_WPENDING { return 0 }
+    switch command {
+    case BIO_CTRL_FLUSH:
+        // Every write is already in the buffer.
+        return 1
+    case BIO_CTRL_PENDING:
+        // Bytes OpenSSL can read now (BIO_s_mem's answer for a read BIO).
+        guard let bio, let state = buffers(of: bio) else { return 0 }
+        return state.pointee.incoming.count
+    case BIO_CTRL_EOF:
+        guard let bio, let state = buffers(of: bio) else { return 0 }
+        return state.pointee.incoming.isEmpty && state.pointee.endOfInput ? 1 : 0
+    default:
+        // WPENDING: 0, like BIO_s_mem (nothing is "still to be written"; DTLS
+        // subtracts it from its MTU). PUSH/POP: nothing to do. kTLS and
+        // anything else: unsupported, which 0 says.
+        return 0
+    }
+}
+
+private func ciphertextCreate(_ bio: OpaquePointer?) -> Int32 {
+    // The buffers are attached and the BIO marked initialised right after BIO_new.
+    1
+}
+
+private func ciphertextDestroy(_ bio: OpaquePointer?) -> Int32 {
+    guard let bio else { return 0 }
+    if let state = buffers(of: bio) {
+        BIO_set_data(bio, nil)
+        BIO_set_init(bio, 0)
+        state.pointee.incoming.release()
+        state.pointee.outgoing.release()
+        state.deinitialize(count: 1)
+        state.deallocate()
+    }
+    return 1
+}
