@@ -305,6 +305,8 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
             // Fields after "(comm)": state ppid pgrp …
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, pid_t(fields[2]) == group else { return nil }
+            // A killed process stays in /proc as a zombie until someone reaps it; it runs nothing.
+            guard fields[0] != "Z", fields[0] != "X" else { return nil }
             return candidate
         }
     }
