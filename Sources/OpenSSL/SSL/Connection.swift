@@ -476,13 +476,13 @@ public final class Connection {
             if let transportBridge { _ = transportBridge.takeError() }  // a stale error never answers for this call
             // errno through libc directly (Glibc's `errno` property is a call into the overlay).
             #if canImport(Darwin)
-            let errnoLocation = __error()
+            let errnoLocation: UnsafeMutablePointer<Int32>? = __error()
             #else
-            let errnoLocation = __errno_location()!
+            let errnoLocation: UnsafeMutablePointer<Int32>? = __errno_location()
             #endif
-            errnoLocation.pointee = 0  // so a nonzero errno afterwards is this call's
+            errnoLocation?.pointee = 0  // so a nonzero errno afterwards is this call's
             let result = call()
-            let callErrno = errnoLocation.pointee
+            let callErrno = errnoLocation?.pointee ?? 0
             if success(result) { return result }
             if let error = callbackError {
                 callbackError = nil
