@@ -128,33 +128,9 @@ struct CiphertextBuffers {
 }
 
 /// The process's one BIO_METHOD for memory-BIO connections (made on first use).
-private let ciphertextMethod: Result<CiphertextBIOMethod, OpenSSLError> = CiphertextBIOMethod.make()
-
-private struct CiphertextBIOMethod: @unchecked Sendable {  // immutable after creation and never freed; OpenSSL only reads it
-    let raw: OpaquePointer
-
-    static func make() -> Result<CiphertextBIOMethod, OpenSSLError> {
-        Result { () throws(OpenSSLError) -> CiphertextBIOMethod in
-            ErrorQueue.clear()
-            let index = BIO_get_new_index()
-            guard index > 0 else { throw ErrorQueue.drain("allocate a BIO type for memory BIOs") }
-            let method = try ErrorQueue.call("make the memory BIO_METHOD") {
-                BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "swift-openssl ciphertext buffers")
-            }
-            do throws(OpenSSLError) {
-                try ErrorQueue.check("set the memory BIO's read") { BIO_meth_set_read_ex(method, ciphertextRead) }
-                try ErrorQueue.check("set the memory BIO's write") { BIO_meth_set_write_ex(method, ciphertextWrite) }
-                try ErrorQueue.check("set the memory BIO's ctrl") { BIO_meth_set_ctrl(method, ciphertextControl) }
-                try ErrorQueue.check("set the memory BIO's create") { BIO_meth_set_create(method, ciphertextCreate) }
-                try ErrorQueue.check("set the memory BIO's destroy") { BIO_meth_set_destroy(method, ciphertextDestroy) }
-            } catch {
-                BIO_meth_free(method)
-                throw error
-            }
-            return CiphertextBIOMethod(raw: method)
-        }
-    }
-}
+private let ciphertextMethod = BIOMethod.make(
+    "swift-openssl ciphertext buffers", read: ciphertextRead, write: ciphertextWrite,
+    control: ciphertextControl, create: ciphertextCreate, destroy: ciphertextDestroy)
 
 // MARK: - The BIO_METHOD's callbacks
 

@@ -19,35 +19,9 @@ internal import COpenSSL
 
 /// The process's one BIO_METHOD for Swift transports, or why it could not be made.
 /// A global's initialiser runs once, lazily and thread-safely.
-private let transportMethod: Result<TransportBIOMethod, OpenSSLError> = TransportBIOMethod.make()
-
-/// The BIO_METHOD pointer, shareable across threads.
-private struct TransportBIOMethod: @unchecked Sendable {  // immutable after creation and never freed; OpenSSL only reads it
-    let raw: OpaquePointer
-
-    static func make() -> Result<TransportBIOMethod, OpenSSLError> {
-        Result { () throws(OpenSSLError) -> TransportBIOMethod in
-            ErrorQueue.clear()
-            let index = BIO_get_new_index()
-            guard index > 0 else { throw ErrorQueue.drain("allocate a BIO type for Swift transports") }
-            // BIO_meth_new copies the name.
-            let method = try ErrorQueue.call("make the Swift transport BIO_METHOD") {
-                BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, "Swift Transport")
-            }
-            do throws(OpenSSLError) {
-                try ErrorQueue.check("set the transport BIO's read") { BIO_meth_set_read_ex(method, transportRead) }
-                try ErrorQueue.check("set the transport BIO's write") { BIO_meth_set_write_ex(method, transportWrite) }
-                try ErrorQueue.check("set the transport BIO's ctrl") { BIO_meth_set_ctrl(method, transportControl) }
-                try ErrorQueue.check("set the transport BIO's create") { BIO_meth_set_create(method, transportCreate) }
-                try ErrorQueue.check("set the transport BIO's destroy") { BIO_meth_set_destroy(method, transportDestroy) }
-            } catch {
-                BIO_meth_free(method)
-                throw error
-            }
-            return TransportBIOMethod(raw: method)
-        }
-    }
-}
+private let transportMethod = BIOMethod.make(
+    "Swift Transport", read: transportRead, write: transportWrite,
+    control: transportControl, create: transportCreate, destroy: transportDestroy)
 
 /// An error the bridge reports when a `Transport` breaks its contract (a
 /// count outside the buffer); it reaches the caller as the transport's error.

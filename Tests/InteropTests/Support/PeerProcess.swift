@@ -305,10 +305,8 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
             // Fields after "(comm)": state ppid pgrp …
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, pid_t(fields[2]) == group else { return nil }
-            // A zombie has already died: one that was reparented to PID 1 (the
-            // `timeout` wrapper's child, killed before it could exec the peer)
-            // stays listed until PID 1 reaps it, which in a container can take a while.
-            guard fields[0] != "Z" else { return nil }
+            // A killed process stays in /proc as a zombie until someone reaps it; it runs nothing.
+            guard fields[0] != "Z", fields[0] != "X" else { return nil }
             return candidate
         }
     }
