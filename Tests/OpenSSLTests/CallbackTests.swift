@@ -231,9 +231,13 @@ struct CallbackTests {
         try server.setKeylogCallback { _, _ in keylogLines.mutate { $0 += 1 } }
         try server.setInfoCallback { _, _ in infoEvents.mutate { $0 += 1 } }
         try server.setALPNSelectCallback { _, offered in offered.last }
-        try server.setVerify(.peer)
-        try server.setPeerVerification { _, _ in verifierCalls.mutate { $0 += 1 }; return .accept }
-        try server.setServerNameCallback { connection in try connection.setContext(other) }
+        // Verification follows the context switched to, unless it was set on
+        // the connection itself (SEC02): set here, it survives the switch.
+        try server.setServerNameCallback { connection in
+            connection.setVerify(.peer)
+            connection.setPeerVerification { _, _ in verifierCalls.mutate { $0 += 1 }; return .accept }
+            try connection.setContext(other)
+        }
         // The switched-to context being in use by other connections does not matter.
         _ = try Connection(other)
 

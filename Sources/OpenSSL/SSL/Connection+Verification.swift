@@ -1,18 +1,42 @@
 import Foundation
 internal import COpenSSL
 
+/// What the application set on a connection itself (not through its
+/// context). `Connection.setContext(_:)` keeps these and takes everything
+/// else about verification from the context it switches to.
+struct PinnedVerification {
+    /// `setVerify(_:callback:)` was called: mode and per-certificate callback.
+    var modeAndCallback = false
+    /// `setPeerVerification(_:)` was called: the whole-chain hook.
+    var peerVerifier = false
+    /// The host or IP address given to `setExpectedHost(_:)` (or through
+    /// `setServerName(_:)` on a host-verifying client).
+    var expectedHost: String?
+}
+
+/// The verification trampoline's refusal of a handshake on a client that
+/// must name a host first; `drive` turns it into `SSLError.usage`. Internal,
+/// so no user callback can throw it.
+struct UnnamedHostRefusal: Error {
+    let message: String
+}
+
 extension Connection {
     /// Sets this connection's verification mode and per-certificate callback,
     /// replacing what it took from its context; the context is unchanged.
+    /// Both stay with the connection across `setContext(_:)`.
     /// - SeeAlso: SSL_set_verify(3)
     public func setVerify(_ mode: VerifyMode, callback: Context.VerifyCallback? = nil) {
         verifyCallback = callback
+        pinnedVerification.modeAndCallback = true
         SSL_set_verify(raw, mode.rawValue, callback == nil ? nil : perCertificateVerifyTrampoline)
     }
 
     /// Sets this connection's whole-chain hook, replacing its context's.
+    /// It stays with the connection across `setContext(_:)`.
     public func setPeerVerification(_ verifier: Context.PeerVerifier?) {
         peerVerifier = verifier
+        pinnedVerification.peerVerifier = true
     }
 
     /// This connection's verification mode.
@@ -42,6 +66,11 @@ extension Connection {
     /// - Throws: `OpenSSLError` when OpenSSL refuses the name.
     /// - SeeAlso: SSL_set1_host(3), X509_VERIFY_PARAM_set1_ip_asc(3)
     public func setExpectedHost(_ host: String) throws {
+        try applyExpectedHost(host)
+        pinnedVerification.expectedHost = host
+    }
+
+    private func applyExpectedHost(_ host: String) throws {
         let parameters = try ErrorQueue.call("expected host") { SSL_get0_param(raw) }
         if IPAddressText.parse(host) != nil {
             try ErrorQueue.check("expected IP address \(host)") { X509_VERIFY_PARAM_set1_ip_asc(parameters, host) }
@@ -89,14 +118,30 @@ extension Connection {
 
     /// Switches the connection to another context (in a server-name callback:
     /// a certificate per host): the server then presents the new context's
-    /// certificate. Callbacks pinned on the connection stay; for a role it
-    /// has no callback for, the new context's is used.
-    /// - SeeAlso: SSL_set_SSL_CTX(3)
+    /// certificate, and verifies its peer exactly as the new context says —
+    /// its verify mode, per-certificate callback, whole-chain hook, depth,
+    /// flags, purpose, check time, trust store and host-name requirement —
+    /// so a switch to a `Context.mutualTLSServer` context requires a client
+    /// certificate.
+    ///
+    /// What was set on the connection itself stays: a mode and callback
+    /// given to `setVerify(_:callback:)`, a hook given to
+    /// `setPeerVerification(_:)`, a host given to `setExpectedHost(_:)` (or
+    /// `setServerName(_:)` on a host-verifying client), and the feature
+    /// callbacks pinned on the connection (for a role it has no callback
+    /// for, the new context's is used).
+    /// - Throws: `OpenSSLError` when OpenSSL refuses the switch or the new
+    ///   context's verification parameters cannot be copied.
+    /// - SeeAlso: SSL_set_SSL_CTX(3), X509_VERIFY_PARAM_inherit(3)
     public func setContext(_ context: Context) throws {
         guard SSL_set_SSL_CTX(raw, context.raw) != nil else { throw ErrorQueue.drain("switch context") }
         ErrorQueue.clear()
         context.markInUse()
         self.context = context
+        // SSL_set_SSL_CTX switches certificate, key and trust store, but the
+        // verify mode, callback and parameters stay those copied from the
+        // first context at SSL_new: take them from the new one.
+        try adoptVerification(of: context)
         // Keep what this connection pinned; take the new context's callbacks
         // only for roles it has none for.
         let hadInfo = callbacks.info != nil
@@ -105,6 +150,31 @@ extension Connection {
         // OpenSSL calls the keylog callback of the current SSL_CTX, which
         // carries the trampoline only when key logging is wanted there.
         if callbacks.keylog != nil { context.installKeylogTrampoline() }
+    }
+
+    /// Makes this connection verify as `context` says, but for what the
+    /// application pinned on the connection (`pinnedVerification`).
+    private func adoptVerification(of context: Context) throws {
+        let taken = context.state.withLock { ($0.verifyCallback, $0.peerVerifier, $0.verifiesHostnames) }
+        if !pinnedVerification.modeAndCallback {
+            verifyCallback = taken.0
+            SSL_set_verify(raw, SSL_CTX_get_verify_mode(context.raw), SSL_CTX_get_verify_callback(context.raw))
+        }
+        if !pinnedVerification.peerVerifier {
+            peerVerifier = taken.1
+        }
+        expectsHost = taken.2
+        // Every parameter (depth, flags, purpose, trust, time, hosts, security
+        // level) overwritten by the new context's, then the pinned host again.
+        let parameters = try ErrorQueue.call("switch context: verification parameters") { SSL_get0_param(raw) }
+        let saved = X509_VERIFY_PARAM_get_inh_flags(parameters)
+        X509_VERIFY_PARAM_set_inh_flags(parameters, UInt32(X509_VP_FLAG_OVERWRITE | X509_VP_FLAG_RESET_FLAGS))
+        let copied = X509_VERIFY_PARAM_inherit(parameters, SSL_CTX_get0_param(context.raw))
+        X509_VERIFY_PARAM_set_inh_flags(parameters, saved)
+        guard copied == 1 else { throw ErrorQueue.drain("switch context: verification parameters") }
+        if let host = pinnedVerification.expectedHost {
+            try applyExpectedHost(host)
+        }
     }
 
     // MARK: Called from the C trampolines
@@ -133,6 +203,13 @@ extension Connection {
     }
 
     func runPeerVerification(ssl: OpaquePointer, store: OpaquePointer) -> Int32 {
+        // The same refusal as `refuseUnnamedHost`, here for every handshake
+        // whatever started it (a renegotiation inside `read`, a context switch).
+        if expectsHost, SSL_is_server(ssl) == 0, !hasExpectedHost {
+            callbackError = UnnamedHostRefusal(message: Connection.unnamedHostMessage("handshake"))
+            X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH)
+            return 0
+        }
         let verified = X509_verify_cert(store) == 1
         ErrorQueue.clear()
         if callbackError != nil { return 0 }

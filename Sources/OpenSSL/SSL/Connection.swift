@@ -51,7 +51,12 @@ public final class Connection {
     var callbackError: (any Error)?
     /// The decision given with `setVerificationDecision(_:)` after `wantRetryVerify`.
     var pendingDecision: Bool?
+    /// Set from the context's `verifiesHostnames`: a client connection then
+    /// refuses to handshake until a host is named (see `refuseUnnamedHost`).
     var expectsHost = false
+    /// What the application set on this connection itself, which a context
+    /// switch keeps (everything else follows the context switched to).
+    var pinnedVerification = PinnedVerification()
     /// The feature callbacks pinned on this connection (see `CallbackSet`).
     var callbacks: CallbackSet
     /// The context the connection was made from. OpenSSL keeps using its
@@ -92,6 +97,9 @@ public final class Connection {
         // write BIO are the same), one kept by the Connection (freed in deinit).
         BIO_up_ref(made.bio)
         SSL_set_bio(ssl, made.bio, made.bio)
+        // DTLS: the buffers keep datagram boundaries (one datagram per
+        // bioRead/bioWrite), as a UDP socket would.
+        made.buffers.pointee.isDatagram = context.isDTLS
         // Read-ahead: a record is read in one BIO call, not its header and
         // then its body (-2 % instructions per small round trip). Its one
         // drawback, bytes after close_notify being consumed, cannot show
@@ -184,16 +192,42 @@ public final class Connection {
         _ = sigpipeIgnored
     }
 
-    private static let sigpipeIgnored: Bool = {
-        let previous = signal(SIGPIPE, SIG_IGN)
-        let address = unsafeBitCast(previous, to: Int.self)
-        if address != 0 && address != unsafeBitCast(SIG_IGN, to: Int.self) {
-            // The application has its own handler: put it back.
-            signal(SIGPIPE, previous)
-            return false
+    private static let sigpipeIgnored: Bool = ignoreIfDefault(SIGPIPE)
+
+    /// Sets `signal` to ignored when its action is the default; true when it
+    /// did. Used once per process for SIGPIPE (`sigpipeIgnored`); it takes
+    /// the signal as a parameter so tests can check it on another one.
+    static func ignoreIfDefault(_ signal: Int32) -> Bool {
+        // Read the current action, and change it only when it is the default:
+        // a handler the application installed (with whatever flags, mask or
+        // SA_SIGINFO form) is never touched, not even for a moment.
+        var current = sigaction()
+        guard sigaction(signal, nil, &current) == 0 else { return false }
+        guard (current.sa_flags & SA_SIGINFO) == 0, Connection.handlerAddress(of: current) == 0 else {
+            return false  // SIG_IGN already, or the application's own handler
         }
-        return true
-    }()
+        var ignore = sigaction()
+        Connection.setHandler(&ignore, SIG_IGN)
+        sigemptyset(&ignore.sa_mask)
+        return sigaction(signal, &ignore, nil) == 0
+    }
+
+    /// The `sa_handler` of an action as an address (0 is `SIG_DFL`).
+    static func handlerAddress(of action: sigaction) -> Int {
+        #if canImport(Darwin)
+        return unsafeBitCast(action.__sigaction_u.__sa_handler, to: Int.self)
+        #else
+        return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self)
+        #endif
+    }
+
+    static func setHandler(_ action: inout sigaction, _ handler: (@convention(c) (Int32) -> Void)?) {
+        #if canImport(Darwin)
+        action.__sigaction_u.__sa_handler = handler
+        #else
+        action.__sigaction_handler.sa_handler = handler
+        #endif
+    }
 
     /// The Connection whose SSL this is.
     static func from(_ ssl: OpaquePointer) -> Connection? {
@@ -226,10 +260,26 @@ public final class Connection {
     ///   `.callback`/`.transport` for errors thrown by your code.
     /// - SeeAlso: SSL_do_handshake(3)
     public func doHandshake() throws(SSLError) {
-        if expectsHost && !isServer && SSL_is_init_finished(raw) == 0 && !hasExpectedHost {
-            throw .usage("handshake: this client context verifies host names; call setServerName(_:) or setExpectedHost(_:) first")
-        }
+        try refuseUnnamedHost("handshake")
         _ = try drive("handshake") { SSL_do_handshake(raw) }
+    }
+
+    /// A client connection from a context that verifies host names must not
+    /// run a handshake before a host is named: it would accept a certificate
+    /// for any host from a trusted root. Every call that can drive a
+    /// handshake (`doHandshake`, `read`, `peek`, `write`) asks this first,
+    /// so the refusal is a clear `.usage` error; the verification trampoline
+    /// refuses the same way for handshakes started where no entry point can
+    /// see them (see `runPeerVerification`).
+    @inline(__always)
+    func refuseUnnamedHost(_ operation: StaticString) throws(SSLError) {
+        if expectsHost, SSL_is_init_finished(raw) == 0, !isServer, !hasExpectedHost {
+            throw .usage(Connection.unnamedHostMessage(operation))
+        }
+    }
+
+    static func unnamedHostMessage(_ operation: StaticString) -> String {
+        "\(operation): this client context verifies host names; call setServerName(_:) or setExpectedHost(_:) first"
     }
 
     /// True once a handshake has completed.
@@ -257,6 +307,7 @@ public final class Connection {
             readWouldBlock = true
             throw .wantRead
         }
+        try refuseUnnamedHost("read")
         var count = 0
         _ = try drive("read") { SSL_read_ex(raw, base, buffer.count, &count) }
         return count
@@ -294,6 +345,7 @@ public final class Connection {
     /// - SeeAlso: SSL_peek_ex(3)
     public func peek(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        try refuseUnnamedHost("peek")
         var count = 0
         _ = try drive("peek") { SSL_peek_ex(raw, base, buffer.count, &count) }
         return count
@@ -316,6 +368,7 @@ public final class Connection {
     /// - SeeAlso: SSL_write_ex(3)
     public func write(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        try refuseUnnamedHost("write")
         var count = 0
         _ = try drive("write") { SSL_write_ex(raw, base, buffer.count, &count) }
         return count
@@ -383,11 +436,25 @@ public final class Connection {
 
     /// Moves ciphertext OpenSSL wants to send into `buffer`; returns how many bytes.
     /// A copy from the connection's buffer: no OpenSSL call, no allocation.
+    ///
+    /// On a DTLS connection each call returns exactly one datagram, whole
+    /// (`pendingCiphertext` says how long the next one is), so each result
+    /// can be sent as one UDP datagram.
     /// - Throws: `.wantRead` when there is nothing to send; `.usage` on a
-    ///   connection that is not over memory BIOs.
+    ///   connection that is not over memory BIOs, and on DTLS when `buffer`
+    ///   is shorter than the next datagram (nothing is taken then).
     public func bioRead(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let buffers = memoryBuffers else { throw .usage("bioRead: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        if buffers.pointee.isDatagram {
+            guard let size = buffers.pointee.outgoingDatagrams.first else { throw .wantRead }
+            guard size <= buffer.count else {
+                throw .usage("bioRead: the next datagram is \(size) bytes, longer than the \(buffer.count)-byte buffer (pendingCiphertext gives its length)")
+            }
+            let count = buffers.pointee.outgoing.take(into: base, limit: size)
+            buffers.pointee.outgoingDatagrams.consume(count)
+            return count
+        }
         let count = buffers.pointee.outgoing.take(into: base, limit: buffer.count)
         if count == 0 { throw .wantRead }
         return count
@@ -401,17 +468,23 @@ public final class Connection {
     ///
     /// `body` gets an empty buffer when nothing is waiting (and on a
     /// connection that is not over memory BIOs). It must not use this
-    /// connection: the bytes live in the connection's own buffer.
+    /// connection: the bytes live in the connection's own buffer. On a DTLS
+    /// connection `body` gets one datagram (the rest of it, when an earlier
+    /// call took only part).
     /// - Returns: what `body` returned.
     /// - Throws: what `body` throws; then nothing is consumed.
     /// - Precondition: `body` returns a count from 0 to the buffer's count.
     @discardableResult
     public func withPendingCiphertext<E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
         guard let buffers = memoryBuffers else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        let pending = buffers.pointee.outgoing.bytes
+        var pending = buffers.pointee.outgoing.bytes
+        if buffers.pointee.isDatagram {
+            pending = UnsafeRawBufferPointer(rebasing: pending.prefix(buffers.pointee.outgoingDatagrams.first ?? 0))
+        }
         let taken = try body(pending)
         precondition(taken >= 0 && taken <= pending.count, "withPendingCiphertext: took \(taken) of \(pending.count) bytes")
         buffers.pointee.outgoing.consume(taken)
+        if buffers.pointee.isDatagram { buffers.pointee.outgoingDatagrams.consume(taken) }
         return taken
     }
 
@@ -426,14 +499,19 @@ public final class Connection {
     }
 
     /// Hands ciphertext received from the peer to OpenSSL; returns how many bytes were taken (all of them).
-    /// A copy into the connection's buffer, which grows when needed.
+    /// A copy into the connection's buffer, which grows when needed. On a
+    /// DTLS connection each call is one datagram, as received.
     /// - Throws: `.usage` on a connection that is not over memory BIOs;
     ///   `.sysCall(errno: ENOMEM, …)` when the buffer cannot grow.
     @discardableResult
     public func bioWrite(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
         guard let buffers = memoryBuffers else { throw .usage("bioWrite: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        guard buffers.pointee.incoming.append(base, count: buffer.count) else {
+        let appended = buffers.pointee.isDatagram
+            ? CiphertextBuffers.appendDatagram(base, count: buffer.count, to: &buffers.pointee.incoming,
+                                               lengths: &buffers.pointee.incomingDatagrams)
+            : buffers.pointee.incoming.append(base, count: buffer.count)
+        guard appended else {
             throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "bioWrite", detail: "out of memory for \(buffer.count) bytes"))
         }
         return buffer.count
@@ -454,9 +532,11 @@ public final class Connection {
         buffers.pointee.endOfInput = true
     }
 
-    /// Ciphertext waiting to be taken with `bioRead` (0 on other transports).
+    /// Ciphertext waiting to be taken with `bioRead` (0 on other
+    /// transports); on DTLS, the length of the next datagram.
     public var pendingCiphertext: Int {
         guard let buffers = memoryBuffers else { return 0 }
+        if buffers.pointee.isDatagram { return buffers.pointee.outgoingDatagrams.first ?? 0 }
         return buffers.pointee.outgoing.count
     }
 
@@ -487,6 +567,7 @@ public final class Connection {
             if let error = callbackError {
                 callbackError = nil
                 ErrorQueue.clear()
+                if let refusal = error as? UnnamedHostRefusal { throw .usage(refusal.message) }
                 throw .callback(error)
             }
             let code = SSL_get_error(raw, result)
@@ -500,8 +581,7 @@ public final class Connection {
                 }
             }
             let error = SSLError.from(code: code, result: result, errno: callErrno, operation: "\(operation)")
-            if case .descriptor(let transport) = io, callErrno == EINTR,
-               (transport as? TCPSocket)?.isBlocking ?? true {
+            if case .descriptor(let transport) = io, callErrno == EINTR, transport.isBlockingDescriptor {
                 switch error {
                 case .wantRead, .wantWrite: continue
                 default: break

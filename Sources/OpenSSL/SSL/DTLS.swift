@@ -29,24 +29,44 @@ extension Connection {
         guard context.isDTLS else { throw .usage("dtlsListen: the connection is not DTLS") }
         guard let address = BIO_ADDR_new() else { throw .ssl(ErrorQueue.drain("DTLS listen")) }
         defer { BIO_ADDR_free(address) }
-        ErrorQueue.clear()
-        callbackError = nil
-        let result = DTLSv1_listen(raw, address)
-        if result > 0 {
+        // DTLSv1_listen answers 1 (a ClientHello with a valid cookie), 0 (go
+        // on: nothing to read, or a HelloVerifyRequest sent) or -1, and sets
+        // no SSL_get_error state: `drive`'s mapping does not fit, so this
+        // loop does the same work (stale errors, callbacks, transport, EINTR).
+        while true {
             ErrorQueue.clear()
-            return
-        }
-        if let error = callbackError {
             callbackError = nil
-            ErrorQueue.clear()
-            throw .callback(error)
+            if let transportBridge { _ = transportBridge.takeError() }
+            errno = 0
+            let result = DTLSv1_listen(raw, address)
+            let callErrno = errno
+            if result > 0 {
+                ErrorQueue.clear()
+                return
+            }
+            if let error = callbackError {
+                callbackError = nil
+                ErrorQueue.clear()
+                throw .callback(error)
+            }
+            if let transportBridge, let error = transportBridge.takeError() {
+                ErrorQueue.clear()
+                throw .transport(error)
+            }
+            if result == 0 {
+                // A blocking socket interrupted by a signal: wait again, as a
+                // blocking call does; otherwise no ClientHello with a valid
+                // cookie yet (a HelloVerifyRequest may have gone out).
+                if callErrno == EINTR, case .descriptor(let transport) = io, transport.isBlockingDescriptor { continue }
+                ErrorQueue.clear()
+                throw .wantRead
+            }
+            let queue = ErrorQueue.drain("DTLS listen")
+            if queue.entries.isEmpty, callErrno != 0 {
+                throw .sysCall(errno: callErrno, queue)
+            }
+            throw .ssl(queue)
         }
-        if result == 0 {
-            // No ClientHello with a valid cookie yet (a HelloVerifyRequest may have gone out).
-            ErrorQueue.clear()
-            throw .wantRead
-        }
-        throw .ssl(ErrorQueue.drain("DTLS listen"))
     }
 
     /// The time left until the DTLS retransmission timer expires; nil when

@@ -105,6 +105,46 @@ struct ByteQueue {
     }
 }
 
+/// Datagram boundaries inside a `ByteQueue` of ciphertext: the length of
+/// each datagram, in order, as 4-byte entries of another `ByteQueue` (so,
+/// like the bytes, they allocate nothing in steady state).
+struct DatagramLengths {
+    private var lengths = ByteQueue()
+
+    /// The length of the first datagram still (partly) in the queue.
+    @inline(__always)
+    var first: Int? {
+        let bytes = lengths.bytes
+        guard bytes.count >= 4 else { return nil }
+        return Int(bytes.loadUnaligned(as: UInt32.self))
+    }
+
+    /// Records one more datagram of `count` bytes; false when out of memory
+    /// (or for a datagram longer than 4 GiB, which no transport carries).
+    mutating func push(_ count: Int) -> Bool {
+        guard let length = UInt32(exactly: count) else { return false }
+        return withUnsafeBytes(of: length) { entry in
+            guard let base = entry.baseAddress else { return false }
+            return lengths.append(base, count: entry.count)
+        }
+    }
+
+    /// Accounts for `taken` bytes taken from the front of the byte queue:
+    /// they come from the first datagram, which is dropped once it is all gone.
+    mutating func consume(_ taken: Int) {
+        guard taken > 0, let size = first else { return }
+        if taken >= size {
+            lengths.consume(4)
+        } else if let start = UnsafeMutableRawPointer(mutating: lengths.bytes.baseAddress) {
+            start.storeBytes(of: UInt32(truncatingIfNeeded: size - taken), as: UInt32.self)
+        }
+    }
+
+    mutating func release() {
+        lengths.release()
+    }
+}
+
 /// The two directions of a memory-BIO connection.
 struct CiphertextBuffers {
     /// From the peer, for OpenSSL to read (filled by `bioWrite`).
@@ -113,6 +153,25 @@ struct CiphertextBuffers {
     var outgoing = ByteQueue()
     /// Set by `bioShutdown`: once `incoming` is empty, OpenSSL sees end of stream instead of "retry".
     var endOfInput = false
+    /// DTLS: the buffers carry datagrams, not a byte stream. Each `bioWrite`
+    /// is one datagram and each OpenSSL write is one; `bioRead` and
+    /// OpenSSL's reads take exactly one datagram each.
+    var isDatagram = false
+    /// With `isDatagram`: the boundaries of the datagrams in `incoming` and `outgoing`.
+    var incomingDatagrams = DatagramLengths()
+    var outgoingDatagrams = DatagramLengths()
+
+    /// Appends one datagram to `queue` and its length to `datagrams`; false
+    /// (and nothing appended) when out of memory.
+    static func appendDatagram(_ bytes: UnsafeRawPointer, count: Int,
+                               to queue: inout ByteQueue, lengths datagrams: inout DatagramLengths) -> Bool {
+        guard queue.append(bytes, count: count) else { return false }
+        guard datagrams.push(count) else {
+            queue.end &-= count  // take the bytes back: they were the last appended
+            return false
+        }
+        return true
+    }
 
     /// Makes a BIO over a new, empty pair of buffers. The caller owns the
     /// BIO's one reference; `buffers` stays valid until the BIO is freed.
@@ -148,12 +207,33 @@ private func ciphertextRead(
     guard let bio else { return 0 }
     cossl_BIO_clear_retry_flags(bio)
     guard let data, length > 0, let state = buffers(of: bio) else { return 0 }
+    if state.pointee.isDatagram {
+        return readDatagram(bio, state, data, length, readBytes)
+    }
     let taken = state.pointee.incoming.take(into: data, limit: length)
     if taken == 0 {
         // Like BIO_s_mem: "retry" unless the stream has ended.
         if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
         return 0
     }
+    readBytes?.pointee = taken
+    return 1
+}
+
+/// DTLS reads one datagram per call, as from a UDP socket: a datagram longer
+/// than OpenSSL's buffer loses its end (OpenSSL's buffer holds the largest
+/// record, so that takes a peer sending more than DTLS allows).
+private func readDatagram(
+    _ bio: OpaquePointer, _ state: UnsafeMutablePointer<CiphertextBuffers>,
+    _ data: UnsafeMutablePointer<CChar>, _ length: Int, _ readBytes: UnsafeMutablePointer<Int>?
+) -> Int32 {
+    guard let size = state.pointee.incomingDatagrams.first else {
+        if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
+        return 0
+    }
+    let taken = state.pointee.incoming.take(into: data, limit: min(size, length))
+    state.pointee.incoming.consume(size - taken)
+    state.pointee.incomingDatagrams.consume(size)
     readBytes?.pointee = taken
     return 1
 }
@@ -168,6 +248,13 @@ private func ciphertextWrite(
     guard length > 0 else { return 1 }
     guard let data, let state = buffers(of: bio) else { return 0 }
     // Out of memory: no retry flag, so OpenSSL fails the call (SSL_ERROR_SYSCALL, errno ENOMEM from realloc).
+    if state.pointee.isDatagram {
+        // Each write of DTLS is one datagram.
+        guard CiphertextBuffers.appendDatagram(data, count: length, to: &state.pointee.outgoing,
+                                               lengths: &state.pointee.outgoingDatagrams) else { return 0 }
+        written?.pointee = length
+        return 1
+    }
     guard state.pointee.outgoing.append(data, count: length) else { return 0 }
     written?.pointee = length
     return 1
@@ -184,8 +271,10 @@ private func ciphertextControl(
         // Every write is already in the buffer.
         return 1
     case BIO_CTRL_PENDING:
-        // Bytes OpenSSL can read now (BIO_s_mem's answer for a read BIO).
+        // Bytes OpenSSL can read now (BIO_s_mem's answer for a read BIO);
+        // for datagrams, the size of the next one.
         guard let bio, let state = buffers(of: bio) else { return 0 }
+        if state.pointee.isDatagram { return state.pointee.incomingDatagrams.first ?? 0 }
         return state.pointee.incoming.count
     case BIO_CTRL_EOF:
         guard let bio, let state = buffers(of: bio) else { return 0 }
@@ -210,6 +299,8 @@ private func ciphertextDestroy(_ bio: OpaquePointer?) -> Int32 {
         BIO_set_init(bio, 0)
         state.pointee.incoming.release()
         state.pointee.outgoing.release()
+        state.pointee.incomingDatagrams.release()
+        state.pointee.outgoingDatagrams.release()
         state.deinitialize(count: 1)
         state.deallocate()
     }

@@ -1,3 +1,4 @@
+import Foundation
 /// A byte stream a Connection reads ciphertext from and writes ciphertext to.
 ///
 /// Conform your own type to plug any byte stream under TLS (a pipe, a
@@ -31,4 +32,15 @@ public protocol Transport: AnyObject {
 extension Transport {
     /// No descriptor: the connection moves bytes through `read(into:)` and `write(_:)`.
     public var fileDescriptor: Int32? { nil }
+}
+
+extension Transport {
+    /// True when the transport has a descriptor in blocking mode (no
+    /// `O_NONBLOCK`): a call on it interrupted by a signal (EINTR) is made
+    /// again, as a blocking call would be.
+    var isBlockingDescriptor: Bool {
+        guard let descriptor = fileDescriptor else { return false }
+        let flags = fcntl(descriptor, F_GETFL)
+        return flags >= 0 && (flags & O_NONBLOCK) == 0
+    }
 }
