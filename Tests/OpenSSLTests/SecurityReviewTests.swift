@@ -323,6 +323,11 @@ struct SecurityReviewTests {
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             defer { done.signal() }
+            // Threads started from a dispatch worker inherit its mask, which blocks SIGUSR1.
+            var unblock = sigset_t()
+            sigemptyset(&unblock)
+            sigaddset(&unblock, signal)
+            pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
             thread.mutate { $0 = pthread_self() }
             let result: SSLErrorCase?
             do {
