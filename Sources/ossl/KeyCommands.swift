@@ -48,7 +48,12 @@ struct GenKeyCommand: ParsableCommand {
         let specification: PKey.Specification
         switch keyType {
         case .rsa: specification = .rsa(bits: bits ?? 2048)
-        case .ec: specification = .ec(PKey.Curve(curve ?? "P-256"))
+        case .ec:
+            do {
+                specification = .ec(try PKey.Curve(curve ?? "P-256"))
+            } catch {
+                throw CLIFailure.input("--curve: \(error)")
+            }
         case .ed25519: specification = .ed25519
         case .ed448: specification = .ed448
         }

@@ -45,16 +45,21 @@ struct PKeyTests {
     func builtInCurves() throws {
         let curves = PKey.Curve.builtIn
         #expect(curves.count > 20)
-        #expect(curves.contains(PKey.Curve("prime256v1")))
-        #expect(curves.contains(PKey.Curve("secp384r1")))
+        #expect(curves.contains(try PKey.Curve("prime256v1")))
+        #expect(curves.contains(try PKey.Curve("secp384r1")))
         let key = try PKey.generate(.ec(try #require(curves.first { $0.name == "secp521r1" })))
         #expect(key.curveName == "secp521r1")
     }
 
     @Test("Generation refuses an unknown curve and an absurd RSA size")
     func generationErrors() throws {
-        let curve = try #require(throws: OpenSSLError.self) { try PKey.generate(.ec(PKey.Curve("no-such-curve"))) }
-        #expect(curve.operation.contains("no-such-curve"))
+        // An unknown curve is refused where it is named (pyOpenSSL's get_elliptic_curve raises too).
+        let curve = try #require(throws: UnknownNameError.self) { try PKey.Curve("no-such-curve") }
+        #expect(curve == UnknownNameError(kind: .curve, name: "no-such-curve"))
+        #expect("\(curve)".contains("no-such-curve"))
+        for name in ["P-256", "prime256v1", "secp384r1", "P-521", "secp256k1"] {
+            #expect(try PKey.Curve(name).name == name)
+        }
         expectErrorQueueEmpty()
         #expect(throws: OpenSSLError.self) { try PKey.generate(.rsa(bits: 0)) }
         #expect(throws: OpenSSLError.self) { try PKey.generate(.rsa(bits: 100_000)) }

@@ -13,7 +13,7 @@ struct X509NameTests {
         #expect(subject.components.map(\.value) == ["DE", "テスト GmbH", "one", "two", "42", "Grüße Straße"])
         // UID and CN share one RDN.
         #expect(subject.components.map(\.rdnIndex) == [0, 1, 2, 3, 4, 4])
-        #expect(subject.values(for: "OU") == ["one", "two"])
+        #expect(try subject.values(for: "OU") == ["one", "two"])
         #expect(subject.commonName == "Grüße Straße")
         #expect(subject.organization == "テスト GmbH")
         #expect(subject.country == "DE")
@@ -30,12 +30,16 @@ struct X509NameTests {
     @Test("X03 lookup by short name, long name and OID")
     func lookup() throws {
         let name = try X509Name([("CN", "example.com"), ("O", "Example"), ("OU", "a"), ("OU", "b")])
-        #expect(name["CN"] == "example.com")
-        #expect(name["commonName"] == "example.com")
-        #expect(name["2.5.4.3"] == "example.com")
-        #expect(name.values(for: "organizationalUnitName") == ["a", "b"])
-        #expect(name["L"] == nil)
-        #expect(name.values(for: "definitelyNotAnAttribute").isEmpty)
+        #expect(try name["CN"] == "example.com")
+        #expect(try name["commonName"] == "example.com")
+        #expect(try name["2.5.4.3"] == "example.com")
+        #expect(try name.values(for: "organizationalUnitName") == ["a", "b"])
+        #expect(try name["L"] == nil)
+        // Unknown is not absent: the lookup refuses the name (pyOpenSSL raises AttributeError).
+        let unknown = try #require(throws: UnknownNameError.self) { try name.values(for: "definitelyNotAnAttribute") }
+        #expect(unknown == UnknownNameError(kind: .attribute, name: "definitelyNotAnAttribute"))
+        #expect(throws: UnknownNameError.self) { try name["definitelyNotAnAttribute"] }
+        #expect(try name.values(for: "L").isEmpty, "known and absent: no values")
     }
 
     @Test("X03 an unknown attribute is refused")
@@ -116,6 +120,6 @@ struct X509NameTests {
         let name = try X509Name([("1.2.3.4.5", "custom")])
         #expect(name.components[0].shortName == nil)
         #expect(name.components[0].name == "1.2.3.4.5")
-        #expect(name["1.2.3.4.5"] == "custom")
+        #expect(try name["1.2.3.4.5"] == "custom")
     }
 }

@@ -61,13 +61,46 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     public struct Curve: Sendable, Hashable, CustomStringConvertible {
         /// The name OpenSSL knows the curve by ("P-256", "prime256v1", "secp384r1", …).
         public let name: String
-        /// Names a curve. An unknown name throws when a key is generated on it.
-        public init(_ name: String) { self.name = name }
+        /// Names a curve: a NIST name ("P-256"), a short name ("prime256v1",
+        /// "secp384r1") or a long one, of a curve this OpenSSL has built in.
+        /// - Throws: `UnknownNameError` (kind `.curve`) for any other name.
+        /// - SeeAlso: EC_curve_nist2nid(3), OBJ_sn2nid(3), EC_get_builtin_curves(3)
+        public init(_ name: String) throws(UnknownNameError) {
+            guard Curve.builtInNIDs.contains(Curve.nid(of: name)) else {
+                throw UnknownNameError(kind: .curve, name: name)
+            }
+            self.name = name
+        }
 
-        public static let p256 = Curve("P-256")
-        public static let p384 = Curve("P-384")
-        public static let p521 = Curve("P-521")
-        public static let secp256k1 = Curve("secp256k1")
+        private init(known name: String) {
+            self.name = name
+        }
+
+        public static let p256 = Curve(known: "P-256")
+        public static let p384 = Curve(known: "P-384")
+        public static let p521 = Curve(known: "P-521")
+        public static let secp256k1 = Curve(known: "secp256k1")
+
+        /// The NID of a curve name in any of the spellings `init` accepts (NID_undef if none).
+        private static func nid(of name: String) -> Int32 {
+            let nist = EC_curve_nist2nid(name)
+            if nist != NID_undef { return nist }
+            let short = OBJ_sn2nid(name)
+            if short != NID_undef { return short }
+            let long = OBJ_ln2nid(name)
+            ErrorQueue.clear()
+            return long
+        }
+
+        /// The NIDs of the built-in curves (read once).
+        private static let builtInNIDs: Set<Int32> = Set(builtInCurves().map(\.nid))
+
+        private static func builtInCurves() -> [EC_builtin_curve] {
+            let count = EC_get_builtin_curves(nil, 0)
+            var curves = [EC_builtin_curve](repeating: EC_builtin_curve(), count: count)
+            let filled = EC_get_builtin_curves(&curves, count)
+            return Array(curves.prefix(filled))
+        }
 
         public var description: String { name }
 
@@ -75,11 +108,8 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         /// ("prime256v1", "secp384r1", …); any of them can be passed to `Curve(_:)`.
         /// - SeeAlso: EC_get_builtin_curves(3)
         public static var builtIn: [Curve] {
-            let count = EC_get_builtin_curves(nil, 0)
-            var curves = [EC_builtin_curve](repeating: EC_builtin_curve(), count: count)
-            let filled = EC_get_builtin_curves(&curves, count)
-            return curves.prefix(filled).compactMap { curve in
-                OBJ_nid2sn(curve.nid).map { Curve(String(cString: $0)) }
+            builtInCurves().compactMap { curve in
+                OBJ_nid2sn(curve.nid).map { Curve(known: String(cString: $0)) }
             }
         }
     }

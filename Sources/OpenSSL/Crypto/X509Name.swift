@@ -145,34 +145,46 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
 
     // MARK: Lookups
 
-    /// Every value of an attribute, in order. `attribute` is a short name,
-    /// long name or dotted OID; an unknown attribute has no values.
-    public func values(for attribute: String) -> [String?] {
-        let wanted = ASN1Object.canonicalOID(attribute)
-        return components.filter { $0.oid == wanted }.map(\.value)
+    /// Every value of an attribute, in order (empty when the name has none).
+    /// `attribute` is a short name, long name or dotted OID.
+    /// - Throws: `UnknownNameError` (kind `.attribute`) for a name OpenSSL
+    ///   does not know, so that "unknown" and "absent" never look the same.
+    /// - SeeAlso: OBJ_txt2obj(3)
+    public func values(for attribute: String) throws(UnknownNameError) -> [String?] {
+        guard let wanted = ASN1Object.knownOID(attribute) else {
+            throw UnknownNameError(kind: .attribute, name: attribute)
+        }
+        return values(forOID: wanted)
     }
 
     /// The first value of an attribute, or nil when absent (or not valid text).
+    /// - Throws: `UnknownNameError` for an attribute name OpenSSL does not know.
     public subscript(attribute: String) -> String? {
-        values(for: attribute).first ?? nil
+        get throws(UnknownNameError) { try values(for: attribute).first ?? nil }
     }
 
+    private func values(forOID oid: String) -> [String?] {
+        components.filter { $0.oid == oid }.map(\.value)
+    }
+
+    private func first(_ oid: String) -> String? { values(forOID: oid).first ?? nil }
+
     /// commonName (CN).
-    public var commonName: String? { self["CN"] }
+    public var commonName: String? { first("2.5.4.3") }
     /// countryName (C).
-    public var country: String? { self["C"] }
+    public var country: String? { first("2.5.4.6") }
     /// stateOrProvinceName (ST).
-    public var stateOrProvince: String? { self["ST"] }
+    public var stateOrProvince: String? { first("2.5.4.8") }
     /// localityName (L).
-    public var locality: String? { self["L"] }
+    public var locality: String? { first("2.5.4.7") }
     /// organizationName (O).
-    public var organization: String? { self["O"] }
+    public var organization: String? { first("2.5.4.10") }
     /// organizationalUnitName (OU).
-    public var organizationalUnit: String? { self["OU"] }
+    public var organizationalUnit: String? { first("2.5.4.11") }
     /// emailAddress.
-    public var emailAddress: String? { self["emailAddress"] }
+    public var emailAddress: String? { first("1.2.840.113549.1.9.1") }
     /// serialNumber (the attribute, not a certificate's serial).
-    public var serialNumber: String? { self["serialNumber"] }
+    public var serialNumber: String? { first("2.5.4.5") }
 
     // MARK: Encodings
 
@@ -252,6 +264,17 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
 enum ASN1Object {
     /// The dotted OID for a short name, long name or dotted OID; the input
     /// itself when OpenSSL knows no such object.
+    /// The dotted OID of a short name, long name or dotted OID; nil when
+    /// OpenSSL knows no such name (or the text is no OID).
+    static func knownOID(_ text: String) -> String? {
+        guard let object = OBJ_txt2obj(text, 0) else {
+            ErrorQueue.clear()
+            return nil
+        }
+        defer { ASN1_OBJECT_free(object) }
+        return ASN1.oid(object)
+    }
+
     static func canonicalOID(_ text: String) -> String {
         guard let object = OBJ_txt2obj(text, 0) else {
             ErrorQueue.clear()

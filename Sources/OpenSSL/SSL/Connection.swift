@@ -71,6 +71,18 @@ public final class Connection {
     /// left behind; cleared by the next call into OpenSSL.
     var readWouldBlock = false
 
+    /// The transport the connection was made with (pyOpenSSL's
+    /// `get_socket`): the `TCPSocket`, `UDPSocket` or your own `Transport`
+    /// — for instance to shut its sending side down after `shutdown()`
+    /// (`sock_shutdown`). Nil for a connection over memory BIOs.
+    public var transport: (any Transport)? {
+        switch io {
+        case .memory: return nil
+        case .descriptor(let transport): return transport
+        case .bridged(let bridge): return bridge.transport
+        }
+    }
+
     /// A slot for the application's own data (pyOpenSSL's `set_app_data`).
     public var userInfo: Any?
 
@@ -323,6 +335,17 @@ public final class Connection {
             && SSL_is_init_finished(raw) == 1
             && SSL_renegotiate_pending(raw) == 0
             && (SSL_get_shutdown(raw) & SSL_RECEIVED_SHUTDOWN) == 0
+    }
+
+    /// Reads at most `count` decrypted bytes into the start of `buffer`
+    /// (pyOpenSSL's `recv_into(buffer, nbytes)`); returns how many.
+    /// - Throws: as `read(into:)`; `.usage` when `count` is negative or
+    ///   larger than `buffer`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, count: Int) throws(SSLError) -> Int {
+        guard count >= 0, count <= buffer.count else {
+            throw .usage("read: count \(count) is outside the \(buffer.count)-byte buffer")
+        }
+        return try read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
     }
 
     /// Reads up to `max` decrypted bytes.

@@ -560,10 +560,8 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     /// - SeeAlso: SSL_CTX_set_session_id_context(3)
     public func setSessionIDContext(_ bytes: [UInt8]) throws {
         try ensureConfigurable("set session id context")
-        guard bytes.count <= Int(SSL_MAX_SID_CTX_LENGTH) else {
-            throw OpenSSLError(operation: "set session id context",
-                               detail: "\(bytes.count) bytes is longer than \(SSL_MAX_SID_CTX_LENGTH)")
-        }
+        // OpenSSL itself refuses more than 32 bytes, with its own reason
+        // ("ssl session id context too long"), which the error carries.
         try ErrorQueue.check("set session id context") {
             SSL_CTX_set_session_id_context(raw, bytes, UInt32(bytes.count))
         }

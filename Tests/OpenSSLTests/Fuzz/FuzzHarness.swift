@@ -185,7 +185,7 @@ enum FuzzHarness {
                  component.stringType, component.rdnIndex, component.name)
         }
         _ = name.commonName
-        _ = name.values(for: "O")
+        _ = try? name.values(for: "O")
         _ = name.emailAddress
         _ = name.der
         _ = name.hash
