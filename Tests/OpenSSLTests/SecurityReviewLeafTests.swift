@@ -96,4 +96,185 @@ struct SecurityReviewLeafTests {
         }
         expectErrorQueueEmpty()
     }
+
+    // MARK: SEC09 TCPSocket bounds
+
+    @Test("SEC09 threads accepting on one listener: those that lose the one connection time out by their deadline")
+    func acceptRaceLoserTimesOut() throws {
+        // Each round: several threads wait in accept(timeout:) on one
+        // listener and one connection arrives. poll wakes them all; with a
+        // blocking accept after it, every loser that got past poll before the
+        // winner took the connection waited for the next one, past its
+        // deadline. Whether a loser gets past poll in time is up to the
+        // scheduler, so the race is run for several rounds.
+        let listener = try TCPSocket.listen()
+        let acceptors = 4
+        let timeout = Duration.milliseconds(250)
+        var hungRounds = 0
+        for _ in 0..<24 {
+            let outcomes = LockedBox<[(succeeded: Bool, errno: Int32?, elapsed: Duration)]>([])
+            let finished = DispatchSemaphore(value: 0)
+            let ready = DispatchSemaphore(value: 0)
+            for _ in 0..<acceptors {
+                Thread.detachNewThread {
+                    ready.signal()
+                    let start = ContinuousClock.now
+                    let outcome: (Bool, Int32?)
+                    do {
+                        let accepted = try listener.accept(timeout: timeout)
+                        accepted.close()
+                        outcome = (true, nil)
+                    } catch let error as SocketError {
+                        outcome = (false, error.errno)
+                    } catch {
+                        outcome = (false, -1)
+                    }
+                    let elapsed = ContinuousClock.now - start
+                    outcomes.mutate { $0.append((outcome.0, outcome.1, elapsed)) }
+                    finished.signal()
+                }
+            }
+            for _ in 0..<acceptors { ready.wait() }
+            // Let every thread reach poll, then offer one connection.
+            Thread.sleep(forTimeInterval: 0.05)
+            let client = try TCPSocket.connect(host: "127.0.0.1", port: listener.localPort, timeout: .seconds(2))
+            defer { client.close() }
+
+            var returned = 0
+            let bound = DispatchTime.now() + 2
+            for _ in 0..<acceptors where finished.wait(timeout: bound) == .success { returned += 1 }
+            if returned < acceptors {
+                hungRounds += 1
+                // Release the hung threads so they do not outlive the test.
+                let extra = (returned..<acceptors).compactMap { _ in
+                    try? TCPSocket.connect(host: "127.0.0.1", port: listener.localPort, timeout: .seconds(2))
+                }
+                for _ in returned..<acceptors { _ = finished.wait(timeout: .now() + 5) }
+                extra.forEach { $0.close() }
+                continue
+            }
+            let results = outcomes.get()
+            #expect(results.filter(\.succeeded).count == 1)
+            for loser in results where !loser.succeeded {
+                #expect(loser.errno == ETIMEDOUT)
+                #expect(loser.elapsed < timeout + .seconds(1))
+            }
+        }
+        #expect(hungRounds == 0, "in \(hungRounds) of 24 rounds an accept(timeout: 250 ms) was still blocked 2 s later")
+        #expect(listener.isBlocking, "the listener's mode is restored")
+    }
+
+    /// Guards the SEC09 fix: the O_NONBLOCK that accept(timeout:) sets for a moment must not leak into a concurrent blocking accept.
+    @Test("A blocking accept without a timeout keeps waiting while other threads run accept(timeout:) on the listener")
+    func blockingAcceptBesideTimedAccept() throws {
+        let listener = try TCPSocket.listen()
+        let blockingResult = LockedBox<Int32?>(nil)
+        let blockingDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            do {
+                try listener.accept().close()
+                blockingResult.set(0)
+            } catch let error as SocketError {
+                blockingResult.set(error.errno)
+            } catch {
+                blockingResult.set(-1)
+            }
+            blockingDone.signal()
+        }
+        // Timed accepts toggle O_NONBLOCK on the listener many times meanwhile.
+        for _ in 0..<20 {
+            #expect(throws: SocketError.self) { try listener.accept(timeout: .milliseconds(10)) }
+            #expect(listener.isBlocking)
+        }
+        #expect(blockingDone.wait(timeout: .now() + 0.2) == .timedOut, "the blocking accept returned early: \(String(describing: blockingResult.get()))")
+        let client = try TCPSocket.connect(host: "127.0.0.1", port: listener.localPort, timeout: .seconds(2))
+        defer { client.close() }
+        #expect(blockingDone.wait(timeout: .now() + 5) == .success)
+        #expect(blockingResult.get() == 0)
+    }
+
+    /// A listener whose accept queue is full, so the kernel drops further
+    /// SYNs: a connection attempt to it ends with the kernel's ETIMEDOUT.
+    static func unansweringListener() throws -> (TCPSocket, [TCPSocket]) {
+        let listener = try TCPSocket.listen(backlog: 0)
+        var fillers: [TCPSocket] = []
+        for _ in 0..<2 {
+            if let filler = try? TCPSocket.connect(host: "127.0.0.1", port: listener.localPort, timeout: .milliseconds(300)) {
+                fillers.append(filler)
+            }
+        }
+        return (listener, fillers)
+    }
+
+    @Test("SEC09 an address the kernel times out (ETIMEDOUT) is followed by the next address", arguments: [nil, Duration.seconds(30)])
+    func kernelTimeoutTriesNextAddress(timeout: Duration?) throws {
+        let (silent, fillers) = try Self.unansweringListener()
+        defer { fillers.forEach { $0.close() } }
+        #expect(!fillers.isEmpty)
+        let good = try TCPSocket.listen()
+        let addresses = try TCPSocket.resolve(host: "127.0.0.1", port: silent.localPort, passive: false, operation: "test")
+            + TCPSocket.resolve(host: "127.0.0.1", port: good.localPort, passive: false, operation: "test")
+        let seams = TCPSocket.ConnectSeams(
+            resolve: { _, _, _ in addresses },
+            // One SYN retransmission: the kernel gives up after about 3 s instead of 2 minutes.
+            prepare: { fd in
+                var count: Int32 = 1
+                _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_SYNCNT, &count, socklen_t(MemoryLayout<Int32>.size))
+            })
+        // The first address alone: the kernel's own timeout.
+        let alone = TCPSocket.ConnectSeams(resolve: { _, _, _ in Array(addresses.prefix(1)) }, prepare: seams.prepare)
+        let error = try #require(throws: SocketError.self) {
+            try TCPSocket.connect(host: "two.example", port: 1, timeout: timeout, seams: alone)
+        }
+        #expect(error.errno == ETIMEDOUT)
+
+        let start = ContinuousClock.now
+        let socket = try TCPSocket.connect(host: "two.example", port: 1, timeout: timeout, seams: seams)
+        defer { socket.close() }
+        #expect(socket.remoteAddress == "127.0.0.1:\(good.localPort)")
+        #expect(ContinuousClock.now - start >= .seconds(2), "the first address was really tried")
+        try good.accept(timeout: .seconds(2)).close()
+    }
+
+    @Test("SEC09 connect(timeout:) gives up on a name resolution that outlasts the timeout; the lookup finishes alone")
+    func resolutionIsBounded() throws {
+        let listener = try TCPSocket.listen()
+        let port = listener.localPort
+        let lookupFinished = DispatchSemaphore(value: 0)
+        let slow = TCPSocket.ConnectSeams(resolve: { _, _, operation throws(SocketError) in
+            defer { lookupFinished.signal() }
+            Thread.sleep(forTimeInterval: 2)  // a resolver waiting on a DNS server that does not answer
+            return try TCPSocket.resolve(host: "127.0.0.1", port: port, passive: false, operation: operation)
+        })
+        let start = ContinuousClock.now
+        let error = try #require(throws: SocketError.self) {
+            try TCPSocket.connect(host: "slow.example", port: port, timeout: .milliseconds(300), seams: slow)
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(error.errno == ETIMEDOUT)
+        #expect(error.message.contains("name resolution"))
+        #expect(elapsed < .seconds(1), "waited \(elapsed) for a 300 ms timeout")
+        // The abandoned lookup still runs to its end on its own thread.
+        #expect(lookupFinished.wait(timeout: .now() + 5) == .success)
+
+        // A lookup that answers in time is used (through the thread), and the
+        // system resolver works that way too.
+        let fast = TCPSocket.ConnectSeams(resolve: { _, _, operation throws(SocketError) in
+            try TCPSocket.resolve(host: "127.0.0.1", port: port, passive: false, operation: operation)
+        })
+        try TCPSocket.connect(host: "fast.example", port: port, timeout: .seconds(5), seams: fast).close()
+        try listener.accept(timeout: .seconds(2)).close()
+        try TCPSocket.connect(host: "localhost", port: port, timeout: .seconds(5)).close()
+        try listener.accept(timeout: .seconds(2)).close()
+        // The resolver's own failure comes back from the thread unchanged.
+        let failing = TCPSocket.ConnectSeams(resolve: { _, _, operation throws(SocketError) in
+            throw SocketError(operation: operation, errno: 0, message: "Name or service not known", resolverCode: EAI_NONAME)
+        })
+        let unknown = try #require(throws: SocketError.self) {
+            try TCPSocket.connect(host: "unknown.example", port: port, timeout: .seconds(5), seams: failing)
+        }
+        #expect(unknown.resolverCode == EAI_NONAME)
+        #expect(TCPSocket.isNumericAddress("::1") && TCPSocket.isNumericAddress("127.0.0.1") && TCPSocket.isNumericAddress(""))
+        #expect(!TCPSocket.isNumericAddress("localhost"))
+    }
 }
