@@ -277,4 +277,60 @@ struct SecurityReviewLeafTests {
         #expect(TCPSocket.isNumericAddress("::1") && TCPSocket.isNumericAddress("127.0.0.1") && TCPSocket.isNumericAddress(""))
         #expect(!TCPSocket.isNumericAddress("localhost"))
     }
+
+    // MARK: SEC11 PKCS#12 passphrase length
+
+    static func passphrase(_ length: Int) -> [UInt8] {
+        (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+    }
+
+    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused with a UsageError on export, not cut")
+    func pkcs12ExportPassphraseLength() throws {
+        #expect(PKCS12.maximumPassphraseLength == 1024)
+        let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "long")
+        let tooLong = Self.passphrase(1025)
+
+        // Export: refused, rather than a bundle protected by the first 1,024 bytes only.
+        let exportError = try #require(throws: UsageError.self) {
+            try bundle.der(passphrase: Passphrase(bytes: tooLong), iterations: 1000)
+        }
+        #expect(exportError.operation == "write PKCS#12")
+        #expect(exportError.reason.contains("1025"))
+        #expect(exportError.reason.contains("1024"))
+        #expect(throws: UsageError.self) {
+            try bundle.der(passphrase: .callback { _ in tooLong }, iterations: 1000)
+        }
+        expectErrorQueueEmpty()
+    }
+
+    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused with a UsageError on import; 1,024 bytes open a bundle")
+    func pkcs12ImportPassphraseLength() throws {
+        let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "long")
+        let longest = Self.passphrase(1024)
+        let tooLong = Self.passphrase(1025)  // the 1,024 bytes above and one more
+
+        // 1,024 bytes work both ways.
+        let der = try bundle.der(passphrase: Passphrase(bytes: longest), iterations: 1000)
+        let opened = try PKCS12(der: der, passphrase: Passphrase(bytes: longest))
+        #expect(opened.certificate == Self.pki.server)
+        #expect(opened.friendlyName == "long")
+        let offered = LockedBox<Int>(0)
+        let viaCallback = try PKCS12(der: der, passphrase: .callback { maxLength in
+            offered.set(maxLength)
+            return longest
+        })
+        #expect(viaCallback.certificate == Self.pki.server)
+        #expect(offered.get() == 1024)
+
+        // Import: the 1,025-byte passphrase does not open the bundle made
+        // with its first 1,024 bytes (it used to, being cut to them).
+        let importError = try #require(throws: UsageError.self) {
+            try PKCS12(der: der, passphrase: Passphrase(bytes: tooLong))
+        }
+        #expect(importError.operation == "read PKCS#12")
+        #expect(throws: UsageError.self) { try PKCS12(der: der, passphrase: .callback { _ in tooLong }) }
+        // A shorter one (its first 1,023 bytes) is just a wrong passphrase.
+        #expect(throws: PassphraseError.self) { try PKCS12(der: der, passphrase: Passphrase(bytes: Self.passphrase(1023))) }
+        expectErrorQueueEmpty()
+    }
 }
