@@ -333,4 +333,154 @@ struct SecurityReviewLeafTests {
         #expect(throws: PassphraseError.self) { try PKCS12(der: der, passphrase: Passphrase(bytes: Self.passphrase(1023))) }
         expectErrorQueueEmpty()
     }
+
+    // MARK: SEC12 cache calls from the remove-session callback
+
+    /// What a remove-session callback saw and did.
+    final class RemovalLog: @unchecked Sendable {  // guarded by lock
+        private let lock = NSLock()
+        private var removedIDs: [[UInt8]] = []
+        private var results: [Bool] = []
+        private var targets: [String: Session] = [:]
+
+        func record(_ session: Session) -> Int {
+            lock.lock(); defer { lock.unlock() }
+            removedIDs.append(session.id)
+            return removedIDs.filter { $0 == session.id }.count
+        }
+        func recordResult(_ result: Bool) { lock.lock(); results.append(result); lock.unlock() }
+        func setTarget(_ name: String, _ session: Session) { lock.lock(); targets[name] = session; lock.unlock() }
+        func target(_ name: String) -> Session? { lock.lock(); defer { lock.unlock() }; return targets[name] }
+        var ids: [[UInt8]] { lock.lock(); defer { lock.unlock() }; return removedIDs }
+        var removeResults: [Bool] { lock.lock(); defer { lock.unlock() }; return results }
+    }
+
+    /// A TLS 1.2 server keeping stateful sessions (no tickets) in its cache for 60 s.
+    static func cachingServer(cacheSize: Int? = nil) throws -> Context {
+        let server = try VersionedContexts.server(.tls1_2)
+        try server.setOptions(.noTicket)
+        try server.setTimeout(60)
+        if let cacheSize { try server.setSessionCacheSize(cacheSize) }
+        return server
+    }
+
+    /// One full handshake with `server`, ended cleanly: its session stays cached.
+    static func cachedSession(_ server: Context) throws -> Session {
+        let pair = try TLSPair(client: try TestContexts.client(), server: server)
+        try pair.handshake()
+        let session = try #require(pair.server.session)
+        _ = try pair.server.shutdown()
+        return session
+    }
+
+    /// Makes `session` look made 1,000 s ago, so a flush now finds it expired.
+    static func age(_ session: Session) {
+        session.withUnsafeOpenSSLPointer { _ = SSL_SESSION_set_time($0, Int(Date().timeIntervalSince1970) - 1000) }
+    }
+
+    @Test("SEC12 removeSession called from the remove callback during flushSessions takes effect once the flush returns")
+    func removeSessionFromFlushCallback() throws {
+        let server = try Self.cachingServer()
+        let log = RemovalLog()
+        try server.setRemoveSessionCallback { context, session in
+            // When the first expired session goes, drop the fresh one too.
+            if log.record(session) == 1, let old = log.target("old"), session.id == old.id, let fresh = log.target("fresh") {
+                log.recordResult(context.removeSession(fresh))
+            }
+        }
+        let old = try Self.cachedSession(server)
+        let older = try Self.cachedSession(server)
+        let fresh = try Self.cachedSession(server)
+        log.setTarget("old", old)
+        log.setTarget("fresh", fresh)
+        Self.age(old)
+        Self.age(older)
+        #expect(server.cachedSessionCount == 3)
+
+        server.flushSessions()  // expires `old` and `older`; the callback asks for `fresh` too
+        #expect(server.cachedSessionCount == 0, "the removal asked for inside the callback was dropped")
+        #expect(Set(log.ids) == Set([old.id, older.id, fresh.id]))
+        #expect(log.removeResults == [false], "deferred: documented to return false")
+        #expect(!fresh.isResumable)
+        expectErrorQueueEmpty()
+    }
+
+    @Test("SEC12 flushSessions called from the remove callback during flushSessions takes effect once the outer flush returns")
+    func flushFromFlushCallback() throws {
+        let server = try Self.cachingServer()
+        let log = RemovalLog()
+        try server.setRemoveSessionCallback { context, session in
+            if log.record(session) == 1, let old = log.target("old"), session.id == old.id {
+                context.flushSessions(expiredAt: Date() + 1000)  // everything
+            }
+        }
+        let old = try Self.cachedSession(server)
+        let fresh = try Self.cachedSession(server)
+        let fresher = try Self.cachedSession(server)
+        log.setTarget("old", old)
+        Self.age(old)
+
+        server.flushSessions()
+        #expect(server.cachedSessionCount == 0, "the flush asked for inside the callback was dropped")
+        #expect(Set(log.ids) == Set([old.id, fresh.id, fresher.id]))
+        #expect(log.ids.count == 3, "each session is reported once")
+        expectErrorQueueEmpty()
+    }
+
+    @Test("SEC12 removeSession from the remove callback of a handshake's cache eviction runs once OpenSSL lets go of the cache")
+    func removeSessionFromEvictionCallback() throws {
+        // OpenSSL evicts when the count reaches the size, the new session included: 3 holds two.
+        let server = try Self.cachingServer(cacheSize: 3)
+        let log = RemovalLog()
+        try server.setRemoveSessionCallback { context, session in
+            // The oldest session is evicted when a third arrives: drop the second as well.
+            if log.record(session) == 1, let first = log.target("first"), session.id == first.id, let second = log.target("second") {
+                log.recordResult(context.removeSession(second))
+            }
+        }
+        let first = try Self.cachedSession(server)
+        let second = try Self.cachedSession(server)
+        log.setTarget("first", first)
+        log.setTarget("second", second)
+        #expect(server.cachedSessionCount == 2)
+
+        let third = try Self.cachedSession(server)  // evicts `first` inside the handshake
+        // The deferred removal runs on another thread as soon as the handshake has released the cache.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while server.cachedSessionCount != 1 && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        #expect(server.cachedSessionCount == 1, "the removal asked for inside the callback was dropped")
+        #expect(Set(log.ids) == Set([first.id, second.id]))
+        #expect(log.removeResults == [false])
+        #expect(!second.isResumable)
+        #expect(third.isResumable)
+        expectErrorQueueEmpty()
+    }
+
+    @Test("SEC12 a remove callback that removes the session it is given (or another) from inside removeSession ends, each session reported once")
+    func removeSessionFromRemoveCallback() throws {
+        let server = try Self.cachingServer()
+        let log = RemovalLog()
+        try server.setRemoveSessionCallback { context, session in
+            guard log.record(session) == 1 else { return }
+            // Naive clean-up code: remove what we are told about (it used to
+            // recurse without end, OpenSSL calling back for a session no longer
+            // cached), and the partner session as well.
+            log.recordResult(context.removeSession(session))
+            if let partner = log.target("partner"), partner.id != session.id {
+                log.recordResult(context.removeSession(partner))
+            }
+        }
+        let first = try Self.cachedSession(server)
+        let partner = try Self.cachedSession(server)
+        let other = try Self.cachedSession(server)
+        log.setTarget("partner", partner)
+
+        #expect(server.removeSession(first))
+        #expect(server.cachedSessionCount == 1)
+        #expect(log.ids == [first.id, partner.id], "each session reported once")
+        #expect(log.removeResults.allSatisfy { !$0 })
+        #expect(!partner.isResumable)
+        #expect(other.isResumable)
+        expectErrorQueueEmpty()
+    }
 }
