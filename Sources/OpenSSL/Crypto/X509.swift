@@ -36,12 +36,27 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     ///   follow it).
     /// - SeeAlso: PEM_read_bio_X509_AUX(3)
     public convenience init(pem: some ContiguousBytes) throws {
-        let certificate = try MemoryBIO.withReadOnly(pem) { bio in
-            try PassphraseRequest.run(nil, operation: "read certificate (PEM)") { userData in
-                // The _AUX reader takes all three labels and decodes the
-                // trust settings a TRUSTED CERTIFICATE carries after the
-                // certificate (PEM_read_bio_X509 skips such a block).
-                PEM_read_bio_X509_AUX(bio, nil, passphraseTrampoline, userData)
+        let operation = "read certificate (PEM)"
+        let certificate: OpaquePointer
+        do {
+            certificate = try MemoryBIO.withReadOnly(pem) { bio in
+                try PassphraseRequest.run(nil, operation: operation) { userData in
+                    // The _AUX reader takes all three labels and decodes the
+                    // trust settings a TRUSTED CERTIFICATE carries after the
+                    // certificate (PEM_read_bio_X509 skips such a block).
+                    PEM_read_bio_X509_AUX(bio, nil, passphraseTrampoline, userData)
+                }
+            }
+        } catch let error as OpenSSLError
+                    where error.entries.count == 1 && error.hasReason(library: ERR_LIB_PEM, reason: PEM_R_NO_START_LINE) {
+            // No certificate block at all. The _AUX reader names what it
+            // wanted "TRUSTED CERTIFICATE"; the plain one, failing the same
+            // way, says "Expecting: CERTIFICATE", which is what the caller
+            // most likely meant.
+            certificate = try MemoryBIO.withReadOnly(pem) { bio in
+                try PassphraseRequest.run(nil, operation: operation) { userData in
+                    PEM_read_bio_X509(bio, nil, passphraseTrampoline, userData)
+                }
             }
         }
         self.init(takingOwnership: certificate)
