@@ -53,7 +53,9 @@ public struct PKCS12: Sendable {
     /// - Throws: `PassphraseError.incorrect` when the passphrase does not
     ///   match the MAC; `PassphraseError.required` when the bundle needs a
     ///   passphrase and none was given; the passphrase closure's own error if
-    ///   it throws; `OpenSSLError` for input that is not PKCS#12 (garbage,
+    ///   it throws; `UsageError` for a passphrase longer than
+    ///   `maximumPassphraseLength` (1,024 bytes), which is refused rather than
+    ///   cut; `OpenSSLError` for input that is not PKCS#12 (garbage,
     ///   truncated, trailing bytes) or contents that cannot be decrypted or
     ///   decoded; `OpenSSLError` when the MAC, an encrypted safe or an
     ///   encrypted key asks for more than `maximumIterations` key-derivation
@@ -68,7 +70,7 @@ public struct PKCS12: Sendable {
             der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: PKCS12_free))
         let p12 = bundle.raw
         try PKCS12.checkMACIterations(p12, limit: maximumIterations, operation: operation)
-        let secret = try PKCS12.passphraseBytes(passphrase, maxLength: Int(PEM_BUFSIZE), operation: operation)
+        let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength, operation: operation)
 
         // nil: no password; otherwise NUL-terminated bytes for OpenSSL's `const char *`.
         let password: [CChar]?
@@ -133,7 +135,9 @@ public struct PKCS12: Sendable {
     /// - Parameter iterations: PBKDF2 and MAC iteration count (OpenSSL's default 2048).
     /// - Throws: `PassphraseError.empty` for an empty passphrase (pass nil
     ///   for an unprotected bundle); the passphrase closure's error if it
-    ///   throws; `OpenSSLError` when there is nothing to export, the key does
+    ///   throws; `UsageError` for a passphrase longer than
+    ///   `maximumPassphraseLength` (1,024 bytes), which is refused rather
+    ///   than cut; `OpenSSLError` when there is nothing to export, the key does
     ///   not match the certificate ("key values mismatch"), a name or
     ///   passphrase holds a NUL byte, or encoding fails.
     /// - SeeAlso: PKCS12_create(3), i2d_PKCS12(3)
@@ -146,7 +150,7 @@ public struct PKCS12: Sendable {
             throw OpenSSLError(operation: operation, detail: "the friendly name contains a NUL byte")
         }
         let password: [CChar]?
-        if let secret = try PKCS12.passphraseBytes(passphrase, maxLength: Int(PEM_BUFSIZE), operation: operation) {
+        if let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength, operation: operation) {
             guard !secret.isEmpty else { throw PassphraseError.empty(operation: operation) }
             password = secret.map { CChar(bitPattern: $0) } + [0]
         } else {
@@ -171,12 +175,23 @@ public struct PKCS12: Sendable {
         return try MemoryBIO.der(operation) { i2d_PKCS12(owned.raw, $0) }
     }
 
+    /// The longest passphrase a bundle is opened or written with, in bytes
+    /// (OpenSSL's `PEM_BUFSIZE`, 1,024: what `openssl pkcs12` and the PEM
+    /// passphrase prompts accept). A longer one is refused, not cut.
+    public static let maximumPassphraseLength = Int(PEM_BUFSIZE)
+
     /// The passphrase's bytes, asking its closure if it has one; nil when
     /// there is none. Refuses bytes with a NUL: OpenSSL takes the password
-    /// as a C string and would cut it there.
+    /// as a C string and would cut it there. Refuses more than `maxLength`
+    /// bytes: cutting them would open (or write) the bundle with a
+    /// passphrase other than the one given.
     private static func passphraseBytes(_ passphrase: Passphrase?, maxLength: Int, operation: String) throws -> [UInt8]? {
         guard let passphrase else { return nil }
-        let bytes = Array(try passphrase.answer(maxLength: maxLength).prefix(maxLength))
+        let bytes = try passphrase.answer(maxLength: maxLength)
+        if bytes.count > maxLength {
+            throw UsageError(operation: operation,
+                             reason: "the passphrase is \(bytes.count) bytes long; PKCS#12 passphrases are limited to \(maxLength) bytes")
+        }
         if bytes.contains(0) {
             throw OpenSSLError(operation: operation, detail: "the passphrase contains a NUL byte")
         }

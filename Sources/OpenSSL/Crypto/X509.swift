@@ -25,16 +25,38 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Loading
 
-    /// Loads the first certificate in PEM input (`BEGIN CERTIFICATE`).
+    /// Loads the first certificate in PEM input: a `BEGIN CERTIFICATE`,
+    /// `BEGIN X509 CERTIFICATE` or `BEGIN TRUSTED CERTIFICATE` block (the
+    /// last is what `openssl x509 -trustout` writes: the certificate followed
+    /// by its trust settings, which `trustSettings` then reports).
     ///
     /// - Throws: `OpenSSLError`: for input with no certificate block
     ///   ("no start line"), a truncated or damaged block, or a block that
-    ///   is not a valid certificate.
-    /// - SeeAlso: PEM_read_bio_X509(3)
+    ///   is not a valid certificate (with valid trust settings, if any
+    ///   follow it).
+    /// - SeeAlso: PEM_read_bio_X509_AUX(3)
     public convenience init(pem: some ContiguousBytes) throws {
-        let certificate = try MemoryBIO.withReadOnly(pem) { bio in
-            try PassphraseRequest.run(nil, operation: "read certificate (PEM)") { userData in
-                PEM_read_bio_X509(bio, nil, passphraseTrampoline, userData)
+        let operation = "read certificate (PEM)"
+        let certificate: OpaquePointer
+        do {
+            certificate = try MemoryBIO.withReadOnly(pem) { bio in
+                try PassphraseRequest.run(nil, operation: operation) { userData in
+                    // The _AUX reader takes all three labels and decodes the
+                    // trust settings a TRUSTED CERTIFICATE carries after the
+                    // certificate (PEM_read_bio_X509 skips such a block).
+                    PEM_read_bio_X509_AUX(bio, nil, passphraseTrampoline, userData)
+                }
+            }
+        } catch let error as OpenSSLError
+                    where error.entries.count == 1 && error.hasReason(library: ERR_LIB_PEM, reason: PEM_R_NO_START_LINE) {
+            // No certificate block at all. The _AUX reader names what it
+            // wanted "TRUSTED CERTIFICATE"; the plain one, failing the same
+            // way, says "Expecting: CERTIFICATE", which is what the caller
+            // most likely meant.
+            certificate = try MemoryBIO.withReadOnly(pem) { bio in
+                try PassphraseRequest.run(nil, operation: operation) { userData in
+                    PEM_read_bio_X509(bio, nil, passphraseTrampoline, userData)
+                }
             }
         }
         self.init(takingOwnership: certificate)
@@ -54,6 +76,15 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         self.init(takingOwnership: certificate)
     }
 
+    /// Decodes the body of a `TRUSTED CERTIFICATE` block: a certificate
+    /// followed by its trust settings (OpenSSL's `X509_CERT_AUX`).
+    /// - Throws: `OpenSSLError` for malformed DER or bytes after the trust settings.
+    convenience init(trustedDER der: some ContiguousBytes) throws {
+        let certificate = try MemoryBIO.fromDER(der, "read trusted certificate (DER)",
+                                                decode: { d2i_X509_AUX(nil, $0, $1) }, free: X509_free)
+        self.init(takingOwnership: certificate)
+    }
+
     /// Loads a certificate in either encoding: PEM when the input contains a
     /// `-----BEGIN` line, DER otherwise.
     /// - Throws: as `init(pem:)` or `init(der:)`.
@@ -67,17 +98,25 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     /// Every certificate in a PEM bundle, in order (a chain file, a CA bundle).
     ///
-    /// Text between blocks and blocks with other labels (keys, CRLs) are
-    /// skipped.
+    /// Blocks labelled `CERTIFICATE`, `X509 CERTIFICATE` and `TRUSTED
+    /// CERTIFICATE` (`openssl x509 -trustout`; its trust settings are kept,
+    /// see `trustSettings`) are read. Text between blocks and blocks with
+    /// other labels (keys, CRLs) are skipped.
     /// - Throws: `OpenSSLError` naming the block (counting from 0) when a
-    ///   certificate block is damaged or does not hold a valid certificate,
-    ///   and when the input holds no certificate at all.
+    ///   certificate block is damaged or does not hold a valid certificate
+    ///   (for a `TRUSTED CERTIFICATE`: followed by valid trust settings and
+    ///   nothing else), and when the input holds no certificate at all.
+    /// - SeeAlso: d2i_X509(3), d2i_X509_AUX(3)
     public static func chain(pem: some ContiguousBytes) throws -> [X509] {
         var certificates: [X509] = []
         for block in try PEMBlocks.read(pem) where PEMBlocks.certificateLabels.contains(block.label) {
             let index = certificates.count
             do {
-                certificates.append(try X509(der: block.der))
+                if block.label == PEMBlocks.trustedCertificateLabel {
+                    certificates.append(try X509(trustedDER: block.der))
+                } else {
+                    certificates.append(try X509(der: block.der))
+                }
             } catch let error as OpenSSLError {
                 throw OpenSSLError(operation: "read certificate \(index) of PEM bundle",
                                    entries: error.entries, detail: error.detail)
@@ -96,7 +135,9 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Encoding
 
-    /// The certificate as PEM (`-----BEGIN CERTIFICATE-----` …).
+    /// The certificate as PEM (`-----BEGIN CERTIFICATE-----` …), without
+    /// trust settings (a certificate read from a `TRUSTED CERTIFICATE` block
+    /// is written as a plain one).
     /// - SeeAlso: PEM_write_bio_X509(3)
     public var pem: String {
         get throws {
@@ -106,10 +147,39 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         }
     }
 
-    /// The certificate as DER.
+    /// The certificate as DER, without trust settings.
     /// - SeeAlso: i2d_X509(3)
     public var der: [UInt8] {
         get throws { try MemoryBIO.der("write certificate (DER)") { i2d_X509(raw, $0) } }
+    }
+
+    // MARK: Trust settings
+
+    /// The trust settings the certificate was read with, from a `TRUSTED
+    /// CERTIFICATE` PEM block (`openssl x509 -trustout -addtrust serverAuth
+    /// -addreject clientAuth -setalias name`); nil when it carries none (any
+    /// certificate read from a plain `CERTIFICATE` block or from DER).
+    ///
+    /// They travel with the certificate in memory: a store that trusts it
+    /// (`X509Store.add(_:)`) applies them as OpenSSL does — a rejected use
+    /// fails verification for that purpose, and once any use is listed the
+    /// anchor is trusted only for the listed ones. `pem` and `der` write the
+    /// certificate without them.
+    /// - SeeAlso: X509_get0_trust_objects(3), X509_get0_reject_objects(3), X509_alias_get0(3)
+    public var trustSettings: X509TrustSettings? {
+        let trusted = Self.uses(X509_get0_trust_objects(raw))
+        let rejected = Self.uses(X509_get0_reject_objects(raw))
+        var length: Int32 = 0
+        let aliasBytes = X509_alias_get0(raw, &length).map { Array(UnsafeBufferPointer(start: $0, count: Int(max(length, 0)))) }
+        guard !trusted.isEmpty || !rejected.isEmpty || aliasBytes != nil else { return nil }
+        return X509TrustSettings(trustedUses: trusted, rejectedUses: rejected, aliasBytes: aliasBytes)
+    }
+
+    private static func uses(_ stack: OpaquePointer?) -> [ExtendedKeyUsage] {
+        guard let stack else { return [] }
+        return (0..<max(cossl_sk_ASN1_OBJECT_num(stack), 0)).map { index in
+            ExtendedKeyUsage(oid: ASN1.oid(cossl_sk_ASN1_OBJECT_value(stack, index)))
+        }
     }
 
     // MARK: Fields
@@ -374,5 +444,25 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// Calls `body` with the underlying `X509 *`. Valid only inside `body`; do not free it.
     public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
         try body(raw)
+    }
+}
+
+/// The trust settings a `TRUSTED CERTIFICATE` PEM block carries after the
+/// certificate (OpenSSL's `X509_CERT_AUX`, written by `openssl x509
+/// -trustout`). See `X509.trustSettings`.
+public struct X509TrustSettings: Sendable, Hashable {
+    /// The uses the certificate is trusted for as an anchor (`-addtrust`), as
+    /// extended-key-usage OIDs: `.serverAuth`, `.clientAuth`,
+    /// `.anyExtendedKeyUsage` …; `shortName` gives the name `openssl` takes.
+    public let trustedUses: [ExtendedKeyUsage]
+    /// The uses the certificate must not be trusted for (`-addreject`).
+    public let rejectedUses: [ExtendedKeyUsage]
+    /// The alias (`-setalias`) as raw bytes, or nil when there is none.
+    public let aliasBytes: [UInt8]?
+
+    /// The alias as text; nil when there is none or it is not valid UTF-8
+    /// (`aliasBytes` then holds it).
+    public var alias: String? {
+        aliasBytes.flatMap { String(validating: $0, as: UTF8.self) }
     }
 }

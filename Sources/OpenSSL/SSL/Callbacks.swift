@@ -43,6 +43,16 @@ extension Context {
 
     /// Called when a session leaves a server's internal cache (expired,
     /// flushed or removed), with the context whose cache it left.
+    ///
+    /// OpenSSL may run it while it holds the cache's lock (when flushing, and
+    /// when a handshake evicts a session from a full cache). So
+    /// `removeSession(_:)` and `flushSessions(expiredAt:)` called from it on
+    /// the same thread are deferred until OpenSSL lets go: right after the
+    /// `flushSessions`/`removeSession` call that ran the callback returns, or,
+    /// when OpenSSL ran it during a handshake or while freeing a connection,
+    /// on a thread of their own moments later. A deferred `removeSession`
+    /// returns false. Do not make the callback wait for another thread that
+    /// uses the same context's cache: that thread may be waiting for the lock.
     public typealias RemoveSessionCallback = @Sendable (_ context: Context, _ session: Session) -> Void
 
     /// Called on a server whose client asked for OCSP stapling: return the
@@ -224,7 +234,8 @@ func removeSessionTrampoline(_ sslContext: OpaquePointer?, _ session: OpaquePoin
         ErrorQueue.clear()
         return
     }
-    callback(context, wrapped)
+    // Cache calls the callback makes are held back: OpenSSL may hold the cache lock now.
+    SessionCacheCalls.current.runCallback(for: wrapped) { callback(context, wrapped) }
 }
 
 /// `SSL_CTX_set_tlsext_status_cb`: installed on every context; serves the

@@ -247,11 +247,20 @@ extension Context {
     /// Removes from the internal cache every session that has expired at
     /// `date` (now by default). The remove-session callback sees each one.
     /// Not configuration: allowed while the context is in use.
+    ///
+    /// Called from inside a remove-session callback, the flush is deferred
+    /// (see `RemoveSessionCallback`): it runs once the OpenSSL call that ran
+    /// the callback has returned.
     /// - SeeAlso: SSL_CTX_flush_sessions(3)
     public func flushSessions(expiredAt date: Date = Date()) {
         // 0 would mean "all"; a date before 1970 expires nothing anyway.
-        SSL_CTX_flush_sessions(raw, max(1, Int(date.timeIntervalSince1970.rounded(.down))))
-        ErrorQueue.clear()
+        let time = max(1, Int(date.timeIntervalSince1970.rounded(.down)))
+        let calls = SessionCacheCalls.current
+        if calls.isInsideRemoveCallback {
+            calls.postpone(.flush(self, time: time))
+            return
+        }
+        calls.perform { flushSessionsNow(time) }
     }
 
     /// Removes `session` from the internal cache and marks it not
@@ -259,13 +268,146 @@ extension Context {
     /// it (OpenSSL calls it even when the session was not cached). Allowed
     /// while the context is in use.
     ///
+    /// Called from inside a remove-session callback, the removal is deferred
+    /// (see `RemoveSessionCallback`): it runs once the OpenSSL call that ran
+    /// the callback has returned, and this returns false, as the outcome is
+    /// not known yet. A deferred removal of a session the callback has
+    /// already been given in the same run is dropped: it has left the cache.
+    ///
     /// OpenSSL also removes a connection's session by itself when the
     /// connection goes away after its handshake without a `shutdown()`.
     /// - SeeAlso: SSL_CTX_remove_session(3)
     @discardableResult
     public func removeSession(_ session: Session) -> Bool {
+        let calls = SessionCacheCalls.current
+        if calls.isInsideRemoveCallback {
+            calls.postpone(.remove(self, session))
+            return false
+        }
+        return calls.perform { removeSessionNow(session) }
+    }
+
+    fileprivate func flushSessionsNow(_ time: Int) {
+        SSL_CTX_flush_sessions(raw, time)
+        ErrorQueue.clear()
+    }
+
+    fileprivate func removeSessionNow(_ session: Session) -> Bool {
         defer { ErrorQueue.clear() }
-        return SSL_CTX_remove_session(raw, session.raw) == 1
+        return withExtendedLifetime(session) { SSL_CTX_remove_session(raw, session.raw) == 1 }
+    }
+}
+
+// MARK: - Cache calls made from the remove-session callback
+
+/// The session-cache calls (`removeSession`, `flushSessions`) a thread makes
+/// from inside the remove-session callback, held back until OpenSSL has let
+/// go of the cache.
+///
+/// OpenSSL runs the remove-session callback with the context's cache lock
+/// held when it flushes (`SSL_CTX_flush_sessions`) and when a handshake
+/// evicts a session from a full cache. A cache call made then cannot take the
+/// lock: OpenSSL gives up on it and does nothing (the lock reports the
+/// deadlock). So, per thread:
+///
+/// - a call made while a remove-session callback runs is queued;
+/// - when the callback was run by `flushSessions` or `removeSession` (on
+///   this thread), the queue runs right after OpenSSL's call returns, before
+///   that method returns; calls those runs make from the callback join the
+///   queue;
+/// - when OpenSSL ran the callback by itself (during a handshake, or while
+///   freeing a connection), this thread cannot tell when OpenSSL lets go, so
+///   the queue runs on a thread of its own, which waits for the lock.
+///
+/// A queued removal of a session the callback has already been given in
+/// the same run is dropped (it has left the cache; running it would only
+/// call the callback again, without end if the callback removes the session
+/// it is given), and so is a flush equal to one already queued.
+final class SessionCacheCalls {
+    enum Call: Sendable {
+        case remove(Context, Session)
+        case flush(Context, time: Int)
+    }
+
+    /// Remove-session callbacks running on this thread.
+    private var callbackDepth = 0
+    /// `flushSessions`/`removeSession` calls into OpenSSL running on this thread.
+    private var operationDepth = 0
+    /// Calls made from a callback, waiting for OpenSSL to let go of the cache.
+    private var pending: [Call] = []
+    /// The sessions given to a callback since the outermost call began.
+    private var reported: [Session] = []
+
+    private static let key = "swift-openssl.SessionCacheCalls"
+
+    /// This thread's record.
+    static var current: SessionCacheCalls {
+        let dictionary = Thread.current.threadDictionary
+        if let existing = dictionary[key] as? SessionCacheCalls { return existing }
+        let made = SessionCacheCalls()
+        dictionary[key] = made
+        return made
+    }
+
+    var isInsideRemoveCallback: Bool { callbackDepth > 0 }
+
+    func postpone(_ call: Call) {
+        if case .flush(let context, let time) = call, pending.contains(where: {
+            if case .flush(let queued, let queuedTime) = $0 { return queued === context && queuedTime == time }
+            return false
+        }) {
+            return
+        }
+        pending.append(call)
+    }
+
+    /// Runs a cache call into OpenSSL; when it is the outermost one, runs
+    /// the calls its callbacks queued afterwards.
+    func perform<R>(_ body: () -> R) -> R {
+        operationDepth += 1
+        let result = body()
+        operationDepth -= 1
+        if operationDepth == 0 && callbackDepth == 0 { runPending() }
+        return result
+    }
+
+    /// Runs the remove-session callback for `session` (from the trampoline).
+    func runCallback(for session: Session, _ body: () -> Void) {
+        callbackDepth += 1
+        reported.append(session)
+        body()
+        callbackDepth -= 1
+        guard callbackDepth == 0 && operationDepth == 0 else { return }
+        // OpenSSL ran the callback on its own, maybe holding the cache lock
+        // until a call this thread is inside returns: run the queued calls
+        // on a thread that can wait for the lock.
+        let calls = pending
+        let seen = reported
+        pending = []
+        reported = []
+        guard !calls.isEmpty else { return }
+        Thread.detachNewThread {
+            let mine = SessionCacheCalls.current
+            mine.pending = calls
+            mine.reported = seen
+            mine.runPending()
+        }
+    }
+
+    private func runPending() {
+        operationDepth += 1
+        while !pending.isEmpty {
+            switch pending.removeFirst() {
+            case .remove(let context, let session):
+                if !reported.contains(where: { $0.raw == session.raw }) {
+                    _ = context.removeSessionNow(session)
+                }
+            case .flush(let context, let time):
+                context.flushSessionsNow(time)
+            }
+        }
+        operationDepth -= 1
+        reported = []
     }
 }
 

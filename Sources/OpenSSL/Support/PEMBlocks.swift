@@ -8,8 +8,13 @@ enum PEMBlocks {
         let der: [UInt8]
     }
 
-    /// The labels a certificate may carry.
-    static let certificateLabels: Set<String> = ["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"]
+    /// The label of a certificate followed by its trust settings (`openssl x509 -trustout`).
+    static let trustedCertificateLabel = "TRUSTED CERTIFICATE"
+
+    /// The labels a certificate may carry. A `TRUSTED CERTIFICATE` block
+    /// must be decoded with `d2i_X509_AUX` (`X509(trustedDER:)`): plain
+    /// `d2i_X509` would stop before the trust settings.
+    static let certificateLabels: Set<String> = ["CERTIFICATE", "X509 CERTIFICATE", trustedCertificateLabel]
 
     /// True when the bytes contain a PEM begin line.
     static func looksLikePEM(_ bytes: [UInt8]) -> Bool {

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import Synchronization
+import Dispatch
 
 /// A TCP socket (IPv4 or IPv6): a listening socket that accepts
 /// connections, or a connected stream to use as a `Transport`.
@@ -28,6 +29,11 @@ public final class TCPSocket: Transport, Sendable {
     /// from any thread.
     private let descriptor: Atomic<Int32>
 
+    /// How many `accept(timeout:)` calls have made the listener
+    /// non-blocking for their accept, and the mode to restore when the last
+    /// one is done (see `withNonBlockingAccept`).
+    private let acceptMode = Mutex(AcceptMode())
+
     /// Adopts `descriptor`, an open stream socket; the `TCPSocket` closes it.
     /// - SeeAlso: socket(2)
     public init(adoptingDescriptor descriptor: Int32) {
@@ -44,18 +50,48 @@ public final class TCPSocket: Transport, Sendable {
     /// Connects to `host` (a name or a numeric IPv4/IPv6 address) on `port`,
     /// trying each address the resolver returns, in order, until one accepts.
     ///
-    /// - Parameter timeout: the longest the whole attempt may take (all
-    ///   addresses together); nil waits as long as the system does.
+    /// An address that fails — refused, unreachable, or timed out by the
+    /// kernel (its connection requests went unanswered) — is followed by the
+    /// next one; only `timeout` passing ends the attempt early.
+    ///
+    /// - Parameter timeout: the longest the whole attempt may take, name
+    ///   resolution and all addresses together; nil waits as long as the
+    ///   system does. With a timeout, a name (not a numeric address) is
+    ///   resolved on a separate thread, and the call stops waiting for it at
+    ///   the deadline: a resolver that hangs (an unanswering DNS server)
+    ///   then costs that thread, not the caller; it finishes, and frees what
+    ///   it found, whenever the resolver returns.
     /// - Returns: a connected, blocking socket.
     /// - Throws: `SocketError`: the resolver's failure (`resolverCode`), or
-    ///   the last address's failure (`ECONNREFUSED`, `ENETUNREACH`…), or
-    ///   `ETIMEDOUT` when `timeout` passed.
+    ///   the last address's failure (`ECONNREFUSED`, `ENETUNREACH`,
+    ///   `ETIMEDOUT` from the kernel…), or `ETIMEDOUT` when `timeout` passed
+    ///   (while resolving: with the message "name resolution did not finish
+    ///   in time"); `EAGAIN` when no thread could be started to resolve.
     /// - SeeAlso: getaddrinfo(3), connect(2)
     public static func connect(host: String, port: UInt16, timeout: Duration? = nil) throws -> TCPSocket {
+        try connect(host: host, port: port, timeout: timeout, seams: .system)
+    }
+
+    /// What `connect(host:port:timeout:)` does that tests replace: the
+    /// name lookup, and a hook on each new socket before it connects.
+    struct ConnectSeams: Sendable {
+        /// Resolves `host` and `port` to addresses, in order; may block.
+        var resolve: @Sendable (_ host: String, _ port: UInt16, _ operation: String) throws(SocketError) -> [SocketAddress]
+        /// Called with each new socket's descriptor before it connects.
+        var prepare: @Sendable (_ fd: Int32) -> Void = { _ in }
+
+        /// getaddrinfo, and nothing done to the sockets.
+        static let system = ConnectSeams(resolve: { host, port, operation throws(SocketError) in
+            try TCPSocket.resolve(host: host, port: port, passive: false, operation: operation)
+        })
+    }
+
+    static func connect(host: String, port: UInt16, timeout: Duration?, seams: ConnectSeams) throws(SocketError) -> TCPSocket {
         let operation = "connect to \(Self.format(host: host)):\(port)"
         let deadline = timeout.map { ContinuousClock.now + $0 }
+        let addresses = try resolve(host: host, port: port, deadline: deadline, operation: operation, lookup: seams.resolve)
         var lastError = SocketError(operation: operation, errno: EADDRNOTAVAIL)
-        for address in try resolve(host: host, port: port, passive: false, operation: operation) {
+        for (index, address) in addresses.enumerated() {
             let fd: Int32
             do {
                 fd = try openSocket(family: address.family, operation: operation)
@@ -63,13 +99,20 @@ public final class TCPSocket: Transport, Sendable {
                 lastError = error
                 continue
             }
+            seams.prepare(fd)
             do {
                 try connect(fd, to: address, deadline: deadline, operation: operation)
                 return TCPSocket(adoptingDescriptor: fd)
             } catch {
                 _ = systemClose(fd)
                 lastError = error
-                if error.errno == ETIMEDOUT { break }
+                // Only our own deadline ends the attempt. The kernel's
+                // ETIMEDOUT (no answer to the SYNs, without a timeout of
+                // ours) is one address failing, like a refusal: try the next.
+                if let deadline, ContinuousClock.now >= deadline {
+                    if index < addresses.count - 1 { lastError = SocketError(operation: operation, errno: ETIMEDOUT) }
+                    break
+                }
             }
         }
         throw lastError
@@ -113,6 +156,14 @@ public final class TCPSocket: Transport, Sendable {
     /// Interrupted waits (`EINTR`) are retried, and so is a connection the
     /// peer aborted before it was accepted.
     ///
+    /// With a timeout, the call waits with `poll` and then accepts without
+    /// blocking, so it returns by the deadline even when several threads
+    /// accept on one listener and another takes the connection `poll`
+    /// announced (it then goes back to waiting). For that moment the
+    /// listener is non-blocking; `isBlocking` and `setBlocking(_:)` still
+    /// report and set the mode you chose, and a concurrent `accept()` without
+    /// a timeout on a blocking listener keeps waiting.
+    ///
     /// - Parameter timeout: how long to wait; nil waits indefinitely.
     /// - Returns: the connected socket, blocking.
     /// - Throws: `SocketError` with `ETIMEDOUT` when `timeout` passed; with
@@ -130,7 +181,19 @@ public final class TCPSocket: Transport, Sendable {
             }
             // accept4(SOCK_CLOEXEC) would close the window before FD_CLOEXEC
             // is set, but Swift's Glibc module does not export it.
-            let client = systemAccept(fd, nil, nil)
+            let (client, error): (Int32, Int32)
+            if deadline == nil {
+                client = systemAccept(fd, nil, nil)
+                error = client < 0 ? errno : 0
+            } else {
+                // poll said a connection is waiting, but another thread may
+                // take it first: a blocking accept would then wait for the
+                // next connection, past the deadline or forever.
+                (client, error) = try withNonBlockingAccept(fd) {
+                    let client = systemAccept(fd, nil, nil)
+                    return (client, client < 0 ? errno : 0)
+                }
+            }
             if client >= 0 {
                 _ = fcntl(client, F_SETFD, FD_CLOEXEC)
                 #if !os(Linux)
@@ -140,9 +203,18 @@ public final class TCPSocket: Transport, Sendable {
                 #endif
                 return TCPSocket(adoptingDescriptor: client)
             }
-            let error = errno
             if error == EINTR || error == ECONNABORTED { continue }
-            if (error == EAGAIN || error == EWOULDBLOCK) && deadline != nil { continue }
+            if error == EAGAIN || error == EWOULDBLOCK {
+                // With a deadline: someone else took it; wait again.
+                if deadline != nil { continue }
+                // Without one, on a listener meant to block that another
+                // thread's accept(timeout:) made non-blocking for a moment:
+                // wait as a blocking accept would.
+                if wantsBlockingAccept(fd) {
+                    _ = try Self.poll(fd, events: Int16(POLLIN), deadline: nil, operation: "accept")
+                    continue
+                }
+            }
             throw SocketError(operation: "accept", errno: error)
         }
     }
@@ -189,8 +261,13 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: fcntl(2) `O_NONBLOCK`
     public var isBlocking: Bool {
         guard let fd = fileDescriptor else { return false }
-        let flags = fcntl(fd, F_GETFL)
-        return flags >= 0 && flags & O_NONBLOCK == 0
+        return acceptMode.withLock { mode in
+            // While an accept(timeout:) has made the listener non-blocking,
+            // the mode that counts is the one it will restore.
+            if mode.users > 0 { return mode.restoreBlocking }
+            let flags = fcntl(fd, F_GETFL)
+            return flags >= 0 && flags & O_NONBLOCK == 0
+        }
     }
 
     /// Makes the socket blocking or non-blocking.
@@ -198,7 +275,14 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: fcntl(2) `O_NONBLOCK`
     public func setBlocking(_ blocking: Bool) throws {
         let fd = try liveDescriptor("set blocking mode")
-        try Self.setBlocking(fd, blocking, operation: "set blocking mode")
+        try acceptMode.withLock { mode throws(SocketError) in
+            if mode.users > 0 {
+                // Applied when the accept(timeout:) calls in progress are done.
+                mode.restoreBlocking = blocking
+            } else {
+                try Self.setBlocking(fd, blocking, operation: "set blocking mode")
+            }
+        }
     }
 
     /// Limits how long a blocking read waits; a read that times out throws
@@ -354,7 +438,7 @@ private func systemPoll(_ entries: UnsafeMutablePointer<pollfd>, _ count: nfds_t
 }
 
 /// One resolved address, copied out of the `addrinfo` list.
-private struct SocketAddress {
+struct SocketAddress: Sendable {
     var storage = sockaddr_storage()
     var length: socklen_t = 0
     var family: Int32 { Int32(storage.ss_family) }
@@ -398,7 +482,35 @@ extension TCPSocket {
         host.contains(":") ? "[\(host)]" : host
     }
 
-    fileprivate static func resolve(host: String, port: UInt16, passive: Bool, operation: String) throws(SocketError) -> [SocketAddress] {
+    /// Resolves with `lookup`; with a deadline and a name that is not a
+    /// numeric address, on a thread of its own, given up at the deadline
+    /// (the thread finishes alone and drops what it found).
+    static func resolve(
+        host: String, port: UInt16, deadline: ContinuousClock.Instant?, operation: String,
+        lookup: @escaping @Sendable (String, UInt16, String) throws(SocketError) -> [SocketAddress]
+    ) throws(SocketError) -> [SocketAddress] {
+        guard let deadline, !isNumericAddress(host) else { return try lookup(host, port, operation) }
+        let pending = PendingLookup()
+        let started = startDetachedThread {
+            pending.finish(Result { () throws(SocketError) in try lookup(host, port, operation) })
+        }
+        guard started == 0 else { throw SocketError(operation: operation, errno: started) }
+        guard let result = pending.wait(until: deadline) else {
+            throw SocketError(operation: operation, errno: ETIMEDOUT, message: "name resolution did not finish in time")
+        }
+        return try result.get()
+    }
+
+    /// True for "" (the resolver answers loopback or any at once) and
+    /// numeric IPv4 and IPv6 addresses, which getaddrinfo converts without
+    /// asking anyone.
+    static func isNumericAddress(_ host: String) -> Bool {
+        if host.isEmpty { return true }
+        var buffer = in6_addr()
+        return inet_pton(AF_INET, host, &buffer) == 1 || inet_pton(AF_INET6, host, &buffer) == 1
+    }
+
+    static func resolve(host: String, port: UInt16, passive: Bool, operation: String) throws(SocketError) -> [SocketAddress] {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(socketStreamType & ~Self.cloexecFlag)
@@ -435,6 +547,46 @@ extension TCPSocket {
     #else
     fileprivate static let cloexecFlag: Int32 = 0
     #endif
+
+    /// Runs `body` with the listener made non-blocking, then restores the
+    /// mode chosen with `setBlocking(_:)`. Concurrent callers share one
+    /// change: the first makes it, the last undoes it.
+    fileprivate func withNonBlockingAccept<R>(_ fd: Int32, _ body: () -> R) throws(SocketError) -> R {
+        try acceptMode.withLock { mode throws(SocketError) in
+            if mode.users == 0 {
+                let flags = fcntl(fd, F_GETFL)
+                guard flags >= 0 else { throw SocketError(operation: "accept", errno: errno) }
+                mode.restoreBlocking = flags & O_NONBLOCK == 0
+                if mode.restoreBlocking, fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 {
+                    throw SocketError(operation: "accept", errno: errno)
+                }
+            }
+            mode.users += 1
+        }
+        defer {
+            acceptMode.withLock { mode in
+                mode.users -= 1
+                if mode.users == 0 {
+                    let flags = fcntl(fd, F_GETFL)
+                    if flags >= 0 {
+                        let wanted = mode.restoreBlocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK
+                        if wanted != flags { _ = fcntl(fd, F_SETFL, wanted) }
+                    }
+                }
+            }
+        }
+        return body()
+    }
+
+    /// True when the listener is meant to block: it does now, or an
+    /// accept(timeout:) will make it block again.
+    fileprivate func wantsBlockingAccept(_ fd: Int32) -> Bool {
+        acceptMode.withLock { mode in
+            if mode.users > 0 { return mode.restoreBlocking }
+            let flags = fcntl(fd, F_GETFL)
+            return flags >= 0 && flags & O_NONBLOCK == 0
+        }
+    }
 
     fileprivate static func openSocket(family: Int32, operation: String) throws(SocketError) -> Int32 {
         let fd = socket(family, socketStreamType, Int32(IPPROTO_TCP))
@@ -570,4 +722,69 @@ extension TCPSocket {
             return nil
         }
     }
+}
+
+/// The shared state of `TCPSocket.withNonBlockingAccept`.
+private struct AcceptMode {
+    /// accept(timeout:) calls between making the listener non-blocking and restoring it.
+    var users = 0
+    /// Whether the listener blocks once they are done.
+    var restoreBlocking = false
+}
+
+/// A name lookup running on a thread of its own: the caller waits until a
+/// deadline; whichever of the two lets go last frees the box, and the
+/// addresses are plain Swift values (the `addrinfo` list is freed on the
+/// lookup's thread as soon as it is copied).
+private final class PendingLookup: Sendable {
+    private let result = Mutex<Result<[SocketAddress], SocketError>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    func finish(_ outcome: Result<[SocketAddress], SocketError>) {
+        result.withLock { $0 = outcome }
+        done.signal()
+    }
+
+    /// The outcome, or nil when `deadline` passed first.
+    func wait(until deadline: ContinuousClock.Instant) -> Result<[SocketAddress], SocketError>? {
+        let left = deadline - ContinuousClock.now
+        if left > .zero {
+            let (seconds, attoseconds) = left.components
+            let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+            let total = nanoseconds.overflow ? Int.max : Int(clamping: nanoseconds.partialValue + attoseconds / 1_000_000_000)
+            _ = done.wait(timeout: .now() + .nanoseconds(total))
+        }
+        return result.withLock { $0 }
+    }
+}
+
+/// The closure a detached thread runs, handed over as its start argument.
+private final class ThreadBody {
+    let body: @Sendable () -> Void
+    init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+}
+
+private func optionalPointer(_ pointer: UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? { pointer }
+
+/// Starts a detached thread running `body`; 0, or the pthread_create error.
+private func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Int32 {
+    let argument = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var attributes = pthread_attr_t()
+    pthread_attr_init(&attributes)
+    defer { pthread_attr_destroy(&attributes) }
+    pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+    #if canImport(Darwin)
+    var thread: pthread_t?
+    #else
+    var thread = pthread_t()
+    #endif
+    let status = pthread_create(&thread, &attributes, { argument in
+        // Optional on Linux, not on Darwin: `optionalPointer` takes either.
+        if let argument = optionalPointer(argument) {
+            Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
+        }
+        return nil
+    }, argument)
+    if status != 0 { Unmanaged<ThreadBody>.fromOpaque(argument).release() }
+    return status
 }
