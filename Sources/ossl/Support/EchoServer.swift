@@ -104,7 +104,14 @@ final class EchoServer: Sendable {
             connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept", reason: opinion)
             return .accept
         }
-        let subject = (try? leaf.subject.rfc2253String) ?? ""
+        let subject: String
+        do {
+            subject = TOFUStore.key(for: try leaf.subject, fingerprint: fingerprint)
+        } catch {
+            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-error",
+                                          reason: "cannot read the client's subject: \(describe(error))")
+            return .reject
+        }
         do {
             switch try tofu.decide(subject: subject, fingerprint: fingerprint) {
             case .firstUse:
