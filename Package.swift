@@ -42,9 +42,11 @@ let package = Package(
             name: "keylog-demo",
             dependencies: ["OpenSSL"]
         ),
+        // "ossl" too: the CLI's security tests (CLISecurityTests) reach its
+        // TOFU store and atomic file writer with @testable import.
         .testTarget(
             name: "OpenSSLTests",
-            dependencies: ["OpenSSL", "COpenSSL"],
+            dependencies: ["OpenSSL", "COpenSSL", "ossl"],
             exclude: ["Fixtures"]
         ),
         // Real peers (openssl s_server/s_client, Python's ssl, GnuTLS) in

@@ -20,15 +20,17 @@ struct ServeCommand: ParsableCommand {
         Echoes back whatever each client sends, until the client closes. Client certificates \
         are requested (required with --require-client-cert) and judged by the whole-chain \
         verification hook: self-signed ones are accepted. With --tofu FILE, each subject's \
-        certificate SHA-256 fingerprint is remembered on first sight (the file is rewritten \
-        atomically) and a different certificate for a known subject is refused — the \
-        Gemini-style trust-on-first-use server.
+        certificate SHA-256 fingerprint is remembered on first sight (one line appended to the \
+        file under a lock, so several servers may share it) and a different certificate for a \
+        known subject is refused — the Gemini-style trust-on-first-use server. A TOFU file \
+        that does not parse stops the server at start, naming the line.
 
         Without --cert and --key, a self-signed EC certificate for localhost and 127.0.0.1 is \
         made for the run. The first line printed is `listening on HOST:PORT (certificate sha256 …)`; \
         then one line per connection: peer, protocol, cipher, ALPN, client certificate \
         fingerprint or none, and the decision (accept, accept-first-use, accept-known, \
-        reject-mismatch, failed). A failing client never stops the server; SIGINT or SIGTERM \
+        reject-mismatch, failed). A failing client never stops the server; a client that has \
+        not finished its handshake within --idle-timeout seconds is dropped. SIGINT or SIGTERM \
         stop it cleanly (exit status 0).
 
         Examples:
@@ -65,7 +67,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-connections"), help: ArgumentHelp("Exit after this many connections.", valueName: "n"))
     var maxConnections: Int?
 
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection silent for this many seconds (default 30).", valueName: "seconds"))
+    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection silent for this many seconds, or whose handshake takes longer (default 30).", valueName: "seconds"))
     var idleTimeout: Int = 30
 
     func validate() throws {

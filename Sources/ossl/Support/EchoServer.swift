@@ -23,8 +23,13 @@ final class EchoServer: Sendable {
         var tofu: TOFUStore?
         /// Stop after accepting this many connections.
         var maxConnections: Int?
-        /// How long a connection may stay silent before it is closed.
+        /// How long a connection may stay silent before it is closed; also
+        /// the most the whole handshake may take (a client trickling bytes
+        /// cannot hold its slot longer).
         var idleTimeout: Duration = .seconds(30)
+        /// The most closing a connection may take (close_notify, draining
+        /// what the client still sends).
+        var closeTimeout: Duration = .seconds(2)
         /// The most connections handled at once; more are closed at once.
         var maxConcurrent = 64
     }
@@ -104,7 +109,14 @@ final class EchoServer: Sendable {
             connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept", reason: opinion)
             return .accept
         }
-        let subject = (try? leaf.subject.rfc2253String) ?? ""
+        let subject: String
+        do {
+            subject = TOFUStore.key(for: try leaf.subject, fingerprint: fingerprint)
+        } catch {
+            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-error",
+                                          reason: "cannot read the client's subject: \(describe(error))")
+            return .reject
+        }
         do {
             switch try tofu.decide(subject: subject, fingerprint: fingerprint) {
             case .firstUse:
@@ -202,6 +214,10 @@ final class EchoServer: Sendable {
                           reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
                           echoedBytes: echoed)
         }
+        // Each read is bounded by the idle timeout, and the whole handshake
+        // by the same time: a client sending a byte now and then must not
+        // keep its slot for ever.
+        let handshakeDeadline = SocketDeadline(socket, after: options.idleTimeout)
         do {
             try socket.setReadTimeout(options.idleTimeout)
             try socket.setWriteTimeout(options.idleTimeout)
@@ -210,14 +226,27 @@ final class EchoServer: Sendable {
             tls.setAcceptState()
             try tls.doHandshake()
         } catch {
-            Self.lingeringClose(socket)
+            let expired = handshakeDeadline.disarm()
+            Self.lingeringClose(socket, within: options.closeTimeout)
             let verdict = connection?.userInfo as? Verdict
             if let verdict, verdict.decision.hasPrefix("reject") {
                 return record()
             }
+            if expired {
+                return record("failed", reason: "handshake not finished within \(options.idleTimeout.components.seconds) s: closed")
+            }
             return record("failed", reason: "handshake: \(describe(error))")
         }
+        if handshakeDeadline.disarm() {
+            return record("failed", reason: "handshake not finished within \(options.idleTimeout.components.seconds) s: closed")
+        }
         guard let connection else { return record("failed", reason: "no connection") }
+        /// Sends close_notify, for at most `closeTimeout`.
+        func sendCloseNotify() {
+            let deadline = SocketDeadline(socket, after: options.closeTimeout)
+            _ = try? connection.shutdown()
+            deadline.disarm()
+        }
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while !isStopped {
             switch Result(catching: { () throws(SSLError) in try connection.read(into: &buffer) }) {
@@ -227,29 +256,33 @@ final class EchoServer: Sendable {
                 case .failure(let error): return record(reason: "echo: \(describe(error))")
                 }
             case .failure(.zeroReturn):
-                _ = try? connection.shutdown()
+                sendCloseNotify()
                 return record()
             case .failure(.wantRead), .failure(.wantWrite):
-                _ = try? connection.shutdown()
+                sendCloseNotify()
                 return record(reason: "idle for \(options.idleTimeout.components.seconds) s: closed")
             case .failure(let error):
                 if error.isUnexpectedEOF { return record() }
                 return record(reason: "read: \(describe(error))")
             }
         }
-        _ = try? connection.shutdown()
+        sendCloseNotify()
         return record(reason: "server stopping")
     }
 
     /// Ends a connection so that the client reads our last alert: closing
     /// a socket with unread input makes the kernel send a reset, which can
     /// destroy the alert before the client reads it. So: end our direction,
-    /// then read and discard what the client still sends (briefly).
-    static func lingeringClose(_ socket: TCPSocket) {
+    /// then read and discard what the client still sends, for at most
+    /// `limit` in all (a client trickling bytes cannot stretch it).
+    static func lingeringClose(_ socket: TCPSocket, within limit: Duration) {
         try? socket.shutdown(.write)
-        try? socket.setReadTimeout(.milliseconds(500))
+        let deadline = ContinuousClock.now + limit
         var buffer = [UInt8](repeating: 0, count: 4096)
         for _ in 0..<64 {
+            let left = deadline - ContinuousClock.now
+            guard left > .milliseconds(1) else { return }
+            try? socket.setReadTimeout(min(left, .milliseconds(500)))
             let count = buffer.withUnsafeMutableBytes { try? socket.read(into: $0) }
             guard let count, count > 0 else { return }
         }
@@ -258,5 +291,46 @@ final class EchoServer: Sendable {
     /// The protocol ALPN selected, nil when none.
     static func negotiatedProtocol(_ connection: Connection) -> String? {
         connection.alpnProtocol
+    }
+}
+
+/// Shuts a socket down (both directions) when a time has passed, unless
+/// disarmed first: a thread blocked reading or writing it returns at once.
+/// Bounds a whole phase of a connection (the handshake, the close), where
+/// the socket's own timeouts bound only each call.
+final class SocketDeadline: Sendable {
+    private enum State { case armed, disarmed, fired }
+
+    private let socket: TCPSocket
+    private let state = Mutex(State.armed)
+
+    /// Arms the deadline `timeout` from now.
+    init(_ socket: TCPSocket, after timeout: Duration) {
+        self.socket = socket
+        let (seconds, attoseconds) = timeout.components
+        // Capped at about 31 years, so the nanoseconds fit in an Int.
+        let capped = Int(min(max(seconds, 0), 1_000_000_000))
+        let nanoseconds = capped * 1_000_000_000 + Int(max(attoseconds, 0) / 1_000_000_000)
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [weak self] in
+            self?.fire()
+        }
+    }
+
+    private func fire() {
+        state.withLock { state in
+            guard state == .armed else { return }
+            state = .fired
+            try? socket.shutdown(.both)
+        }
+    }
+
+    /// Stops the deadline; after it returns, the socket is never shut down
+    /// by it (so it may be closed). True when the deadline had already passed.
+    @discardableResult
+    func disarm() -> Bool {
+        state.withLock { state in
+            if state == .armed { state = .disarmed }
+            return state == .fired
+        }
     }
 }

@@ -174,35 +174,70 @@ enum AtomicFile {
     }
 
     /// Writes `bytes` to a new temporary file next to `path`, flushes it to
-    /// disk, and renames it over `path`.
-    /// - Throws: `Failure` with the system's reason.
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t) throws {
+    /// disk, renames it over `path`, and flushes the directory so that the
+    /// rename itself survives a crash. Every descriptor it opens is closed
+    /// on every path, and the temporary file is removed when anything fails
+    /// before the rename.
+    ///
+    /// - Parameter sync: fsync(2), replaceable so that tests can make it
+    ///   fail (it is called on the file, then on the directory).
+    /// - Throws: `Failure` with the system's reason. A failure to flush the
+    ///   directory is reported too, although `path` then already holds the
+    ///   new contents.
+    static func write(_ bytes: [UInt8], to path: String, mode: mode_t,
+                      sync: (Int32) -> Int32 = { fsync($0) }) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
         let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw Failure(message: "cannot create a file next to it: \(systemReason(errno))") }
-        var written = 0
-        while written < bytes.count {
-            let count = bytes[written...].withUnsafeBytes { systemWrite(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                let reason = systemReason(errno)
-                close(descriptor)
-                unlink(temporary)
-                throw Failure(message: "write failed: \(reason)")
-            }
-            written += count
+        // From here on the descriptor is closed exactly once, whatever fails.
+        var failure: String?
+        if let reason = writeAll(bytes, to: descriptor) {
+            failure = "write failed: \(reason)"
+        } else if sync(descriptor) != 0 {
+            failure = "write failed: fsync: \(systemReason(errno))"
         }
-        if fsync(descriptor) != 0 || close(descriptor) != 0 {
-            let reason = systemReason(errno)
+        if close(descriptor) != 0, failure == nil {
+            failure = "write failed: close: \(systemReason(errno))"
+        }
+        if let failure {
             unlink(temporary)
-            throw Failure(message: "write failed: \(reason)")
+            throw Failure(message: failure)
         }
         guard rename(temporary, path) == 0 else {
             let reason = systemReason(errno)
             unlink(temporary)
             throw Failure(message: "cannot replace it: \(reason)")
         }
+        if let reason = syncDirectory(directory.isEmpty ? "." : directory, sync: sync) {
+            throw Failure(message: "replaced, but the directory was not flushed to disk: \(reason)")
+        }
+    }
+
+    /// Writes all of `bytes` to `descriptor`, retrying short writes and
+    /// EINTR; nil on success, else the system's reason.
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> String? {
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { systemWrite(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return systemReason(errno)
+            }
+            written += count
+        }
+        return nil
+    }
+
+    /// Flushes `directory` (its entries: a new or renamed file) to disk;
+    /// nil on success, else the system's reason. The directory's descriptor
+    /// is closed on every path.
+    static func syncDirectory(_ directory: String, sync: (Int32) -> Int32 = { fsync($0) }) -> String? {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { return "open \(directory): \(systemReason(errno))" }
+        defer { close(descriptor) }
+        guard sync(descriptor) == 0 else { return "fsync \(directory): \(systemReason(errno))" }
+        return nil
     }
 }
