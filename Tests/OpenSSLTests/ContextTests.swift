@@ -81,7 +81,17 @@ struct ContextTests {
 
         let calls = LockedBox<[Int]>([])
         let context = try Context(.tlsServer)
-        try context.setPassphrase(.callback { max in calls.mutate { $0.append(max) }; return Array(long.utf8) })
+        // An answer longer than OpenSSL takes is refused, not cut.
+        let tooLong = try Context(.tlsServer)
+        try tooLong.setPassphrase(.callback { _ in Array(long.utf8) })
+        #expect(throws: PassphraseError.tooLong(operation: "read private key (PEM)", length: 1500, maximum: limit)) {
+            try tooLong.usePrivateKeyFile(path)
+        }
+        try context.setPassphrase(.callback { max, isWriting in
+            calls.mutate { $0.append(max) }
+            #expect(!isWriting, "reading a key decrypts")
+            return Array(long.utf8.prefix(max))
+        })
         try context.usePrivateKeyFile(path)
         #expect(calls.get().count == 1)
         #expect(calls.get().first == limit)

@@ -192,28 +192,40 @@ struct PKeyTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("The passphrase callback is asked once, with OpenSSL's limit; a long answer is cut")
+    @Test("The passphrase callback is asked once, with OpenSSL's limit and what it is for; a long answer is refused, not cut")
     func passphraseCallbackContract() throws {
         let key = try PKey.generate(.ec(.p256))
-        let long = String(repeating: "p", count: 2000)
-        // Encrypted with the passphrase cut at the limit the callback is told.
+        let long = Array(String(repeating: "p", count: 2000).utf8)
         let limit = LockedBox(0)
-        let calls = LockedBox(0)
-        let pem = try key.privateKeyPEM(passphrase: .callback { max in
-            limit.set(max)
-            calls.mutate { $0 += 1 }
-            return Array(long.utf8)
-        })
-        #expect(calls.get() == 1)
+        let calls = LockedBox<[Bool]>([])
+        // Writing: the callback is told it encrypts; more than the limit is refused.
+        let tooLong = try #require(throws: PassphraseError.self) {
+            try key.privateKeyPEM(passphrase: .callback { max, isWriting in
+                limit.set(max)
+                calls.mutate { $0.append(isWriting) }
+                return long
+            })
+        }
+        #expect(calls.get() == [true])
         #expect(limit.get() > 0 && limit.get() < 2000)
-        let cut = String(long.prefix(limit.get()))
-        let readCalls = LockedBox(0)
-        let back = try PKey(privateKeyPEM: pem, passphrase: .callback { _ in
-            readCalls.mutate { $0 += 1 }
-            return Array(cut.utf8)
+        guard case .tooLong(_, let length, let maximum) = tooLong else {
+            Issue.record("expected tooLong, got \(tooLong)")
+            return
+        }
+        #expect(length == 2000 && maximum == limit.get())
+        // At the limit it works both ways; reading, the callback is told it decrypts.
+        let fitting = Array(long.prefix(limit.get()))
+        let pem = try key.privateKeyPEM(passphrase: .callback { _ in fitting })
+        let reads = LockedBox<[Bool]>([])
+        let back = try PKey(privateKeyPEM: pem, passphrase: .callback { _, isWriting in
+            reads.mutate { $0.append(isWriting) }
+            return fitting
         })
-        #expect(readCalls.get() == 1)
+        #expect(reads.get() == [false])
         #expect(back.isPublicKeyEqual(to: key))
+        // A fixed passphrase that is too long is refused the same way.
+        #expect(throws: PassphraseError.self) { try PKey(privateKeyPEM: pem, passphrase: Passphrase(bytes: long)) }
+        expectErrorQueueEmpty()
     }
 
     static let badKeyInputs: [(String, [UInt8])] = [

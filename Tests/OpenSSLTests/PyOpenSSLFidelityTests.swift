@@ -64,4 +64,43 @@ struct PyOpenSSLFidelityTests {
         #expect(sslErrorCase { _ = try buffer.withUnsafeMutableBytes { try pair.server.read(into: $0, count: 65) } } == .usage)
         expectErrorQueueEmpty()
     }
+
+    @Test("test_load_privatekey_passphrase_callback_length: an answer longer than OpenSSL takes is refused, not cut")
+    func passphraseCallbackLength() throws {
+        let key = try PKey.generate(.ec(.p256))
+        let pem = try key.privateKeyPEM(passphrase: "foo")
+        let error = try #require(throws: PassphraseError.self) {
+            try PKey(privateKeyPEM: pem, passphrase: .callback { max in [UInt8](repeating: 0x66, count: max + 1) })
+        }
+        guard case .tooLong = error else {
+            Issue.record("expected tooLong, got \(error)")
+            return
+        }
+        #expect("\(error)".contains("passphrase"))
+        expectErrorQueueEmpty()
+    }
+
+    @Test("test_dump_privatekey_passphrase_callback: the callback is told it is writing")
+    func passphraseCallbackWritingFlag() throws {
+        let key = try PKey.generate(.ec(.p256))
+        let flags = LockedBox<[Bool]>([])
+        let pem = try key.privateKeyPEM(passphrase: .callback { _, isWriting in
+            flags.mutate { $0.append(isWriting) }
+            return Array("foo".utf8)
+        })
+        _ = try PKey(privateKeyPEM: pem, passphrase: .callback { _, isWriting in
+            flags.mutate { $0.append(isWriting) }
+            return Array("foo".utf8)
+        })
+        let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "writing")
+        let der = try bundle.der(passphrase: .callback { _, isWriting in
+            flags.mutate { $0.append(isWriting) }
+            return Array("foo".utf8)
+        }, iterations: 1000)
+        _ = try PKCS12(der: der, passphrase: .callback { _, isWriting in
+            flags.mutate { $0.append(isWriting) }
+            return Array("foo".utf8)
+        })
+        #expect(flags.get() == [true, false, true, false])
+    }
 }

@@ -284,26 +284,23 @@ struct SecurityReviewLeafTests {
         (0..<length).map { UInt8(ascii: "a") + UInt8($0 % 26) }
     }
 
-    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused with a UsageError on export, not cut")
+    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused (PassphraseError.tooLong) on export, not cut")
     func pkcs12ExportPassphraseLength() throws {
         #expect(PKCS12.maximumPassphraseLength == 1024)
         let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "long")
         let tooLong = Self.passphrase(1025)
 
         // Export: refused, rather than a bundle protected by the first 1,024 bytes only.
-        let exportError = try #require(throws: UsageError.self) {
+        #expect(throws: PassphraseError.tooLong(operation: "write PKCS#12", length: 1025, maximum: 1024)) {
             try bundle.der(passphrase: Passphrase(bytes: tooLong), iterations: 1000)
         }
-        #expect(exportError.operation == "write PKCS#12")
-        #expect(exportError.reason.contains("1025"))
-        #expect(exportError.reason.contains("1024"))
-        #expect(throws: UsageError.self) {
+        #expect(throws: PassphraseError.tooLong(operation: "write PKCS#12", length: 1025, maximum: 1024)) {
             try bundle.der(passphrase: .callback { _ in tooLong }, iterations: 1000)
         }
         expectErrorQueueEmpty()
     }
 
-    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused with a UsageError on import; 1,024 bytes open a bundle")
+    @Test("SEC11 a PKCS#12 passphrase over 1,024 bytes is refused (PassphraseError.tooLong) on import; 1,024 bytes open a bundle")
     func pkcs12ImportPassphraseLength() throws {
         let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "long")
         let longest = Self.passphrase(1024)
@@ -324,11 +321,9 @@ struct SecurityReviewLeafTests {
 
         // Import: the 1,025-byte passphrase does not open the bundle made
         // with its first 1,024 bytes (it used to, being cut to them).
-        let importError = try #require(throws: UsageError.self) {
-            try PKCS12(der: der, passphrase: Passphrase(bytes: tooLong))
-        }
-        #expect(importError.operation == "read PKCS#12")
-        #expect(throws: UsageError.self) { try PKCS12(der: der, passphrase: .callback { _ in tooLong }) }
+        let tooLongError = PassphraseError.tooLong(operation: "read PKCS#12", length: 1025, maximum: 1024)
+        #expect(throws: tooLongError) { try PKCS12(der: der, passphrase: Passphrase(bytes: tooLong)) }
+        #expect(throws: tooLongError) { try PKCS12(der: der, passphrase: .callback { _ in tooLong }) }
         // A shorter one (its first 1,023 bytes) is just a wrong passphrase.
         #expect(throws: PassphraseError.self) { try PKCS12(der: der, passphrase: Passphrase(bytes: Self.passphrase(1023))) }
         expectErrorQueueEmpty()

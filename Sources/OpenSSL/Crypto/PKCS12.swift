@@ -53,7 +53,7 @@ public struct PKCS12: Sendable {
     /// - Throws: `PassphraseError.incorrect` when the passphrase does not
     ///   match the MAC; `PassphraseError.required` when the bundle needs a
     ///   passphrase and none was given; the passphrase closure's own error if
-    ///   it throws; `UsageError` for a passphrase longer than
+    ///   it throws; `PassphraseError.tooLong` for a passphrase longer than
     ///   `maximumPassphraseLength` (1,024 bytes), which is refused rather than
     ///   cut; `OpenSSLError` for input that is not PKCS#12 (garbage,
     ///   truncated, trailing bytes) or contents that cannot be decrypted or
@@ -70,7 +70,8 @@ public struct PKCS12: Sendable {
             der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: PKCS12_free))
         let p12 = bundle.raw
         try PKCS12.checkMACIterations(p12, limit: maximumIterations, operation: operation)
-        let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength, operation: operation)
+        let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength,
+                                                isWriting: false, operation: operation)
 
         // nil: no password; otherwise NUL-terminated bytes for OpenSSL's `const char *`.
         let password: [CChar]?
@@ -135,7 +136,7 @@ public struct PKCS12: Sendable {
     /// - Parameter iterations: PBKDF2 and MAC iteration count (OpenSSL's default 2048).
     /// - Throws: `PassphraseError.empty` for an empty passphrase (pass nil
     ///   for an unprotected bundle); the passphrase closure's error if it
-    ///   throws; `UsageError` for a passphrase longer than
+    ///   throws; `PassphraseError.tooLong` for a passphrase longer than
     ///   `maximumPassphraseLength` (1,024 bytes), which is refused rather
     ///   than cut; `OpenSSLError` when there is nothing to export, the key does
     ///   not match the certificate ("key values mismatch"), a name or
@@ -150,7 +151,8 @@ public struct PKCS12: Sendable {
             throw OpenSSLError(operation: operation, detail: "the friendly name contains a NUL byte")
         }
         let password: [CChar]?
-        if let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength, operation: operation) {
+        if let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength,
+                                                   isWriting: true, operation: operation) {
             guard !secret.isEmpty else { throw PassphraseError.empty(operation: operation) }
             password = secret.map { CChar(bitPattern: $0) } + [0]
         } else {
@@ -185,12 +187,12 @@ public struct PKCS12: Sendable {
     /// as a C string and would cut it there. Refuses more than `maxLength`
     /// bytes: cutting them would open (or write) the bundle with a
     /// passphrase other than the one given.
-    private static func passphraseBytes(_ passphrase: Passphrase?, maxLength: Int, operation: String) throws -> [UInt8]? {
+    private static func passphraseBytes(_ passphrase: Passphrase?, maxLength: Int, isWriting: Bool,
+                                        operation: String) throws -> [UInt8]? {
         guard let passphrase else { return nil }
-        let bytes = try passphrase.answer(maxLength: maxLength)
+        let bytes = try passphrase.answer(maxLength: maxLength, isWriting: isWriting)
         if bytes.count > maxLength {
-            throw UsageError(operation: operation,
-                             reason: "the passphrase is \(bytes.count) bytes long; PKCS#12 passphrases are limited to \(maxLength) bytes")
+            throw PassphraseError.tooLong(operation: operation, length: bytes.count, maximum: maxLength)
         }
         if bytes.contains(0) {
             throw OpenSSLError(operation: operation, detail: "the passphrase contains a NUL byte")

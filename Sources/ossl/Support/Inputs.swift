@@ -88,6 +88,8 @@ struct InputFile: Sendable {
                 throw CLIFailure.input("\(name): wrong passphrase (\(cause.reason ?? "decryption failed"))")
             case .empty:
                 throw CLIFailure.input("\(name): the passphrase is empty")
+            case .tooLong(_, let length, let maximum):
+                throw CLIFailure.input("\(name): the passphrase is \(length) bytes long; at most \(maximum) are taken")
             }
         } catch {
             throw CLIFailure.input(name, error)
