@@ -112,6 +112,8 @@ public final class Connection {
         // DTLS: the buffers keep datagram boundaries (one datagram per
         // bioRead/bioWrite), as a UDP socket would.
         made.buffers.pointee.isDatagram = context.isDTLS
+        // The context's "release buffers while idle" mode covers our queues too.
+        made.buffers.pointee.releaseWhenDrained = (cossl_SSL_get_mode(ssl) & Int(SSL_MODE_RELEASE_BUFFERS)) != 0
         // Read-ahead: a record is read in one BIO call, not its header and
         // then its body (-2 % instructions per small round trip). Its one
         // drawback, bytes after close_notify being consumed, cannot show
@@ -476,10 +478,12 @@ public final class Connection {
             }
             let count = buffers.pointee.outgoing.take(into: base, limit: size)
             buffers.pointee.outgoingDatagrams.consume(count)
+            if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
             return count
         }
         let count = buffers.pointee.outgoing.take(into: base, limit: buffer.count)
         if count == 0 { throw .wantRead }
+        if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
         return count
     }
 
@@ -508,16 +512,22 @@ public final class Connection {
         precondition(taken >= 0 && taken <= pending.count, "withPendingCiphertext: took \(taken) of \(pending.count) bytes")
         buffers.pointee.outgoing.consume(taken)
         if buffers.pointee.isDatagram { buffers.pointee.outgoingDatagrams.consume(taken) }
+        if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
         return taken
     }
 
-    /// Moves up to `max` bytes of ciphertext OpenSSL wants to send.
+    /// Moves up to `max` bytes of ciphertext OpenSSL wants to send. The
+    /// array is exactly as large as what it holds (a pump asking for 64 KiB
+    /// at a time does not leave 64 KiB arrays behind).
     /// - Throws: as `bioRead(into:)`.
     public func bioRead(max: Int) throws(SSLError) -> [UInt8] {
         guard max > 0 else { return [] }
-        var out = [UInt8](repeating: 0, count: max)
+        let size = Swift.min(max, pendingCiphertext)
+        // Nothing waiting: the same answer as bioRead(into:), without an allocation.
+        guard size > 0 else { throw memoryBuffers == nil ? .usage("bioRead: this connection is not over memory BIOs") : .wantRead }
+        var out = [UInt8](repeating: 0, count: size)
         let count = try out.withUnsafeMutableBytes { buffer in Result { () throws(SSLError) in try bioRead(into: buffer) } }.get()
-        out.removeSubrange(count...)
+        if count < size { out.removeSubrange(count...) }
         return out
     }
 

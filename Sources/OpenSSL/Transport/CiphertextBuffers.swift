@@ -25,8 +25,10 @@ internal import COpenSSL
 
 /// A FIFO of bytes in one malloc'd block: bytes live in `start..<end`.
 struct ByteQueue {
-    /// The first allocation; later ones double.
-    static let initialCapacity = 4_096
+    /// The smallest allocation: the first one is the first burst rounded up
+    /// to a power of two, at least this (a ClientHello fits); later ones
+    /// double. Small, so that an idle connection holds little (issue 21).
+    static let minimumCapacity = 512
 
     var base: UnsafeMutableRawPointer?
     var capacity = 0
@@ -82,7 +84,7 @@ struct ByteQueue {
             end = live
             return true
         }
-        var newCapacity = Swift.max(capacity, ByteQueue.initialCapacity)
+        var newCapacity = Swift.max(capacity, ByteQueue.minimumCapacity)
         while newCapacity - live < extra {
             guard newCapacity <= Int.max / 2 else { return false }
             newCapacity *= 2
@@ -160,6 +162,25 @@ struct CiphertextBuffers {
     /// With `isDatagram`: the boundaries of the datagrams in `incoming` and `outgoing`.
     var incomingDatagrams = DatagramLengths()
     var outgoingDatagrams = DatagramLengths()
+    /// Set when the connection asks OpenSSL to release its buffers while
+    /// idle (`SSLModes.releaseBuffers`): a queue then gives its storage back
+    /// as soon as it is drained, as OpenSSL does with its own record
+    /// buffers; otherwise it keeps it, so steady-state I/O allocates nothing.
+    var releaseWhenDrained = false
+
+    /// Gives back the storage of the drained queues, in release-buffers mode.
+    @inline(__always)
+    mutating func releaseDrainedStorage() {
+        guard releaseWhenDrained else { return }
+        if incoming.isEmpty && incoming.capacity > 0 {
+            incoming.release()
+            incomingDatagrams.release()
+        }
+        if outgoing.isEmpty && outgoing.capacity > 0 {
+            outgoing.release()
+            outgoingDatagrams.release()
+        }
+    }
 
     /// Appends one datagram to `queue` and its length to `datagrams`; false
     /// (and nothing appended) when out of memory.
@@ -211,6 +232,7 @@ private func ciphertextRead(
         return readDatagram(bio, state, data, length, readBytes)
     }
     let taken = state.pointee.incoming.take(into: data, limit: length)
+    if state.pointee.incoming.isEmpty { state.pointee.releaseDrainedStorage() }
     if taken == 0 {
         // Like BIO_s_mem: "retry" unless the stream has ended.
         if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
@@ -234,6 +256,7 @@ private func readDatagram(
     let taken = state.pointee.incoming.take(into: data, limit: min(size, length))
     state.pointee.incoming.consume(size - taken)
     state.pointee.incomingDatagrams.consume(size)
+    if state.pointee.incoming.isEmpty { state.pointee.releaseDrainedStorage() }
     readBytes?.pointee = taken
     return 1
 }
