@@ -486,3 +486,325 @@ extension Result {
         return nil
     }
 }
+
+// MARK: - W02: the system's roots
+
+@Suite("Web-PKI policy: system roots")
+struct WebPKISystemRootsTests {
+    static let bundle = "/etc/ssl/certs/ca-certificates.crt"
+
+    /// The checks the policy runs over a built chain, with no host.
+    private static func checks(strictAnchors: Bool) throws -> WebPKIChecks {
+        WebPKIChecks(strictAnchors: strictAnchors, publicSuffixes: try PublicSuffixList.load(),
+                     hosts: [], hostFlags: 0, maximumDepth: nil)
+    }
+
+    /// Whether a root breaks B1's criticality or B2 (what strictAnchors adds).
+    private static func breaksStrictAnchorRules(_ root: X509) -> Bool {
+        let extensions = root.extensions
+        let basic = extensions.first { $0.oid == X509Extension.basicConstraintsOID }
+        let ski = extensions.first { $0.oid == X509Extension.subjectKeyIdentifierOID }
+        return basic?.isCritical != true || ski == nil || ski?.isCritical == true
+    }
+
+    @Test("W02 every root of the system bundle is accepted as a trust anchor by the default policy; strictAnchors refuses exactly those breaking B1/B2")
+    func systemBundle() throws {
+        let roots = try X509.chain(pem: Array(try Data(contentsOf: URL(fileURLWithPath: Self.bundle))))
+        #expect(roots.count > 100)
+        // Each root as the anchor of [an ordinary leaf, root]: the rules for the
+        // anchor are the ones that can refuse (the leaf passes every rule).
+        let leaf = try WebPKIChain().build().leaf
+        let lenient = try Self.checks(strictAnchors: false), strict = try Self.checks(strictAnchors: true)
+        for root in roots {
+            let refusal = lenient.firstViolation(in: [leaf, root])
+            #expect(refusal == nil, "\(root): \(refusal.map(String.init(describing:)) ?? "")")
+        }
+        var refusedByStrict: [(X509, X509VerificationError)] = []
+        for root in roots {
+            if let refusal = strict.firstViolation(in: [leaf, root]) { refusedByStrict.append((root, refusal)) }
+        }
+        for (root, refusal) in refusedByStrict {
+            #expect(refusal.rule == .b1 || refusal.rule == .b2, "\(root): \(refusal)")
+            #expect(refusal.depth == 1)
+            print("W02 strictAnchors refuses \((try? root.subject.oneLineString) ?? "?"): \(refusal.message)")
+        }
+        #expect(Set(refusedByStrict.map(\.0)) == Set(roots.filter(Self.breaksStrictAnchorRules)))
+        #expect(!refusedByStrict.isEmpty, "the bundle is expected to hold a few roots breaking B1/B2")
+    }
+}
+
+// MARK: - W03: path search
+
+@Suite("Web-PKI policy: path search")
+struct WebPKIPathSearchTests {
+    /// A chain and, for its intermediate's subject and key, other
+    /// certificates: one issued by a root nobody trusts (a dead end), and
+    /// others issued by the trusted root with the given extension.
+    struct CrossSigned {
+        let built: WebPKIChain.Built
+        let chain: WebPKIChain
+
+        init(_ change: (inout WebPKIChain) throws -> Void = { _ in }) throws {
+            var chain = try WebPKIChain()
+            try change(&chain)
+            self.chain = chain
+            built = try chain.build()
+        }
+
+        /// The intermediate again (same subject and key), issued by a root nobody trusts.
+        func deadEnd(serial: Int64 = 100) throws -> X509 {
+            let stranger = try WebPKIChain()
+            var spec = chain.intermediate
+            spec.serial = BigEndianInteger(serial)
+            return try spec.sign(with: stranger.root.key, issuer: try stranger.build().root)
+        }
+
+        /// The intermediate again, issued by the trusted root, with `ext` added.
+        func variant(adding ext: X509Extension, serial: Int64 = 200) throws -> X509 {
+            var spec = chain.intermediate
+            spec.serial = BigEndianInteger(serial)
+            spec.set(ext)
+            return try spec.sign(with: chain.root.key, issuer: built.root)
+        }
+    }
+
+    @Test("W03 a dead-end intermediate offered first does not hide the valid path (OpenSSL alone stops at it)")
+    func pastDeadEnd() throws {
+        let pki = try CrossSigned()
+        let deadEnd = try pki.deadEnd()
+        let untrusted = [deadEnd, pki.built.intermediate]
+        expectRefused(try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
+                      byOpenSSL: .unableToGetIssuerCertLocally, depth: 1)
+        let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: untrusted).get()
+        #expect(chain == [pki.built.leaf, pki.built.intermediate, pki.built.root])
+    }
+
+    @Test("W03 an intermediate violating a name constraint offered first does not hide the valid path")
+    func pastNameConstraintViolation() throws {
+        let pki = try CrossSigned()
+        let constrained = try pki.variant(adding: try .nameConstraints(permitted: [.dnsName("other.example")]))
+        let untrusted = [constrained, pki.built.intermediate]
+        expectRefused(try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
+                      byOpenSSL: .permittedViolation, depth: 0)
+        let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: untrusted).get()
+        #expect(chain[1] == pki.built.intermediate)
+        // Alone, the constrained intermediate's refusal is reported as OpenSSL made it.
+        expectRefused(try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: [constrained]),
+                      byOpenSSL: .permittedViolation, depth: 0)
+    }
+
+    @Test("W03 an intermediate whose exclusion the host falls in (E2) offered first does not hide the valid path")
+    func pastExcludedHost() throws {
+        let pki = try CrossSigned { $0.leaf.set(try .subjectAlternativeName([.dnsName("*.example.com")])) }
+        let excluding = try pki.variant(adding: try .nameConstraints(permitted: [], excluded: [.dnsName("bad.example.com")]))
+        let untrusted = [excluding, pki.built.intermediate]
+        expectAccepted(try WebPKIChain.verify(pki.built, policy: .openSSL, host: "bad.example.com", untrusted: untrusted))
+        let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), host: "bad.example.com", untrusted: untrusted).get()
+        #expect(chain[1] == pki.built.intermediate)
+        expectRefused(try WebPKIChain.verify(pki.built, policy: try .webPKI(), host: "bad.example.com", untrusted: [excluding]),
+                      by: .e2, depth: 1)
+    }
+
+    @Test("W03 the search builds at most 8 chains and reports the first refusal; a valid path 9th in line is not reached")
+    func boundedSearch() throws {
+        let pki = try CrossSigned()
+        let deadEnds = try (0..<9).map { try pki.deadEnd(serial: 100 + Int64($0)) }
+        let store = try X509Store()
+        try store.add(pki.built.root)
+        store.setVerificationPolicy(try .webPKI())
+        let context = try X509StoreContext(store: store, certificate: pki.built.leaf,
+                                           untrusted: deadEnds + [pki.built.intermediate])
+        var builds = 0
+        context.setVerifyCallback { ok, info in
+            if !ok && info.error == .unableToGetIssuerCertLocally { builds += 1 }
+            return ok
+        }
+        let started = Date()
+        do {
+            try context.verify()
+            Issue.record("accepted past 9 dead ends")
+        } catch let error as X509VerificationError {
+            #expect(error.rule == nil && error.code == .unableToGetIssuerCertLocally && error.depth == 1)
+            #expect(error.certificate == deadEnds[0], "the first refusal is reported")
+        }
+        #expect(builds == PolicyEngine.maximumBuilds)
+        #expect(Date().timeIntervalSince(started) < PolicyEngine.timeBudget + 1)
+        // With the valid intermediate within reach (8th), the search finds it.
+        context.setUntrusted(Array(deadEnds.prefix(7)) + [pki.built.intermediate])
+        builds = 0
+        #expect(try context.verify()[1] == pki.built.intermediate)
+        #expect(builds == 7)
+    }
+}
+
+// MARK: - W04: store, TLS and CLI agree
+
+@Suite("Web-PKI policy: store, TLS and CLI")
+struct WebPKISurfacesTests {
+    /// A verdict as each surface reports it.
+    struct Verdict: Equatable, CustomStringConvertible {
+        let accepted: Bool
+        let rule: String?
+        let depth: Int?
+        var description: String { accepted ? "accepted" : "refused by \(rule ?? "OpenSSL") at depth \(depth.map(String.init) ?? "?")" }
+    }
+
+    struct Case {
+        let name: String
+        let built: WebPKIChain.Built
+        let leafKey: PKey
+        let intermediates: [X509]
+        let host: String
+        let expected: Verdict
+    }
+
+    static func cases() throws -> [Case] {
+        var result: [Case] = []
+        let ordinary = try WebPKIChain()
+        let built = try ordinary.build()
+        result.append(Case(name: "ordinary", built: built, leafKey: ordinary.leaf.key, intermediates: [built.intermediate],
+                           host: "www.example.com", expected: Verdict(accepted: true, rule: nil, depth: nil)))
+        var caLeaf = try WebPKIChain()
+        caLeaf.leaf.set(try .basicConstraints(BasicConstraints(isCA: true), critical: true))
+        let caBuilt = try caLeaf.build()
+        result.append(Case(name: "CA leaf", built: caBuilt, leafKey: caLeaf.leaf.key, intermediates: [caBuilt.intermediate],
+                           host: "www.example.com", expected: Verdict(accepted: false, rule: "D1", depth: 0)))
+        var wildcard = try WebPKIChain()
+        wildcard.leaf.set(try .subjectAlternativeName([.dnsName("*.co.uk")]))
+        let wildcardBuilt = try wildcard.build()
+        result.append(Case(name: "wildcard over co.uk", built: wildcardBuilt, leafKey: wildcard.leaf.key,
+                           intermediates: [wildcardBuilt.intermediate], host: "www.co.uk",
+                           expected: Verdict(accepted: false, rule: "E1", depth: 0)))
+        var noSKI = try WebPKIChain()
+        noSKI.intermediate.remove(X509Extension.subjectKeyIdentifierOID)
+        let noSKIBuilt = try noSKI.build()
+        result.append(Case(name: "intermediate without SKI", built: noSKIBuilt, leafKey: noSKI.leaf.key,
+                           intermediates: [noSKIBuilt.intermediate], host: "www.example.com",
+                           expected: Verdict(accepted: false, rule: "B2", depth: 1)))
+        let pki = try WebPKIPathSearchTests.CrossSigned()
+        result.append(Case(name: "dead end first", built: pki.built, leafKey: pki.chain.leaf.key,
+                           intermediates: [try pki.deadEnd(), pki.built.intermediate], host: "www.example.com",
+                           expected: Verdict(accepted: true, rule: nil, depth: nil)))
+        return result
+    }
+
+    static func storeVerdict(_ c: Case) throws -> Verdict {
+        switch try WebPKIChain.verify(c.built, policy: try .webPKI(), host: c.host, untrusted: c.intermediates) {
+        case .success: return Verdict(accepted: true, rule: nil, depth: nil)
+        case .failure(let error): return Verdict(accepted: false, rule: error.rule?.rawValue, depth: error.depth)
+        }
+    }
+
+    /// A handshake with a server sending `c`'s chain, the client under `.webPKI()`;
+    /// the whole-chain hook records both verdicts and goes with the policy's.
+    static func tlsVerdict(_ c: Case) throws -> (Verdict, PeerVerification?) {
+        let server = try Context.server(certificate: c.built.leaf, key: c.leafKey, chain: c.intermediates)
+        let client = try Context.client(trusting: [c.built.root])
+        try client.setVerificationPolicy(try .webPKI())
+        let seen = Locked<PeerVerification?>(nil)
+        try client.setPeerVerification { _, verification in
+            seen.withLock { $0 = verification }
+            return verification.error == nil ? .accept : .reject
+        }
+        let pair = try TLSPair(client: client, server: server, serverName: c.host)
+        let accepted = (try? pair.handshake()) != nil
+        let verification = seen.withLock { $0 }
+        #expect(verification != nil, "the hook ran")
+        return (accepted ? Verdict(accepted: true, rule: nil, depth: nil)
+                         : Verdict(accepted: false, rule: verification?.error?.rule?.rawValue, depth: verification?.error?.depth),
+                verification)
+    }
+
+    static func cliVerdict(_ c: Case) throws -> Verdict {
+        let directory = try TemporaryDirectory()
+        try directory.write("root.pem", Data(try c.built.root.pem.utf8))
+        try directory.write("untrusted.pem", Data(try c.intermediates.map { try $0.pem }.joined().utf8))
+        try directory.write("leaf.pem", Data(try c.built.leaf.pem.utf8))
+        let result = try OsslTool.run(["verify", "--policy", "webpki", "--json", "--ca", directory.path("root.pem"),
+                                       "--untrusted", directory.path("untrusted.pem"), "--host", c.host,
+                                       directory.path("leaf.pem")])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+                                  "\(result.stdout) \(result.stderr)")
+        let verified = object["verified"] as? Bool == true
+        #expect(result.status == (verified ? 0 : 1))
+        let error = object["error"] as? [String: Any]
+        return Verdict(accepted: verified, rule: error?["rule"] as? String, depth: error?["depth"] as? Int)
+    }
+
+    @Test("W04 the same verdicts through X509Store, a TLS client's handshake and ossl verify --policy webpki")
+    func sameVerdicts() throws {
+        for c in try Self.cases() {
+            let store = try Self.storeVerdict(c)
+            let (tls, verification) = try Self.tlsVerdict(c)
+            let cli = try Self.cliVerdict(c)
+            #expect(store == c.expected, "\(c.name): store \(store)")
+            #expect(tls == c.expected, "\(c.name): TLS \(tls)")
+            #expect(cli == c.expected, "\(c.name): CLI \(cli)")
+            #expect(verification?.policy == (try .webPKI()))
+        }
+    }
+
+    @Test("W04 the hook sees OpenSSL's verdict and the policy's apart")
+    func hookSeesBothVerdicts() throws {
+        let cases = try Self.cases()
+        // OpenSSL accepts the CA leaf; the policy refuses it.
+        let (_, caLeaf) = try Self.tlsVerdict(try #require(cases.first { $0.name == "CA leaf" }))
+        #expect(caLeaf?.isTrustedByOpenSSL == true && caLeaf?.openSSLError == nil)
+        #expect(caLeaf?.isAcceptedByPolicy == false && caLeaf?.error?.rule == .d1)
+        #expect(caLeaf?.verifiedChain?.count == 3)
+        // OpenSSL's first build stops at the dead end; the policy's search goes past it.
+        let deadEndCase = try #require(cases.first { $0.name == "dead end first" })
+        let (_, deadEnd) = try Self.tlsVerdict(deadEndCase)
+        #expect(deadEnd?.openSSLError?.code == .unableToGetIssuerCertLocally)
+        #expect(deadEnd?.error == nil && deadEnd?.isAcceptedByPolicy == true)
+        #expect(deadEnd?.verifiedChain?[1] == deadEndCase.built.intermediate)
+    }
+
+    @Test("W04 without a hook the handshake fails on a rule's refusal with verify result 50, and succeeds past a dead end")
+    func handshakeWithoutHook() throws {
+        for c in try Self.cases() {
+            let server = try Context.server(certificate: c.built.leaf, key: c.leafKey, chain: c.intermediates)
+            let client = try Context.client(trusting: [c.built.root])
+            try client.setVerificationPolicy(try .webPKI())
+            let pair = try TLSPair(client: client, server: server, serverName: c.host)
+            let failure = sslErrorCase { try pair.handshake() }
+            #expect((failure == nil) == c.expected.accepted, "\(c.name): \(String(describing: failure))")
+            #expect(pair.client.verifyResult == (c.expected.accepted ? .ok : .applicationVerification), "\(c.name)")
+            if c.expected.accepted {
+                #expect((pair.client.peerCertificateChain?.count ?? 0) >= 2)
+            }
+            // The same chain under .openSSL (a context given its own trust) is accepted
+            // when only a rule refused it.
+            let lenient = try Context.client(trusting: [c.built.root])
+            #expect(lenient.verificationPolicy == .openSSL)
+        }
+    }
+
+    @Test("W04 defaults: Context.client() with the system roots verifies by .webPKI; with its own trust, and X509Store(), by .openSSL")
+    func defaults() throws {
+        #expect(try Context.client().verificationPolicy == (try .webPKI()))
+        #expect(try Context.client(trusting: [TestPKI.shared.root]).verificationPolicy == .openSSL)
+        #expect(try X509Store().verificationPolicy == .openSSL)
+        #expect(try Context(.tlsServer).verificationPolicy == .openSSL)
+        let context = try Context.client(trusting: [TestPKI.shared.root])
+        try context.setVerificationPolicy(try .webPKI(strictAnchors: true))
+        #expect(context.verificationPolicy.strictAnchors)
+        _ = try Connection(context)
+        #expect(throws: UsageError.self) { try context.setVerificationPolicy(.openSSL) }
+    }
+
+    @Test("W04 ossl verify keeps OpenSSL's verdict by default and refuses a CA leaf with --policy webpki")
+    func cliPolicyOption() throws {
+        let c = try #require(try Self.cases().first { $0.name == "CA leaf" })
+        let directory = try TemporaryDirectory()
+        try directory.write("root.pem", Data(try c.built.root.pem.utf8))
+        try directory.write("chain.pem", Data(try (c.built.leaf.pem + c.built.intermediate.pem).utf8))
+        let lenient = try OsslTool.run(["verify", "--ca", directory.path("root.pem"), directory.path("chain.pem")])
+        #expect(lenient.status == 0, "\(lenient.stdout)")
+        let strict = try OsslTool.run(["verify", "--policy", "webpki", "--ca", directory.path("root.pem"), directory.path("chain.pem")])
+        #expect(strict.status == 1)
+        #expect(strict.stdout.contains("the leaf is a CA certificate (D1)"), "\(strict.stdout)")
+        let bad = try OsslTool.run(["verify", "--policy", "browser", directory.path("chain.pem")])
+        #expect(bad.status == 2)
+    }
+}
