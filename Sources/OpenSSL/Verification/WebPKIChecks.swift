@@ -23,7 +23,8 @@ struct WebPKIChecks {
     func firstViolation(in chain: [X509]) -> X509VerificationError? {
         guard !chain.isEmpty else { return nil }
         for (depth, certificate) in chain.enumerated() {
-            let facts = CertificateFacts(certificate, depth: depth, isAnchor: depth == chain.count - 1)
+            let facts = CertificateFacts(certificate, depth: depth, isAnchor: depth == chain.count - 1,
+                                         issuer: depth + 1 < chain.count ? chain[depth + 1] : nil)
             if let refusal = check(facts) { return refusal }
         }
         if let refusal = checkDepth(chain) { return refusal }
@@ -42,7 +43,7 @@ struct WebPKIChecks {
             if c.certificate.version != 3 { return refuse(.c1, "is version \(c.certificate.version), not 3") }
             let serial = c.certificate.serialNumber
             if serial.isNegative || serial.magnitude.isEmpty {
-                return refuse(.c2, "has serial number \(serial.isNegative ? "-" : "")\(serial.hexString.trimmingCharacters(in: ["-"])), not a positive number")
+                return refuse(.c2, "has serial number \(serial.hexString), not a positive number")
             }
             let octets = DER.integerContent(serial).count
             if octets > 20 { return refuse(.c2, "has a serial number of \(octets) octets, more than 20") }
@@ -50,17 +51,13 @@ struct WebPKIChecks {
         // K1
         if let problem = keyProblem(c.certificate) { return refuse(.k1, problem) }
         // A2
-        if let aki = c.ext(X509Extension.authorityKeyIdentifierOID) {
+        if let aki = c.ext(NID_authority_key_identifier) {
             if aki.isCritical { return refuse(.a2, "has a critical authority key identifier") }
-            guard let decoded = try? aki.authorityKeyIdentifier() else {
-                return refuse(.a2, "has an authority key identifier that does not decode")
-            }
-            guard let keyIdentifier = decoded.keyIdentifier else {
+            guard let keyIdentifier = c.authorityKeyIdentifier else {
                 return refuse(.a2, "has an authority key identifier without a keyIdentifier")
             }
             if c.isSelfSigned {
-                let ski = c.subjectKeyIdentifier
-                if keyIdentifier != ski || !akidNamesItself(c.certificate, aki) {
+                if keyIdentifier != c.subjectKeyIdentifier || !akidNamesItself(c.certificate, aki.value) {
                     return refuse(.a2, "is self-signed, but its authority key identifier does not name its own key")
                 }
             }
@@ -68,21 +65,20 @@ struct WebPKIChecks {
             return refuse(.a2, "has no authority key identifier")
         }
         // A3
-        if let constraints = c.ext(WebPKIChecks.policyConstraintsOID), !constraints.isCritical {
+        if let constraints = c.ext(NID_policy_constraints), !constraints.isCritical {
             return refuse(.a3, "has a non-critical policyConstraints extension")
         }
         // A4
-        if let access = c.ext(X509Extension.authorityInfoAccessOID) {
-            guard let entries = try? access.authorityInfoAccess() else {
+        if let access = c.ext(NID_info_access) {
+            let decoded = X509Extension(oid: X509Extension.authorityInfoAccessOID, critical: access.isCritical, value: access.value)
+            guard let entries = try? decoded.authorityInfoAccess() else {
                 return refuse(.a4, "has an authorityInfoAccess extension that does not decode")
             }
             if entries.isEmpty { return refuse(.a4, "has an empty authorityInfoAccess extension") }
         }
         // A5
-        if let constraints = c.ext(X509Extension.nameConstraintsOID) {
-            if c.basicConstraints?.isCA != true {
-                return refuse(.a5, "has name constraints but is not a CA certificate")
-            }
+        if let constraints = c.ext(NID_name_constraints) {
+            if !c.isCA { return refuse(.a5, "has name constraints but is not a CA certificate") }
             guard let parsed = NameConstraintsValue(constraints.value), opensslDecodesNameConstraints(c.certificate) else {
                 return refuse(.a5, "has name constraints that do not decode")
             }
@@ -103,16 +99,16 @@ struct WebPKIChecks {
         }
         if c.depth >= 1 {
             // B1
-            guard let basic = c.basicConstraintsExtension, let decoded = c.basicConstraints else {
+            guard let basic = c.ext(NID_basic_constraints) else {
                 return refuse(.b1, "is a CA certificate without basicConstraints")
             }
-            if !decoded.isCA { return refuse(.b1, "is used as a CA certificate, but its basicConstraints says cA FALSE") }
+            if !c.isCA { return refuse(.b1, "is used as a CA certificate, but its basicConstraints says cA FALSE") }
             if !basic.isCritical && (!c.isAnchor || strictAnchors) {
                 return refuse(.b1, "is a CA certificate whose basicConstraints is not critical")
             }
             // B2
             if !c.isAnchor || strictAnchors {
-                guard let ski = c.ext(X509Extension.subjectKeyIdentifierOID) else {
+                guard let ski = c.ext(NID_subject_key_identifier) else {
                     return refuse(.b2, "is a CA certificate without a subject key identifier")
                 }
                 if ski.isCritical { return refuse(.b2, "is a CA certificate whose subject key identifier is critical") }
@@ -122,7 +118,7 @@ struct WebPKIChecks {
                 return refuse(.b3, "is a CA certificate with an empty subject")
             }
             // B4
-            if c.isAnchor && c.isSelfSigned && c.ext(X509Extension.extendedKeyUsageOID) != nil {
+            if c.isAnchor && c.isSelfSigned && c.ext(NID_ext_key_usage) != nil {
                 return refuse(.b4, "is a self-signed trust anchor with an extendedKeyUsage extension")
             }
         }
@@ -132,27 +128,29 @@ struct WebPKIChecks {
 
     private func checkLeaf(_ c: CertificateFacts,
                            _ refuse: (WebPKIRule, String) -> X509VerificationError) -> X509VerificationError? {
+        let raw = c.certificate.raw
         // D1
-        if c.basicConstraints?.isCA == true { return refuse(.d1, "is a CA certificate") }
-        if let usage = try? c.certificate.keyUsage, usage.contains(.keyCertSign) {
+        if c.isCA { return refuse(.d1, "is a CA certificate") }
+        if X509_get_extension_flags(raw) & UInt32(EXFLAG_KUSAGE) != 0,
+           X509_get_key_usage(raw) & UInt32(KU_KEY_CERT_SIGN) != 0 {
             return refuse(.d1, "is a CA certificate (its keyUsage includes keyCertSign)")
         }
         // D2
-        if let eku = c.ext(X509Extension.extendedKeyUsageOID) {
+        if let eku = c.ext(NID_ext_key_usage) {
             if eku.isCritical { return refuse(.d2, "has a critical extendedKeyUsage") }
-            if let purposes = try? eku.extendedKeyUsage(), purposes.contains(ExtendedKeyUsage.anyExtendedKeyUsage) {
+            if X509_get_extended_key_usage(raw) & UInt32(XKU_ANYEKU) != 0 {
                 return refuse(.d2, "has anyExtendedKeyUsage in its extendedKeyUsage")
             }
         }
         // D3
-        guard let sanExtension = c.ext(X509Extension.subjectAlternativeNameOID) else {
+        guard let sanExtension = c.ext(NID_subject_alt_name) else {
             return refuse(.d3, "has no subjectAltName")
         }
-        guard let names = try? sanExtension.generalNames() else {
+        guard let names = CertificateFacts.alternativeNames(sanExtension.value) else {
             return refuse(.d3, "has a subjectAltName that does not decode")
         }
-        if names.isEmpty { return refuse(.d3, "has an empty subjectAltName") }
-        let subjectIsEmpty = X509_NAME_entry_count(X509_get_subject_name(c.certificate.raw)) <= 0
+        if names.count == 0 { return refuse(.d3, "has an empty subjectAltName") }
+        let subjectIsEmpty = X509_NAME_entry_count(X509_get_subject_name(raw)) <= 0
         if subjectIsEmpty && !sanExtension.isCritical {
             return refuse(.d3, "has an empty subject and a non-critical subjectAltName")
         }
@@ -160,33 +158,25 @@ struct WebPKIChecks {
             return refuse(.d3, "has a subject and a critical subjectAltName")
         }
         // D4
-        var dnsNames: [[UInt8]] = []
-        var addresses: [[UInt8]] = []
-        for name in c.rawSubjectAltNames ?? [] {
-            switch name {
-            case .dns(let bytes):
-                if let problem = Self.hostNameProblem(bytes, allowWildcard: true) {
-                    return refuse(.d4, "has a subjectAltName DNS name '\(Self.text(bytes))' that is not a host name: \(problem)")
-                }
-                dnsNames.append(bytes)
-            case .ip(let bytes):
-                if bytes.count != 4 && bytes.count != 16 {
-                    return refuse(.d4, "has a subjectAltName IP address of \(bytes.count) octets, not 4 or 16")
-                }
-                addresses.append(bytes)
+        for dns in names.dns {
+            if let problem = Self.hostNameProblem(dns, allowWildcard: true) {
+                return refuse(.d4, "has a subjectAltName DNS name '\(Self.text(dns))' that is not a host name: \(problem)")
             }
         }
+        for address in names.ip where address.count != 4 && address.count != 16 {
+            return refuse(.d4, "has a subjectAltName IP address of \(address.count) octets, not 4 or 16")
+        }
         // D5
-        let commonNames = (try? c.certificate.subject.components.filter { $0.oid == "2.5.4.3" }) ?? []
+        let commonNames = c.commonNames
         if commonNames.count > 1 { return refuse(.d5, "has \(commonNames.count) common names in its subject, not one") }
         if let commonName = commonNames.first {
-            guard let text = commonName.value else { return refuse(.d5, "has a common name that does not decode") }
+            guard let text = commonName else { return refuse(.d5, "has a common name that does not decode") }
             if let address = Self.parseAnyIPAddress(text) {
                 let canonical = IPAddressText.format(address)
                 if text != canonical {
                     return refuse(.d5, "has the IP address '\(text)' as its common name, not in its canonical form '\(canonical)'")
                 }
-                if !addresses.contains(address) {
+                if !names.ip.contains(address) {
                     return refuse(.d5, "has the IP address \(text) as its common name, but not among its subjectAltName IP addresses")
                 }
             } else {
@@ -194,7 +184,8 @@ struct WebPKIChecks {
                     return refuse(.d5, "has a common name that is not ASCII ('\(text)')")
                 }
                 let bytes = Array(text.utf8)
-                for dns in dnsNames where Self.lowercased(dns) == Self.lowercased(bytes) && dns != bytes {
+                let lowered = Self.lowercased(bytes)
+                for dns in names.dns where dns != bytes && Self.lowercased(dns) == lowered {
                     return refuse(.d5, "has the common name '\(text)', which differs from its subjectAltName '\(Self.text(dns))' in case")
                 }
             }
@@ -244,7 +235,7 @@ struct WebPKIChecks {
             while hostBytes.last == UInt8(ascii: ".") { hostBytes.removeLast() }
             let name = Self.lowercased(hostBytes)
             for depth in 1..<max(chain.count, 1) {
-                guard let ext = CertificateFacts.firstExtension(chain[depth], X509Extension.nameConstraintsOID),
+                guard let ext = CertificateFacts.extensionData(chain[depth].raw, NID_name_constraints),
                       let constraints = NameConstraintsValue(ext.value) else { continue }
                 let permitted = constraints.dnsNames(permitted: true)
                 if constraints.permitted != nil, !permitted.isEmpty,
@@ -266,26 +257,37 @@ struct WebPKIChecks {
 
     static let policyConstraintsOID = "2.5.29.36"
 
+    private static let acceptedCurves: Set<String> = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
+
     /// K1: nil for an acceptable key, else what is wrong with it.
     private func keyProblem(_ certificate: X509) -> String? {
-        guard let key = try? certificate.publicKey else { return "has a public key that cannot be decoded" }
+        guard let key = X509_get0_pubkey(certificate.raw) else {
+            ErrorQueue.clear()
+            return "has a public key that cannot be decoded"
+        }
         let accepted = "the Web PKI accepts RSA of at least 2048 bits (a multiple of 8) or EC on P-256, P-384 or P-521"
-        switch key.type {
-        case .rsa:
-            if key.bits >= 2048 && key.bits % 8 == 0 { return nil }
-            return "has an RSA-\(key.bits) key; \(accepted)"
-        case .ec:
-            let curve = key.curveName ?? "explicit parameters"
-            if ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"].contains(curve) { return nil }
+        let bits = Int(EVP_PKEY_get_bits(key))
+        switch EVP_PKEY_get_base_id(key) {
+        case EVP_PKEY_RSA:
+            if bits >= 2048 && bits % 8 == 0 { return nil }
+            return "has an RSA-\(bits) key; \(accepted)"
+        case EVP_PKEY_EC:
+            var buffer = [CChar](repeating: 0, count: 80)
+            var length = 0
+            let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, &buffer, buffer.count, &length) == 1
+            ErrorQueue.clear()
+            let curve = named ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "explicit parameters"
+            if Self.acceptedCurves.contains(curve) { return nil }
             return "has an EC key on \(curve); \(accepted)"
         default:
-            return "has a \(key.typeName) key; \(accepted)"
+            let name = EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown"
+            return "has a \(name) key; \(accepted)"
         }
     }
 
     /// X509_check_akid of a self-signed certificate against its own AKI.
-    private func akidNamesItself(_ certificate: X509, _ aki: X509Extension) -> Bool {
-        aki.value.withUnsafeBufferPointer { buffer in
+    private func akidNamesItself(_ certificate: X509, _ aki: [UInt8]) -> Bool {
+        aki.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress
             guard buffer.count > 0, let akid = d2i_AUTHORITY_KEYID(nil, &cursor, buffer.count) else {
                 ErrorQueue.clear()
@@ -371,26 +373,31 @@ struct WebPKIChecks {
     }
 }
 
-/// What the checks read from one certificate, read once.
+/// What the checks read from one certificate: mostly what OpenSSL cached
+/// when it verified the chain (extension flags, key usages, key identifiers).
 private struct CertificateFacts {
     let certificate: X509
     let depth: Int
     let isAnchor: Bool
     let isSelfSigned: Bool
-    let extensions: [X509Extension]
 
-    init(_ certificate: X509, depth: Int, isAnchor: Bool) {
+    /// - Parameter issuer: the next certificate of the chain, whose key
+    ///   OpenSSL verified this one's signature with; nil for the anchor.
+    init(_ certificate: X509, depth: Int, isAnchor: Bool, issuer: X509?) {
         self.certificate = certificate
         self.depth = depth
         self.isAnchor = isAnchor
         // "Self-signed": the signature verifies with the certificate's own key.
-        if let key = X509_get0_pubkey(certificate.raw) {
-            isSelfSigned = X509_verify(certificate.raw, key) == 1
-        } else {
+        // Below the anchor OpenSSL verified the signature with the issuer's
+        // key, so it can verify with the certificate's own key only when the
+        // two keys are the same: the signature is checked again only then.
+        if let issuer, let own = X509_get0_pubkey(certificate.raw), let issuerKey = X509_get0_pubkey(issuer.raw),
+           EVP_PKEY_eq(own, issuerKey) != 1 {
             isSelfSigned = false
+        } else {
+            isSelfSigned = SelfSignedCache.isSelfSigned(certificate)
         }
         ErrorQueue.clear()
-        extensions = certificate.extensions
     }
 
     /// "the leaf", "the trust anchor", "the CA certificate at depth 2".
@@ -399,30 +406,52 @@ private struct CertificateFacts {
         return isAnchor ? "the trust anchor (depth \(depth))" : "the CA certificate at depth \(depth)"
     }
 
-    func ext(_ oid: String) -> X509Extension? { extensions.first { $0.oid == oid } }
-
-    static func firstExtension(_ certificate: X509, _ oid: String) -> X509Extension? {
-        certificate.extensions.first { $0.oid == oid }
+    /// The extension with this NID: its critical flag and value bytes.
+    func ext(_ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+        Self.extensionData(certificate.raw, nid)
     }
 
-    var basicConstraintsExtension: X509Extension? { self.ext(X509Extension.basicConstraintsOID) }
-    var basicConstraints: BasicConstraints? { try? basicConstraintsExtension?.basicConstraints() }
-    var subjectKeyIdentifier: [UInt8]? { try? self.ext(X509Extension.subjectKeyIdentifierOID)?.subjectKeyIdentifier() }
+    static func extensionData(_ certificate: OpaquePointer, _ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+        let index = X509_get_ext_by_NID(certificate, nid, -1)
+        guard index >= 0, let ext = X509_get_ext(certificate, index) else { return nil }
+        return (X509_EXTENSION_get_critical(ext) == 1, ASN1.bytes(X509_EXTENSION_get_data(ext)))
+    }
 
-    enum RawName { case dns([UInt8]), ip([UInt8]) }
+    /// basicConstraints present with cA TRUE.
+    var isCA: Bool {
+        let flags = X509_get_extension_flags(certificate.raw)
+        return flags & UInt32(EXFLAG_BCONS) != 0 && flags & UInt32(EXFLAG_CA) != 0
+    }
 
-    /// The subjectAltName's DNS names and IP addresses as encoded bytes.
-    var rawSubjectAltNames: [RawName]? {
-        guard let san = self.ext(X509Extension.subjectAlternativeNameOID),
-              let outer = DER.elements(san.value[...]), outer.count == 1, outer[0].tag == DER.sequenceTag,
-              let names = DER.elements(outer[0].content) else { return nil }
-        return names.compactMap { name in
-            switch name.tag {
-            case 0x82: return .dns(Array(name.content))
-            case 0x87: return .ip(Array(name.content))
-            default: return nil
-            }
+    var subjectKeyIdentifier: [UInt8]? {
+        X509_get0_subject_key_id(certificate.raw).map { ASN1.bytes($0) }
+    }
+
+    /// The authority key identifier's keyIdentifier.
+    var authorityKeyIdentifier: [UInt8]? {
+        X509_get0_authority_key_id(certificate.raw).map { ASN1.bytes($0) }
+    }
+
+    /// The subject's CN values: text, or nil for one that does not convert to UTF-8.
+    var commonNames: [String?] {
+        guard let name = X509_get_subject_name(certificate.raw) else { return [] }
+        var values: [String?] = []
+        var index: Int32 = -1
+        while true {
+            index = X509_NAME_get_index_by_NID(name, NID_commonName, index)
+            guard index >= 0 else { break }
+            values.append(X509_NAME_get_entry(name, index).flatMap { ASN1.text(X509_NAME_ENTRY_get_data($0)) })
         }
+        ErrorQueue.clear()
+        return values
+    }
+
+    /// A subjectAltName's entries counted, and its DNS names and IP addresses as encoded; nil when it does not parse.
+    static func alternativeNames(_ value: [UInt8]) -> (count: Int, dns: [[UInt8]], ip: [[UInt8]])? {
+        guard let outer = DER.elements(value[...]), outer.count == 1, outer[0].tag == DER.sequenceTag,
+              let names = DER.elements(outer[0].content) else { return nil }
+        return (names.count, names.filter { $0.tag == 0x82 }.map { Array($0.content) },
+                names.filter { $0.tag == 0x87 }.map { Array($0.content) })
     }
 }
 
@@ -457,5 +486,29 @@ struct NameConstraintsValue {
     /// The dNSName bases of one list.
     func dnsNames(permitted wantPermitted: Bool) -> [[UInt8]] {
         ((wantPermitted ? permitted : excluded) ?? []).filter { $0.tag == 0x82 }.map(\.content)
+    }
+}
+
+/// Whether certificates verify with their own key, remembered by SHA-1
+/// fingerprint (OpenSSL caches it with the certificate): trust anchors come
+/// back in every verification, and a signature check costs as much as the
+/// rest of the policy.
+enum SelfSignedCache {
+    private static let known = Locked([[UInt8]: Bool]())
+    private static let capacity = 4096
+
+    static func isSelfSigned(_ certificate: X509) -> Bool {
+        let fingerprint = (try? certificate.digest(.sha1)) ?? []
+        if !fingerprint.isEmpty, let cached = known.withLock({ $0[fingerprint] }) { return cached }
+        guard let key = X509_get0_pubkey(certificate.raw) else { ErrorQueue.clear(); return false }
+        let result = X509_verify(certificate.raw, key) == 1
+        ErrorQueue.clear()
+        if !fingerprint.isEmpty {
+            known.withLock { cache in
+                if cache.count >= capacity { cache.removeAll() }
+                cache[fingerprint] = result
+            }
+        }
+        return result
     }
 }
