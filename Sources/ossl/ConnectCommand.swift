@@ -18,7 +18,9 @@ struct ConnectCommand: ParsableCommand {
         Handshakes with HOST:PORT (port 443 when left out; [v6]:port for IPv6) and prints the \
         protocol, cipher, key-exchange group, ALPN protocol, session reuse, the server's chain \
         (one line per certificate) and the verification result. The server is verified against \
-        the system's roots, or --ca; --insecure reports the result but goes on anyway. With \
+        the system's roots with the Web-PKI policy (the browsers' rules on top of OpenSSL's), \
+        or against --ca with OpenSSL's rules alone, as the library's Context.client does; \
+        --insecure reports the result but goes on anyway. With \
         --send, the text (escapes \\n \\r \\t \\\\ understood) is written and the answer printed \
         until the server closes or stays silent for --read-timeout seconds.
 
@@ -284,6 +286,7 @@ struct ConnectionReport {
                 ("code", .int(Int(verdict?.error?.code.rawValue ?? connection?.verifyResult.rawValue ?? 0))),
                 ("message", .string(verdict?.error?.message ?? connection.map { $0.verifyResult.message })),
                 ("depth", .int(verdict?.error?.depth)),
+                ("rule", .string(verdict?.error?.rule?.rawValue)),
                 ("pinMatched", verdict?.pinMatched.map { .bool($0) } ?? .null),
                 ("accepted", .bool(verdict?.accepted ?? (outcome.failure == nil))),
             ])),

@@ -18,6 +18,11 @@ struct VerifyCommand: ParsableCommand {
           ossl verify --ca root.pem --host www.example.com --purpose server chain.pem
           ossl verify --ca root.pem --crl root.crl --crl-check leaf.pem
           ossl verify --ca root.pem --at 2030-01-01T00:00:00Z --json leaf.pem
+          ossl verify --policy webpki --host www.example.com chain.pem
+
+        --policy webpki adds the Web-PKI rules browsers enforce on a TLS server \
+        certificate to OpenSSL's verification (Docs/verification.md); a refusal by one \
+        of them names its rule id (D1, E1, ...), also in --json ("rule").
         """
     )
 
@@ -57,11 +62,18 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("max-depth"), help: ArgumentHelp("The most intermediate certificates allowed.", valueName: "n"))
     var maxDepth: Int?
 
+    @Option(help: ArgumentHelp("The verification policy: openssl (OpenSSL's verdict, the default) or webpki (OpenSSL's and the Web-PKI rules).", valueName: "policy"))
+    var policy: PolicyName = .openssl
+
     @Flag(help: "Print the result as JSON (schema in Docs/cli.md).")
     var json = false
 
     @Argument(help: "The certificate to verify (its first certificate; the others are used as intermediates), or - for stdin.")
     var leaf: String
+
+    enum PolicyName: String, ExpressibleByArgument, CaseIterable {
+        case openssl, webpki
+    }
 
     enum Purpose: String, ExpressibleByArgument, CaseIterable {
         case server, client, any
@@ -158,6 +170,9 @@ struct VerifyCommand: ParsableCommand {
         do { if let host { try store.setExpectedHost(host) } } catch { throw CLIFailure.input("--host \(host ?? "")", error) }
         do { if let ip { try store.setExpectedIPAddress(ip) } } catch { throw CLIFailure.input("--ip \(ip ?? "")", error) }
         do { if let email { try store.setExpectedEmail(email) } } catch { throw CLIFailure.input("--email \(email ?? "")", error) }
+        if policy == .webpki {
+            do { store.setVerificationPolicy(try .webPKI()) } catch { throw CLIFailure.input("--policy webpki", error) }
+        }
         return store
     }
 
@@ -171,6 +186,7 @@ struct VerifyCommand: ParsableCommand {
                     ("code", .int(Int(error.code.rawValue))),
                     ("message", .string(error.message)),
                     ("depth", .int(error.depth)),
+                    ("rule", .string(error.rule?.rawValue)),
                     ("certificate", error.certificate.map { CertificateReport($0).chainJSON(depth: error.depth) } ?? .null),
                 ])
             } ?? .null),

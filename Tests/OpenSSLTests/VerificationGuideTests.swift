@@ -17,6 +17,19 @@ func isTrusted(_ leaf: X509, intermediates: [X509], caFile: String) throws -> Bo
         return false
     }
 }
+func webPKIVerdict(_ leaf: X509, intermediates: [X509], roots: [X509], host: String) throws -> String {
+    let store = try X509Store()
+    for root in roots { try store.add(root) }   // or store.setDefaultPaths() for the system's roots
+    try store.setExpectedHost(host)
+    store.setVerificationPolicy(try .webPKI())  // OpenSSL's checks, then the Web-PKI rules
+    do {
+        try store.verify(leaf, untrusted: intermediates)
+        return "accepted"
+    } catch let error as X509VerificationError {
+        // error.rule is nil for OpenSSL's own refusals ("certificate has expired")
+        return "refused (\(error.rule?.rawValue ?? "OpenSSL")) at depth \(error.depth): \(error.message)"
+    }
+}
 // MARK: end
 
 // MARK: guide block 2
@@ -291,6 +304,18 @@ struct VerificationGuideTests {
         #expect(verifyChainMain(["verify-chain", directory.path("absent.pem"), chain]) == 1)
         #expect(verifyChainMain(["verify-chain"]) == 2)
         expectErrorQueueEmpty()
+    }
+
+    @Test("Recipe: the Web-PKI policy accepts the test server and names the rule refusing a CA leaf")
+    func webPKIPolicy() throws {
+        #expect(try webPKIVerdict(pki.server, intermediates: [pki.intermediate], roots: [pki.root], host: "localhost") == "accepted")
+        let (_, caLeaf) = try pki.issueLeaf(commonName: "localhost", sans: [.dnsName("localhost")], issuer: pki.intermediate,
+                                            issuerKey: pki.intermediateKey, notBefore: Date() - 60, notAfter: Date() + 3600,
+                                            isCA: true)
+        #expect(try webPKIVerdict(caLeaf, intermediates: [pki.intermediate], roots: [pki.root], host: "localhost")
+                == "refused (D1) at depth 0: the leaf is a CA certificate (D1)")
+        #expect(try webPKIVerdict(pki.expired, intermediates: [pki.intermediate], roots: [pki.root], host: "localhost")
+                == "refused (OpenSSL) at depth 0: certificate has expired")
     }
 
     @Test("Recipe: one store context verifies two leaves")

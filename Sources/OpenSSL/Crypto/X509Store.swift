@@ -61,9 +61,10 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     /// (OpenSSL 3.0 has no getter for it). Lives as long as the X509_STORE:
     /// its ex data holds one retain, released by `sharedStateFree` when
     /// OpenSSL frees the store.
-    final class SharedState: @unchecked Sendable {  // `purpose` is guarded by `lock`
+    final class SharedState: @unchecked Sendable {  // `purpose` and `policy` are guarded by `lock`
         let lock = ReadWriteLock()
         var purpose: X509Purpose?
+        var policy: VerificationPolicy = .openSSL
 
         /// Serialises attaching state to a store, so two wrappers made at
         /// once for a store made elsewhere end up with the same state.
@@ -79,6 +80,8 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
                 return Unmanaged<SharedState>.fromOpaque(existing).takeUnretainedValue()
             }
             let state = SharedState()
+            // Web-PKI rule P5 filters CRLs in the store's lookup (a pass-through otherwise).
+            PolicyEngine.installCRLLookup(on: store)
             let retained = Unmanaged.passRetained(state)
             do {
                 try ErrorQueue.check("wrap certificate store") {
@@ -302,6 +305,21 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
             try ErrorQueue.check("set verify purpose \(purpose.rawValue)") { X509_STORE_set_purpose(raw, purpose.rawValue) }
             state.purpose = purpose
         }
+    }
+
+    // MARK: Policy
+
+    /// The policy `verify(_:untrusted:)` and every `X509StoreContext` on
+    /// this store verify by: `.openSSL` (the default) or `.webPKI()`.
+    public var verificationPolicy: VerificationPolicy {
+        lock.withReadLock { state.policy }
+    }
+
+    /// Verifies by `policy` from now on (see `VerificationPolicy`). Shared by
+    /// every wrapper of the same OpenSSL store; a `Context` has a policy of
+    /// its own for its handshakes (`Context.setVerificationPolicy(_:)`).
+    public func setVerificationPolicy(_ policy: VerificationPolicy) {
+        lock.withWriteLock { state.policy = policy }
     }
 
     // MARK: Expected identity

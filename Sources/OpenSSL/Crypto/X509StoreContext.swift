@@ -132,13 +132,14 @@ public final class X509StoreContext {
         }
         let store = self.store
         let leaf = self.certificate
+        let policy = store.verificationPolicy
         let chain = try withExtendedLifetime((store, leaf, untrusted)) {
             try store.lock.withReadLock {
                 try ErrorQueue.check("initialise store context") {
                     X509_STORE_CTX_init(raw, store.raw, leaf.raw, untrustedStack)
                 }
                 defer { X509_STORE_CTX_cleanup(raw) }
-                return try runVerification()
+                return try runVerification(policy: policy)
             }
         }
         verifiedChain = chain
@@ -146,7 +147,7 @@ public final class X509StoreContext {
     }
 
     /// Runs X509_verify_cert on the initialised context and reads the outcome.
-    private func runVerification() throws -> [X509] {
+    private func runVerification(policy: VerificationPolicy) throws -> [X509] {
         // The ex data points at self, unretained: self outlives this call, and
         // X509_STORE_CTX_cleanup drops the pointer before verify() returns.
         try ErrorQueue.check("attach store context") {
@@ -154,6 +155,19 @@ public final class X509StoreContext {
         }
         if callback != nil {
             X509_STORE_CTX_set_verify_cb(raw, storeContextVerifyTrampoline)
+        }
+        if policy.isWebPKI {
+            let outcome = PolicyEngine.verify(raw, policy: policy) { fresh, _ in
+                // A build of the path search calls the same Swift callback.
+                X509_STORE_CTX_set_ex_data(fresh, storeContextExDataIndex, Unmanaged.passUnretained(self).toOpaque())
+            }
+            ErrorQueue.clear()
+            if let thrown = thrownByCallback {
+                thrownByCallback = nil
+                throw thrown
+            }
+            if let error = outcome.error { throw error }
+            return outcome.chain ?? []
         }
         ErrorQueue.clear()
         let result = X509_verify_cert(raw)

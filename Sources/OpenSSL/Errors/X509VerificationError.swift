@@ -245,18 +245,35 @@ public struct X509VerificationError: Error, Sendable, Hashable, CustomStringConv
     /// - SeeAlso: X509_STORE_CTX_get_current_cert(3)
     public let certificate: X509?
 
+    /// The Web-PKI rule that refused the chain (`VerificationPolicy.webPKI`),
+    /// or nil when OpenSSL itself refused it. With a rule, `code` is
+    /// `.applicationVerification` and `message` a sentence ending in the
+    /// rule's id: "the leaf is a CA certificate (D1)".
+    public let rule: WebPKIRule?
+
     /// Makes an error. The library creates these; public so callers and tests
     /// can build expected values. `message` defaults to OpenSSL's text for `code`.
-    public init(code: Code, depth: Int, certificate: X509? = nil, message: String? = nil) {
+    public init(code: Code, depth: Int, certificate: X509? = nil, message: String? = nil, rule: WebPKIRule? = nil) {
         self.code = code
         self.depth = depth
         self.certificate = certificate
         self.message = message ?? code.message
+        self.rule = rule
     }
 
-    /// "certificate verify failed: certificate has expired (10) at depth 0 [subject …]".
+    /// A refusal by a Web-PKI rule: code `.applicationVerification`, and
+    /// `sentence` with the rule's id appended ("the leaf is a CA certificate (D1)").
+    static func refusal(_ rule: WebPKIRule, depth: Int, certificate: X509?, _ sentence: String) -> X509VerificationError {
+        X509VerificationError(code: .applicationVerification, depth: depth, certificate: certificate,
+                              message: "\(sentence) (\(rule.rawValue))", rule: rule)
+    }
+
+    /// "certificate verify failed: certificate has expired (10) at depth 0 [subject …]";
+    /// for a Web-PKI rule, "certificate verify failed: the leaf is a CA certificate (D1) at depth 0 […]".
     public var description: String {
-        var text = "certificate verify failed: \(message) (\(code.rawValue)) at depth \(depth)"
+        var text = rule == nil
+            ? "certificate verify failed: \(message) (\(code.rawValue)) at depth \(depth)"
+            : "certificate verify failed: \(message) at depth \(depth)"
         if let certificate, let subject = try? certificate.subject.oneLineString {
             text += " [\(subject)]"
         }

@@ -210,7 +210,20 @@ extension Connection {
             X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH)
             return 0
         }
-        let verified = X509_verify_cert(store) == 1
+        let policy = context.verificationPolicy
+        var outcome: PolicyEngine.Outcome?
+        let verified: Bool
+        if policy.isWebPKI {
+            // The path search's fresh contexts reach this connection's per-certificate callback too.
+            let result = PolicyEngine.verify(store, policy: policy) { fresh, original in
+                let index = SSL_get_ex_data_X509_STORE_CTX_idx()
+                X509_STORE_CTX_set_ex_data(fresh, index, X509_STORE_CTX_get_ex_data(original, index))
+            }
+            outcome = result
+            verified = result.error == nil
+        } else {
+            verified = X509_verify_cert(store) == 1
+        }
         ErrorQueue.clear()
         if callbackError != nil { return 0 }
         guard let verifier = peerVerifier else { return verified ? 1 : 0 }
@@ -221,12 +234,16 @@ extension Connection {
             decision = decided ? .accept : .reject
         } else {
             let peerChain = X509.list(fromStack: X509_STORE_CTX_get0_untrusted(store))
+            let error = verified ? nil : (outcome?.error ?? X509VerificationError(store: store))
             let verification = PeerVerification(
                 peerChain: peerChain.isEmpty
                     ? (X509_STORE_CTX_get0_cert(store).flatMap { try? X509(borrowing: $0) }.map { [$0] } ?? [])
                     : peerChain,
-                verifiedChain: verified ? X509.list(fromStack: X509_STORE_CTX_get0_chain(store)) : nil,
-                error: verified ? nil : X509VerificationError(store: store)
+                verifiedChain: outcome.map { $0.chain ?? $0.openSSLChain }
+                    ?? (verified ? X509.list(fromStack: X509_STORE_CTX_get0_chain(store)) : nil),
+                error: error,
+                openSSLError: outcome.map { $0.openSSLError } ?? error,
+                policy: policy
             )
             do {
                 decision = try verifier(self, verification)

@@ -55,6 +55,7 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         var passphrase: Passphrase?
         var userInfo: (any Sendable)?
         var verifiesHostnames = false
+        var verificationPolicy: VerificationPolicy = .openSSL
         /// SNI, ALPN, keylog, info, session, OCSP and cookie callbacks (pinned by each connection).
         var callbacks = CallbackSet()
         var removeSession: RemoveSessionCallback?
@@ -100,6 +101,7 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         // pinned hook (if any) at run time, so per-connection hooks work and
         // survive a context switch; without one it is X509_verify_cert.
         SSL_CTX_set_cert_verify_callback(context, chainVerifyTrampoline, nil)
+        if let store = SSL_CTX_get_cert_store(context) { PolicyEngine.installCRLLookup(on: store) }
         installFeatureCallbacks(context)
         ErrorQueue.clear()
     }
@@ -393,6 +395,21 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     /// The maximum chain depth accepted.
     public var verifyDepth: Int { Int(SSL_CTX_get_verify_depth(raw)) }
 
+    /// The policy the peer's chain is verified by (see `VerificationPolicy`):
+    /// `.webPKI()` for `Context.client()` with the system's roots, `.openSSL`
+    /// for every other context. Applied in every handshake after OpenSSL's
+    /// own verification; the whole-chain hook sees both verdicts.
+    public var verificationPolicy: VerificationPolicy { state.withLock { $0.verificationPolicy } }
+
+    /// Verifies peers by `policy` from now on. `.webPKI()` is for verifying
+    /// servers (it requires the TLS-server purpose); a server verifying
+    /// client certificates keeps `.openSSL`.
+    /// - Throws: `UsageError` when the context is in use.
+    public func setVerificationPolicy(_ policy: VerificationPolicy) throws {
+        try ensureConfigurable("set verification policy")
+        state.withLock { $0.verificationPolicy = policy }
+    }
+
     /// Whether connections from this context check the server's host name
     /// (set by `Context.client`): a client connection then refuses to
     /// handshake until `setServerName(_:)` or `setExpectedHost(_:)` says
@@ -625,11 +642,18 @@ extension Context {
     /// name, which `Connection.setServerName(_:)` (or `setExpectedHost(_:)`)
     /// must name before the handshake. TLS 1.2 is the lowest version allowed.
     ///
+    /// With the system's roots the verification policy is `.webPKI()` (a
+    /// client of public servers gets the browsers' rules); with `trusting`
+    /// it is `.openSSL` (a private PKI's own rules). Change it with
+    /// `setVerificationPolicy(_:)`.
+    ///
     /// - Parameters:
     ///   - trusting: the only roots to trust, or nil for the system's.
     ///   - certificate, key: a client certificate for mutual TLS.
     ///   - chain: intermediates sent after `certificate`.
-    /// - Throws: `OpenSSLError` when a certificate or key is refused, or the key does not match.
+    /// - Throws: `OpenSSLError` when a certificate or key is refused, or the
+    ///   key does not match; with the system's roots, when the Public Suffix
+    ///   List the Web-PKI policy needs cannot be read.
     public static func client(trusting roots: [X509]? = nil, certificate: X509? = nil, key: PKey? = nil,
                               chain: [X509] = []) throws -> Context {
         let context = try Context(.tlsClient)
@@ -637,6 +661,7 @@ extension Context {
             try context.trust(roots)
         } else {
             try context.setDefaultVerifyPaths()
+            try context.setVerificationPolicy(try .webPKI())
         }
         if let certificate, let key {
             try context.useCertificateChain([certificate] + chain)
