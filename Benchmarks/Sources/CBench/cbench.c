@@ -415,3 +415,48 @@ void cb_sha256(const void *data, size_t length, unsigned char out[32]) {
     unsigned int size = 32;
     EVP_Digest(data, length, out, &size, EVP_sha256(), NULL);
 }
+
+/* W7: idle connections. The pairs hold nothing of the benchmark's own (no
+ * payload or read buffers): what stays allocated is the SSLs, their BIOs and
+ * what OpenSSL keeps for them. */
+struct cb_idle {
+    long count;
+    cb_pair *pairs;
+};
+
+static int one_message(SSL *from, BIO *from_out, BIO *to_in, SSL *to) {
+    unsigned char message[SMALL_MESSAGE], buffer[256];
+    memset(message, 'm', sizeof message);
+    size_t written = 0;
+    if (!SSL_write_ex(from, message, sizeof message, &written) || written != sizeof message) return 0;
+    if (pump(from_out, to_in) < 0) return 0;
+    return drain(to, buffer, sizeof buffer) == SMALL_MESSAGE;
+}
+
+cb_idle *cb_idle_new(cb_env *env, int kind, long count, int release) {
+    cb_idle *idle = calloc(1, sizeof *idle);
+    if (!idle) return NULL;
+    idle->pairs = calloc((size_t)count, sizeof *idle->pairs);
+    if (!idle->pairs) { free(idle); return NULL; }
+    for (long i = 0; i < count; i++) {
+        cb_pair *p = &idle->pairs[i];
+        int ok = new_endpoints(env, kind, p);
+        idle->count = i + 1;
+        if (ok && release) {
+            SSL_set_mode(p->client, SSL_MODE_RELEASE_BUFFERS);
+            SSL_set_mode(p->server, SSL_MODE_RELEASE_BUFFERS);
+        }
+        ok = ok && handshake(p)
+             && one_message(p->client, p->client_out, p->server_in, p->server)
+             && one_message(p->server, p->server_out, p->client_in, p->client);
+        if (!ok) { ERR_clear_error(); cb_idle_free(idle); return NULL; }
+    }
+    return idle;
+}
+
+void cb_idle_free(cb_idle *idle) {
+    if (!idle) return;
+    for (long i = 0; i < idle->count; i++) free_endpoints(&idle->pairs[i]);
+    free(idle->pairs);
+    free(idle);
+}

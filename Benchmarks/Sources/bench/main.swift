@@ -6,6 +6,8 @@
 //   bench one --workload W --impl I --count N --pki DIR    (for callgrind: N operations, nothing else)
 //   bench pki --out DIR                                     (write the certificates and keys)
 //   bench allocs [--pki DIR]                                (allocations of the library's own layer)
+//   bench idle --impl I --count N [--release] [--pki DIR]   (W7: KiB per idle pair, this process)
+//   bench idle-table [--counts 1000,3000]                   (W7: every implementation and mode, a process each)
 import Foundation
 
 func value(_ name: String, in arguments: [String]) -> String? {
@@ -40,6 +42,25 @@ func main() throws {
         for (name, perCall) in try libraryLayerAllocations(try environments.libraryEnvironment()) {
             print("| \(name) | \(formatMallocs(perCall)) |")
         }
+    case "idle":
+        guard let implementation = value("--impl", in: arguments).flatMap(Implementation.init(rawValue:)),
+              let count = value("--count", in: arguments).flatMap(Int.init), count > 0 else {
+            throw BenchError("idle needs --impl swift|c|nio --count N")
+        }
+        let perPair = try IdleConnections.measure(implementation, count: count,
+                                                  release: arguments.contains("--release"), pki: try loadPKI(arguments))
+        print(String(format: "%.2f", perPair))
+    case "idle-table":
+        let counts = try (value("--counts", in: arguments) ?? "1000,3000").split(separator: ",").map {
+            guard let count = Int($0), count > 0 else { throw BenchError("bad count \($0)") }
+            return count
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bench-idle-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try loadPKI(arguments).write(to: directory)
+        let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        print(try IdleConnections.table(counts: counts, executable: executable, pkiDirectory: directory))
     case "run", nil:
         var options = TimingOptions()
         if arguments.contains("--quick") {

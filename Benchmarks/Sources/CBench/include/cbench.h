@@ -57,6 +57,13 @@ long cb_parse_bundle(const char *pem, size_t length);
 /* W6: `iterations` W1 handshakes over TCP on 127.0.0.1, server in a second thread. 0 on success. */
 int cb_tcp_handshakes(cb_env *env, long iterations);
 
+/* W7: `count` connected pairs of `kind`, each handshaken and with one
+ * 64-byte message each way, then held open; with `release`, both endpoints
+ * in SSL_MODE_RELEASE_BUFFERS. NULL on failure. Free with cb_idle_free. */
+typedef struct cb_idle cb_idle;
+cb_idle *cb_idle_new(cb_env *env, int kind, long count, int release);
+void cb_idle_free(cb_idle *idle);
+
 /* SHA-256 (for swift-nio-ssl's W4 hook, which has no digest of its own to call). */
 void cb_sha256(const void *data, size_t length, unsigned char out[32]);
 
