@@ -93,7 +93,7 @@ public final class Session: @unchecked Sendable {  // read-only accessors; OpenS
 
     /// When the session was made.
     /// - SeeAlso: SSL_SESSION_get_time(3)
-    public var time: Date { Date(timeIntervalSince1970: TimeInterval(SSL_SESSION_get_time(raw))) }
+    public var time: Date { Date(timeIntervalSince1970: TimeInterval(cossl_SSL_SESSION_get_time(raw))) }
 
     /// True when the session carries a ticket (stateless resumption).
     /// - SeeAlso: SSL_SESSION_has_ticket(3)
@@ -250,7 +250,7 @@ extension Context {
     /// - SeeAlso: SSL_CTX_flush_sessions(3)
     public func flushSessions(expiredAt date: Date = Date()) {
         // 0 would mean "all"; a date before 1970 expires nothing anyway.
-        SSL_CTX_flush_sessions(raw, max(1, Int(date.timeIntervalSince1970.rounded(.down))))
+        cossl_SSL_CTX_flush_sessions(raw, max(1, Int(date.timeIntervalSince1970.rounded(.down))))
         ErrorQueue.clear()
     }
 
