@@ -14,10 +14,11 @@
 #
 # The root is made once with mmdebstrap (about a minute; the apt-get of
 # mmdebstrap itself if it is missing) and kept in .build-matrix/ (ignored by
-# git); it is made again when the package list or the suite changes, or with
-# MATRIX_REFRESH=1. Inside it, the project is at /src, this machine's Swift
+# git); it is made again when the package list changes, or with
+# MATRIX_REFRESH=1 (the old one is kept until the new one is complete). One
+# run at a time per checkout (a lock in .build-matrix/). Inside it, the project is at /src, this machine's Swift
 # toolchain (/opt/swift) and the Swift package copies (/opt/swift-packages)
-# are bind-mounted read-only, the git settings that send GitHub URLs to
+# are bind-mounted read-only, /tmp is a fresh tmpfs, the git settings that send GitHub URLs to
 # those copies are reproduced in the root's /etc/gitconfig, and builds go to
 # .build-matrix/build (bench: .build-matrix/bench), never the host's .build.
 # Every mount lives in a private mount namespace and is unmounted on exit
@@ -66,7 +67,7 @@ fi
 # --- Can it run here? --------------------------------------------------------
 [ "$(uname -s)" = Linux ] || fail "needs Linux (a Debian root, chroot and bind mounts); this is $(uname -s)"
 [ "$(id -u)" -eq 0 ] || fail "needs root: mmdebstrap, chroot and the bind mounts need it (run it as root, e.g. sudo Scripts/matrix.sh)"
-for tool in unshare chroot mount umount findmnt; do
+for tool in unshare chroot mount umount findmnt flock; do
     command -v "$tool" >/dev/null 2>&1 || fail "needs $tool (util-linux/coreutils), which is not on PATH"
 done
 
@@ -86,8 +87,13 @@ if [ "$command" = clean ]; then
 fi
 
 if [ -z "${MATRIX_IN_NAMESPACE:-}" ]; then
+    mkdir -p "$cache"
+    # One run at a time on this cache; the lock (fd 9) lasts as long as the run.
+    exec 9>"$cache/lock"
+    flock -n 9 || fail "another Scripts/matrix.sh is using ${cache#"$project"/}; wait for it to end"
+
     # --- The root: make it when missing or out of date ------------------------
-    stamp_text="suite=$suite mirror=$mirror security=$security_mirror packages=${packages[*]}"
+    stamp_text="suite=$suite packages=${packages[*]}"
     if [ -n "${MATRIX_REFRESH:-}" ] || [ ! -x "$rootfs/usr/bin/openssl" ] \
         || [ "$(cat "$rootfs.stamp" 2>/dev/null)" != "$stamp_text" ]; then
         if ! command -v mmdebstrap >/dev/null 2>&1; then
@@ -99,10 +105,7 @@ if [ -z "${MATRIX_IN_NAMESPACE:-}" ]; then
                 fail "could not install mmdebstrap with apt-get (is Debian's mirror reachable?)"
             fi
         fi
-        mkdir -p "$cache"
-        [ ! -d "$rootfs" ] || remove_tree "$rootfs"
         [ ! -d "$rootfs.new" ] || remove_tree "$rootfs.new"
-        rm -f "$rootfs.stamp"
         say "making the Debian $suite root in ${rootfs#"$project"/} (mmdebstrap, $mirror)…"
         started=$(date +%s)
         include=$(IFS=,; echo "${packages[*]}")
@@ -113,6 +116,8 @@ if [ -z "${MATRIX_IN_NAMESPACE:-}" ]; then
             [ ! -d "$rootfs.new" ] || remove_tree "$rootfs.new"
             fail "mmdebstrap could not make the $suite root (is $mirror reachable? the log: ${cache#"$project"/}/mmdebstrap.log)"
         fi
+        rm -f "$rootfs.stamp"
+        [ ! -d "$rootfs" ] || remove_tree "$rootfs"
         mv "$rootfs.new" "$rootfs"
         echo "$stamp_text" >"$rootfs.stamp"
         say "root made in $(( $(date +%s) - started ))s"
@@ -159,6 +164,7 @@ attach() {  # attach SOURCE TARGET [ro] — bind SOURCE (recursively) at TARGET 
 }
 
 mount -t proc proc "$rootfs/proc"; mounts+=("$rootfs/proc")
+mount -t tmpfs -o mode=1777 tmpfs "$rootfs/tmp"; mounts+=("$rootfs/tmp")
 attach /dev "$rootfs/dev"
 attach /sys "$rootfs/sys" ro
 attach "$toolchain" "$rootfs/opt/swift" ro
@@ -187,8 +193,7 @@ while IFS='=' read -r name _; do
 done < <(env)
 inside() { chroot "$rootfs" /usr/bin/env -i "${environment[@]}" "$@"; }
 
-openssl_version=$(inside openssl version)
-say "$suite root: $openssl_version; $(inside /opt/swift/usr/bin/swift --version 2>/dev/null | head -n 1)"
+echo "matrix: Debian $suite root, $(inside openssl version); $(inside /opt/swift/usr/bin/swift --version 2>/dev/null | head -n 1)"
 case "$command" in
     test)  inside bash -c 'cd /src && exec Scripts/test.sh "$@"' test.sh "$@" ;;
     bench) inside bash -c 'cd /src && exec Scripts/bench.sh "$@"' bench.sh "$@" ;;
