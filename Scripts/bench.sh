@@ -11,7 +11,8 @@
 #   Scripts/bench.sh --no-callgrind  full timing run without callgrind
 #   Any other argument goes to `bench run` (e.g. --workloads w1,w3 --rounds 21).
 #
-# Environment: BENCH_GROUPS (e.g. X25519): the key-exchange groups of every
+# Environment: BENCH_GROUPS (e.g. X25519:P-256; keep P-256 for W1c's TLS 1.2
+# ECDSA certificate): the key-exchange groups of every
 # context, in all three implementations, instead of each one's defaults
 # (OpenSSL 3.0: X25519 first; OpenSSL 3.5 and swift-nio-ssl 2.37:
 # X25519MLKEM768 first); BENCH_TICKETS, BENCH_AA, BENCH_COPYING_PUMP (see
@@ -94,7 +95,8 @@ callgrind_table=""
 if [ "$callgrind" = yes ]; then
     if ! command -v valgrind >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
         echo "bench: installing valgrind (for instruction counts)" >&2
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind >/dev/null 2>&1 || true
+        # (apt-get update first: a fresh root, e.g. Scripts/matrix.sh's, has no package lists)
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends valgrind; } >/dev/null 2>&1 || true
     fi
     if ! command -v valgrind >/dev/null 2>&1; then
         echo "bench: valgrind is not installed (apt-get install valgrind); skipping instruction counts" >&2
