@@ -13,7 +13,8 @@
 #
 # Environment: INTEROP_JOBS (cells at once, default 4), INTEROP_ONLY (run the
 # cells whose name contains one of these |-separated parts), CONFORMANCE_TIMEOUT
-# (seconds for the whole run, default 900).
+# (seconds for the whole run, default 900), SWIFT_SCRATCH_PATH (the build
+# folder, instead of .build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,8 +29,10 @@ for argument in "$@"; do
 done
 
 Scripts/bootstrap.sh
+scratch=()
+if [ -n "${SWIFT_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$SWIFT_SCRATCH_PATH"); fi
 if [ "$build" = 1 ]; then
-    swift build --build-tests
+    swift build --build-tests "${scratch[@]}"
 fi
 
 work=$(mktemp -d)
@@ -51,7 +54,7 @@ started=$(date +%s)
 set +e
 INTEROP_REPORT="$report" INTEROP_REQUIRE_PEERS=1 \
     setsid timeout -s KILL "${CONFORMANCE_TIMEOUT:-900}" \
-    swift test --skip-build --filter InteropTests >"$log" 2>&1 &
+    swift test --skip-build "${scratch[@]}" --filter InteropTests >"$log" 2>&1 &
 runner=$!
 wait "$runner"
 status=$?

@@ -183,4 +183,19 @@ static inline int cossl_DTLSv1_handle_timeout(SSL *ssl) { return (int)DTLSv1_han
 static inline long cossl_SSL_set_mtu(SSL *ssl, long mtu) { return SSL_set_mtu(ssl, mtu); }
 static inline int cossl_BIO_ctrl_set_connected(BIO *bio, BIO_ADDR *peer) { return (int)BIO_ctrl_set_connected(bio, peer); }
 
+/* ---- calls that changed between OpenSSL 3.0 and 3.5: one name for both ----
+ * 3.4 deprecated the `long` time functions (not Y2038-safe) for `time_t`
+ * ones (SSL_SESSION_get_time_ex since 3.3, SSL_CTX_flush_sessions_ex since
+ * 3.4); the headers compiled against pick the call, so neither version warns. */
+#if OPENSSL_VERSION_NUMBER >= 0x30300000L
+static inline time_t cossl_SSL_SESSION_get_time(const SSL_SESSION *s) { return SSL_SESSION_get_time_ex(s); }
+#else
+static inline time_t cossl_SSL_SESSION_get_time(const SSL_SESSION *s) { return (time_t)SSL_SESSION_get_time(s); }
+#endif
+#if OPENSSL_VERSION_NUMBER >= 0x30400000L
+static inline void cossl_SSL_CTX_flush_sessions(SSL_CTX *ctx, time_t tm) { SSL_CTX_flush_sessions_ex(ctx, tm); }
+#else
+static inline void cossl_SSL_CTX_flush_sessions(SSL_CTX *ctx, time_t tm) { SSL_CTX_flush_sessions(ctx, (long)tm); }
+#endif
+
 #endif /* COPENSSL_SHIM_H */

@@ -86,7 +86,11 @@ enum Peers {
                 arguments += ["-servername", name, "-cert2", other.leafFile, "-key2", other.keyFile,
                               "-CAfile", InteropPKIFiles.caBundle]
             }
-            if let ca = spec.clientCAFile { arguments += ["-Verify", "1", "-verify_return_error", "-CAfile", ca] }
+            if let ca = spec.clientCAFile {
+                // -nameopt oneline: "Peer certificate: CN = x" on every version
+                // (the default became utf8, "CN=x", in OpenSSL 3.2).
+                arguments += ["-Verify", "1", "-verify_return_error", "-CAfile", ca, "-nameopt", "oneline"]
+            }
             if let alpn = spec.alpn { arguments += ["-alpn", alpn.joined(separator: ",")] }
             if spec.onlyTLS12 { arguments += ["-tls1_2"] }
             // -rev: reverses each line, and "CLOSE" makes it send close_notify.

@@ -65,7 +65,7 @@ struct CLITests {
         let path = directory.path("server.pem")
         let result = try OsslTool.run(["x509", "--text", path])
         #expect(result.status == 0)
-        #expect(result.stdout == (try ExternalTool.openssl(["x509", "-in", path, "-text", "-noout"])))
+        #expect(result.stdout == (try ExternalTool.openssl(["x509", "-in", path, "-text", "-noout"] + RuntimeOpenSSL.onelineNames)))
     }
 
     @Test("x509 reads DER and stdin, and both give the same JSON as PEM")
@@ -360,7 +360,7 @@ struct CLITests {
                                        "--san", "www.example.com,IP:192.0.2.1", "--san", "email:a@example.com",
                                        "--out", directory.path("req.pem")])
         #expect(result.status == 0, "\(result.stderr)")
-        let text = try ExternalTool.openssl(["req", "-in", directory.path("req.pem"), "-noout", "-text", "-verify"])
+        let text = try ExternalTool.openssl(["req", "-in", directory.path("req.pem"), "-noout", "-text", "-verify"] + RuntimeOpenSSL.onelineNames)
         #expect(text.contains("Subject: C = DE, O = Example, CN = www.example.com"))
         #expect(text.contains("DNS:www.example.com, IP Address:192.0.2.1, email:a@example.com"))
         let badSAN = try OsslTool.run(["req", "--key", key, "--subject", "/CN=x", "--san", "IP:300.1.2.3"])

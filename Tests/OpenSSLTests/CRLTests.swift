@@ -82,7 +82,7 @@ struct CRLTests {
         let crl = try Self.sampleCRL()
         let directory = try TemporaryDirectory()
         let path = try directory.write("crl.pem", try crl.pem)
-        let text = try runOpenSSL(["crl", "-in", path, "-text", "-noout"])
+        let text = try runOpenSSL(["crl", "-in", path, "-text", "-noout"] + RuntimeOpenSSL.onelineNames)
         #expect(text.status == 0, "\(text.stderr)")
         let ours = try crl.text
         #expect(text.stdout == ours, "first difference: \(firstDifference(text.stdout, ours))")

@@ -88,4 +88,45 @@ struct SystemErrorTests {
         #expect(system?.reason == String(cString: strerror(ENOENT)), "\(error)")
         expectErrorQueueEmpty()
     }
+
+    /// Queues one entry the way ERR_raise does (a macro Swift cannot call).
+    static func raise(library: Int32, reason: Int32) {
+        ERR_new()
+        ERR_set_debug(#file, #line, "raise")
+        withVaList([]) { ERR_vset_error(library, reason, nil, $0) }
+    }
+
+    @Test("S10 SSL_ERROR_SYSCALL with only the failed system call queued (OpenSSL 3.5's record layer; 3.0 queues nothing) is sysCall with its errno")
+    func sysCallWithQueuedSystemEntry() throws {
+        ERR_clear_error()
+        Self.raise(library: ERR_LIB_SYS, reason: EPIPE)
+        let fromQueue = SSLError.from(code: SSL_ERROR_SYSCALL, result: -1, errno: 0, operation: "write")
+        guard case .sysCall(let code, let detail) = fromQueue else {
+            Issue.record("expected sysCall, got \(fromQueue)")
+            return
+        }
+        #expect(code == EPIPE)
+        #expect(detail.entries.map(\.libraryCode) == [ERR_LIB_SYS])
+        #expect(detail.entries.first?.reason == String(cString: strerror(EPIPE)))
+        expectErrorQueueEmpty()
+
+        // errno saved right after the call is the call's own: it wins.
+        Self.raise(library: ERR_LIB_SYS, reason: EPIPE)
+        let withErrno = SSLError.from(code: SSL_ERROR_SYSCALL, result: -1, errno: ECONNRESET, operation: "write")
+        guard case .sysCall(ECONNRESET, _) = withErrno else {
+            Issue.record("expected sysCall(ECONNRESET), got \(withErrno)")
+            return
+        }
+
+        // A library's own entry among them: a protocol failure, not I/O.
+        Self.raise(library: ERR_LIB_SYS, reason: EPIPE)
+        Self.raise(library: ERR_LIB_SSL, reason: SSL_R_BAD_LENGTH)
+        let mixed = SSLError.from(code: SSL_ERROR_SYSCALL, result: -1, errno: 0, operation: "write")
+        guard case .ssl(let error) = mixed else {
+            Issue.record("expected ssl, got \(mixed)")
+            return
+        }
+        #expect(error.entries.map(\.libraryCode) == [ERR_LIB_SYS, ERR_LIB_SSL])
+        expectErrorQueueEmpty()
+    }
 }

@@ -43,19 +43,64 @@ struct FeatureShimTests {
 
     @Test("Handshake shims: negotiated group, peer signature, peer temporary key, renegotiation count")
     func handshakeShims() throws {
+        // The default groups: X25519 on 3.0; on 3.5 the X25519MLKEM768 hybrid,
+        // which has no NID and, being a KEM, no peer key.
         let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())
         try pair.handshake()
         pair.client.withUnsafeOpenSSLPointer { ssl in
-            #expect(cossl_SSL_get_negotiated_group(ssl) == NID_X25519)
+            #expect(cossl_SSL_get_negotiated_group(ssl) == RuntimeOpenSSL.defaultTLS13GroupID)
             var nid: Int32 = 0
             #expect(cossl_SSL_get_peer_signature_nid(ssl, &nid) == 1)
             #expect(nid == NID_sha256)
             var key: OpaquePointer?
+            if RuntimeOpenSSL.defaultTLS13HasPeerTemporaryKey {
+                #expect(cossl_SSL_get_peer_tmp_key(ssl, &key) == 1)
+                #expect(key.map { EVP_PKEY_get_base_id($0) } == EVP_PKEY_X25519)
+            } else {
+                #expect(cossl_SSL_get_peer_tmp_key(ssl, &key) == 0)
+                #expect(key == nil)
+            }
+            EVP_PKEY_free(key)
+            ERR_clear_error()
+            #expect(cossl_SSL_total_renegotiations(ssl) == 0)
+        }
+        // X25519 pinned: the same answers on every version.
+        let client = try TestContexts.client()
+        try client.setGroups(["X25519"])
+        let pinned = try TLSPair(client: client, server: try TestContexts.server())
+        try pinned.handshake()
+        pinned.client.withUnsafeOpenSSLPointer { ssl in
+            #expect(cossl_SSL_get_negotiated_group(ssl) == NID_X25519)
+            var key: OpaquePointer?
             #expect(cossl_SSL_get_peer_tmp_key(ssl, &key) == 1)
             #expect(key.map { EVP_PKEY_get_base_id($0) } == EVP_PKEY_X25519)
             EVP_PKEY_free(key)
-            #expect(cossl_SSL_total_renegotiations(ssl) == 0)
         }
+    }
+
+    @Test("Time shims (3.0's long calls, 3.5's time_t ones): a session's creation time; flushing a server cache by date")
+    func sessionTimeShims() throws {
+        let server = try VersionedContexts.server(.tls1_2)
+        try server.setOptions(.noTicket)  // stateful: the session stays in the server's cache
+        try server.setTimeout(60)
+        let before = time(nil)
+        let pair = try TLSPair(client: try TestContexts.client(), server: server)
+        try pair.handshake()
+        let session = try #require(pair.server.session)
+        _ = try pair.server.shutdown()
+        let after = time(nil)
+        session.withUnsafeOpenSSLPointer { raw in
+            let made = cossl_SSL_SESSION_get_time(raw)
+            #expect(made >= before && made <= after)
+        }
+        server.withUnsafeOpenSSLPointer { context in
+            #expect(cossl_SSL_CTX_sess_number(context) == 1)
+            cossl_SSL_CTX_flush_sessions(context, after)  // not expired yet
+            #expect(cossl_SSL_CTX_sess_number(context) == 1)
+            cossl_SSL_CTX_flush_sessions(context, after + 61)
+            #expect(cossl_SSL_CTX_sess_number(context) == 0)
+        }
+        expectErrorQueueEmpty()
     }
 
     @Test("DTLS shims: timeout, retransmission, MTU, connected datagram BIO")

@@ -57,13 +57,22 @@ struct IntrospectionTests {
         #expect(pair.client.cipherList.contains(cipher))
         #expect(pair.server.cipherList.contains(cipher))
 
-        #expect(pair.client.groupName == "x25519")
-        #expect(pair.server.groupName == "x25519")
-        #expect(pair.client.negotiatedGroupID == NID_X25519)
-        let temporary = try #require(pair.client.peerTemporaryKey)
-        #expect(temporary.type == .x25519)
-        #expect(temporary.bits == 253)
-        #expect(!temporary.hasPrivateKey)
+        // The default groups: X25519 on TLS 1.2 and on 3.0; TLS 1.3 on 3.5
+        // settles on the X25519MLKEM768 hybrid, a KEM with no peer key.
+        let expectedGroup = version == .tls1_3 ? RuntimeOpenSSL.defaultTLS13GroupName : "x25519"
+        let expectedGroupID = version == .tls1_3 ? RuntimeOpenSSL.defaultTLS13GroupID : NID_X25519
+        #expect(pair.client.groupName == expectedGroup)
+        #expect(pair.server.groupName == expectedGroup)
+        #expect(pair.client.negotiatedGroupID == expectedGroupID)
+        #expect(pair.server.negotiatedGroupID == expectedGroupID)
+        if version == .tls1_2 || RuntimeOpenSSL.defaultTLS13HasPeerTemporaryKey {
+            let temporary = try #require(pair.client.peerTemporaryKey)
+            #expect(temporary.type == .x25519)
+            #expect(temporary.bits == 253)
+            #expect(!temporary.hasPrivateKey)
+        } else {
+            #expect(pair.client.peerTemporaryKey == nil)
+        }
         // The server's certificate is ECDSA P-256, signed over with SHA-256.
         #expect(pair.client.peerSignatureDigest == "SHA256")
         #expect(pair.client.peerSignatureType == "id-ecPublicKey")

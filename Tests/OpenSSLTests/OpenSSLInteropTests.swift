@@ -148,7 +148,7 @@ struct OpenSSLInteropTests {
             let result = try ExternalTool.run("/usr/bin/openssl", [
                 "s_client", "-connect", "127.0.0.1:\(listener.localPort)", "-ign_eof",
                 "-CAfile", directory.path("root.pem"), "-verify_return_error",
-            ] + extra, timeout: 20)
+            ] + RuntimeOpenSSL.onelineNames + extra, timeout: 20)
             #expect(!result.timedOut)
             return result.stdout + result.stderr
         }

@@ -82,7 +82,7 @@ struct X509RequestTests {
         #expect(verify.status == 0, "\(verify.combined)")
         #expect(verify.combined.contains("Certificate request self-signature verify OK"))
         #expect(!verify.combined.contains("failure"))
-        let text = try runOpenSSL(["req", "-text", "-noout", "-in", path])
+        let text = try runOpenSSL(["req", "-text", "-noout", "-in", path] + RuntimeOpenSSL.onelineNames)
         #expect(text.status == 0)
         let ours = try request.text
         #expect(text.stdout == ours, "first difference: \(firstDifference(text.stdout, ours))")

@@ -65,7 +65,7 @@ struct X509Tests {
         // Public key.
         #expect(try tool(["-pubkey"]) == certificate.publicKey.publicKeyPEM())
         // The whole text, which covers version, signature algorithm and every extension.
-        let text = try tool(["-text"])
+        let text = try tool(["-text"] + RuntimeOpenSSL.onelineNames)
         #expect(try certificate.text == text)
         #expect(text.contains("Version: \(certificate.version) "))
         #expect(text.contains("Signature Algorithm: \(certificate.signatureAlgorithm)\n"))

@@ -121,6 +121,10 @@ cb_env *cb_env_new(const cb_pki *pki, char *err, size_t errlen) {
         SSL_CTX *server = env->server[kind] = new_ctx(TLS_server_method());
         SSL_CTX *client = env->client[kind] = new_ctx(TLS_client_method());
         if (!server || !client) { fail(err, errlen, "SSL_CTX_new"); goto failed; }
+        if (pki->groups && (SSL_CTX_set1_groups_list(server, pki->groups) != 1
+                            || SSL_CTX_set1_groups_list(client, pki->groups) != 1)) {
+            fail(err, errlen, "groups"); goto failed;
+        }
         const char *cert = kind == CB_RSA13 ? pki->rsa_cert_pem : pki->ecdsa_cert_pem;
         const char *key = kind == CB_RSA13 ? pki->rsa_key_pem : pki->ecdsa_key_pem;
         if (!use_pair(server, cert, key)) { fail(err, errlen, "server certificate"); goto failed; }

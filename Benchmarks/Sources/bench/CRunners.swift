@@ -7,6 +7,8 @@ final class CEnvironment {
 
     init(_ pki: PKI) throws {
         var error = [CChar](repeating: 0, count: 512)
+        let groups: UnsafeMutablePointer<CChar>? = benchGroups.flatMap { strdup($0.joined(separator: ":")) }
+        defer { free(groups) }
         let env: OpaquePointer? = pki.rootPEM.withCString { root in
             pki.ecdsaCertificatePEM.withCString { ecdsaCert in
                 pki.ecdsaKeyPEM.withCString { ecdsaKey in
@@ -16,7 +18,8 @@ final class CEnvironment {
                                 pki.clientKeyPEM.withCString { clientKey in
                                     var inputs = cb_pki(root_pem: root, ecdsa_cert_pem: ecdsaCert, ecdsa_key_pem: ecdsaKey,
                                                         rsa_cert_pem: rsaCert, rsa_key_pem: rsaKey,
-                                                        client_cert_pem: clientCert, client_key_pem: clientKey)
+                                                        client_cert_pem: clientCert, client_key_pem: clientKey,
+                                                        groups: groups)
                                     return cb_env_new(&inputs, &error, error.count)
                                 }
                             }

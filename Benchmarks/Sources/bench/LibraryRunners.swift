@@ -37,6 +37,11 @@ final class LibraryEnvironment: @unchecked Sendable {  // immutable after init; 
         mutualClient = try Context.client(trusting: [root], certificate: clientCertificate, key: clientKey)
         dataClient = try Context.client(trusting: [root])
         try dataClient.setTLS13Ciphersuites("TLS_AES_128_GCM_SHA256")
+        if let groups = benchGroups {
+            for context in [ecdsaServer, rsaServer, tls12Server, mutualServer, dataServer, client, mutualClient, dataClient] {
+                try context.setGroups(groups)
+            }
+        }
     }
 }
 

@@ -4,8 +4,25 @@ import NIOEmbedded
 import NIOSSL
 import NIOTLS
 
+/// BENCH_GROUPS in swift-nio-ssl's terms (its TLS code points).
+func nioCurves(_ groups: [String]) throws -> [NIOTLSCurve] {
+    try groups.map { name in
+        switch name.lowercased() {
+        case "x25519": return .x25519
+        case "x448": return .x448
+        case "x25519mlkem768": return .x25519_MLKEM768
+        case "p-256", "prime256v1", "secp256r1": return .secp256r1
+        case "p-384", "secp384r1": return .secp384r1
+        case "p-521", "secp521r1": return .secp521r1
+        default: throw BenchError("BENCH_GROUPS: swift-nio-ssl has no group \(name)")
+        }
+    }
+}
+
 /// swift-nio-ssl's contexts, configured like the others where it can be:
-/// BoringSSL picks X25519 and, on x86 with AES-NI, AES-128-GCM by itself.
+/// on x86 with AES-NI BoringSSL picks AES-128-GCM by itself; its default
+/// groups put X25519MLKEM768 first (swift-nio-ssl 2.37), as OpenSSL 3.5's
+/// do and 3.0's cannot, so BENCH_GROUPS=X25519 is the like-for-like W1.
 final class NIOEnvironment {
     let ecdsaServer: NIOSSLContext, rsaServer: NIOSSLContext, tls12Server: NIOSSLContext, mutualServer: NIOSSLContext
     let client: NIOSSLContext, mutualClient: NIOSSLContext
@@ -19,23 +36,29 @@ final class NIOEnvironment {
         let clientCertificate = try NIOSSLCertificate(bytes: Array(pki.clientCertificatePEM.utf8), format: .pem)
         let clientKey = try NIOSSLPrivateKey(bytes: Array(pki.clientKeyPEM.utf8), format: .pem)
 
-        ecdsaServer = try NIOSSLContext(configuration: .makeServerConfiguration(
+        let curves = try benchGroups.map(nioCurves)
+        func context(_ configuration: TLSConfiguration) throws -> NIOSSLContext {
+            var configuration = configuration
+            if let curves { configuration.curves = curves }
+            return try NIOSSLContext(configuration: configuration)
+        }
+        ecdsaServer = try context(.makeServerConfiguration(
             certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey)))
-        rsaServer = try NIOSSLContext(configuration: .makeServerConfiguration(
+        rsaServer = try context(.makeServerConfiguration(
             certificateChain: [.certificate(rsa)], privateKey: .privateKey(rsaKey)))
         var tls12 = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey))
         tls12.maximumTLSVersion = .tlsv12
         tls12.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
-        tls12Server = try NIOSSLContext(configuration: tls12)
-        mutualServer = try NIOSSLContext(configuration: .makeServerConfigurationWithMTLS(
+        tls12Server = try context(tls12)
+        mutualServer = try context(.makeServerConfigurationWithMTLS(
             certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey), trustRoots: .certificates([root])))
 
         var clientConfiguration = TLSConfiguration.makeClientConfiguration()
         clientConfiguration.trustRoots = .certificates([root])
-        client = try NIOSSLContext(configuration: clientConfiguration)
+        client = try context(clientConfiguration)
         clientConfiguration.certificateChain = [.certificate(clientCertificate)]
         clientConfiguration.privateKey = .privateKey(clientKey)
-        mutualClient = try NIOSSLContext(configuration: clientConfiguration)
+        mutualClient = try context(clientConfiguration)
     }
 }
 

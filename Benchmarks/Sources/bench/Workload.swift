@@ -1,3 +1,17 @@
+import Foundation
+
+/// BENCH_GROUPS ("X25519:P-256", …): the key-exchange groups of every
+/// context, in all three implementations; nil: each one's defaults (OpenSSL
+/// 3.0: X25519 first; OpenSSL 3.5 and swift-nio-ssl 2.37: the X25519MLKEM768
+/// hybrid first). Keep P-256 in the list: TLS 1.2 (W1c) offers an ECDSA P-256
+/// certificate only to a client that lists P-256; TLS 1.3 clients send a key
+/// share for the first group only, so "X25519:P-256" means X25519.
+let benchGroups: [String]? = {
+    guard let text = ProcessInfo.processInfo.environment["BENCH_GROUPS"] else { return nil }
+    let groups = text.split(separator: ":").map(String.init)
+    return groups.isEmpty ? nil : groups
+}()
+
 /// The workloads of issue 8. Both endpoints run in one process over memory
 /// BIOs unless said otherwise.
 enum Workload: String, CaseIterable, Sendable {
@@ -5,7 +19,7 @@ enum Workload: String, CaseIterable, Sendable {
 
     var title: String {
         switch self {
-        case .w1: return "W1 TLS 1.3 handshake, ECDSA P-256, X25519"
+        case .w1: return "W1 TLS 1.3 handshake, ECDSA P-256, " + (benchGroups.map { "groups " + $0.joined(separator: ":") } ?? "default groups")
         case .w1b: return "W1b TLS 1.3 handshake, RSA-2048"
         case .w1c: return "W1c TLS 1.2 handshake, ECDHE-ECDSA-AES128-GCM-SHA256"
         case .w2: return "W2 bulk, 16 KiB writes, TLS 1.3 AES-128-GCM"

@@ -176,7 +176,8 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
 
     // MARK: Text
 
-    /// What `openssl crl -text -noout` prints for this CRL.
+    /// What `openssl crl -text -noout -nameopt oneline` prints for this CRL
+    /// (names as `X509.text` prints them).
     /// - SeeAlso: X509_CRL_print_ex(3)
     public var text: String {
         get throws {

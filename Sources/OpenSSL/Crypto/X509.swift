@@ -404,9 +404,10 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Text
 
-    /// What `openssl x509 -text -noout` prints for this certificate (names in
-    /// the tool's default `-nameopt oneline` form: `C = US, CN = x`, bytes
-    /// above 0x7F escaped as `\C3\BC`).
+    /// What `openssl x509 -text -noout -nameopt oneline` prints for this
+    /// certificate: names in `oneline` form, `C = US, CN = x`, bytes above
+    /// 0x7F escaped as `\C3\BC` (the tool's default up to OpenSSL 3.1; from
+    /// 3.2 it defaults to `-nameopt utf8`, `C=US, CN=x`).
     /// - SeeAlso: X509_print_ex(3)
     public var text: String {
         get throws {

@@ -154,7 +154,8 @@ public final class X509Request: @unchecked Sendable, CustomStringConvertible {  
 
     // MARK: Text
 
-    /// What `openssl req -text -noout` prints for this request.
+    /// What `openssl req -text -noout -nameopt oneline` prints for this
+    /// request (names as `X509.text` prints them).
     /// - SeeAlso: X509_REQ_print_ex(3)
     public var text: String {
         get throws {

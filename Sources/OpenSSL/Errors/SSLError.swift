@@ -120,6 +120,12 @@ public enum SSLError: Error, Sendable, CustomStringConvertible {
         case SSL_ERROR_ZERO_RETURN: ErrorQueue.clear(); return .zeroReturn
         case SSL_ERROR_SYSCALL:
             let error = ErrorQueue.drain(operation())
+            // OpenSSL 3.5 also queues the failed system call itself (library
+            // "system library", reason = errno); 3.0 queues nothing. Either way
+            // it is an I/O error.
+            if let first = error.entries.first, error.entries.allSatisfy({ $0.libraryCode == ERR_LIB_SYS }) {
+                return .sysCall(errno: savedErrno != 0 ? savedErrno : first.reasonCode, error)
+            }
             if !error.entries.isEmpty { return .ssl(error) }
             // No queue entry: an I/O error with errno, or EOF that broke the protocol.
             return .sysCall(errno: savedErrno != 0 ? savedErrno : -1, error)

@@ -185,8 +185,9 @@ extension Connection {
     }
 
     /// The peer's ephemeral key-exchange key (its type and `bits` tell the
-    /// group: X25519 is 253 bits); nil before the handshake or on a TLS 1.2
-    /// server, which does not see one.
+    /// group: X25519 is 253 bits); nil before the handshake, on a TLS 1.2
+    /// server, which does not see one, and for a KEM group such as
+    /// X25519MLKEM768 (OpenSSL 3.5's first default), which sends no key.
     /// - SeeAlso: SSL_get_peer_tmp_key(3)
     public var peerTemporaryKey: PKey? {
         var key: OpaquePointer?

@@ -73,8 +73,9 @@ extension Connection {
     private func applyExpectedHost(_ host: String) throws {
         let parameters = try ErrorQueue.call("expected host") { SSL_get0_param(raw) }
         if IPAddressText.parse(host) != nil {
-            try ErrorQueue.check("expected IP address \(host)") { X509_VERIFY_PARAM_set1_ip_asc(parameters, host) }
+            // Clear the name first: on newer OpenSSL (3.5; not 3.0) SSL_set1_host clears the IP too.
             try ErrorQueue.check("expected host") { SSL_set1_host(raw, nil) }
+            try ErrorQueue.check("expected IP address \(host)") { X509_VERIFY_PARAM_set1_ip_asc(parameters, host) }
         } else {
             try ErrorQueue.check("expected host \(host)") { SSL_set1_host(raw, host) }
             try ErrorQueue.check("expected host") { X509_VERIFY_PARAM_set1_ip(parameters, nil, 0) }

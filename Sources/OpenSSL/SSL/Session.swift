@@ -93,7 +93,7 @@ public final class Session: @unchecked Sendable {  // read-only accessors; OpenS
 
     /// When the session was made.
     /// - SeeAlso: SSL_SESSION_get_time(3)
-    public var time: Date { Date(timeIntervalSince1970: TimeInterval(SSL_SESSION_get_time(raw))) }
+    public var time: Date { Date(timeIntervalSince1970: TimeInterval(cossl_SSL_SESSION_get_time(raw))) }
 
     /// True when the session carries a ticket (stateless resumption).
     /// - SeeAlso: SSL_SESSION_has_ticket(3)
@@ -288,7 +288,8 @@ extension Context {
     }
 
     fileprivate func flushSessionsNow(_ time: Int) {
-        SSL_CTX_flush_sessions(raw, time)
+        // The shim picks SSL_CTX_flush_sessions_ex on OpenSSL 3.4+ (the long form is deprecated there).
+        cossl_SSL_CTX_flush_sessions(raw, time)
         ErrorQueue.clear()
     }
 

@@ -25,10 +25,11 @@ typedef struct {
     const char *rsa_key_pem;
     const char *client_cert_pem;   /* self-signed client certificate (mutual TLS) */
     const char *client_key_pem;
+    const char *groups;            /* key-exchange groups of every context (SSL_CTX_set1_groups_list), NULL: OpenSSL's default */
 } cb_pki;
 
 enum {
-    CB_ECDSA13 = 0,   /* W1: TLS 1.3, ECDSA P-256, X25519 */
+    CB_ECDSA13 = 0,   /* W1: TLS 1.3, ECDSA P-256 */
     CB_RSA13 = 1,     /* W1b: TLS 1.3, RSA-2048 */
     CB_ECDSA12 = 2,   /* W1c: TLS 1.2, ECDHE-ECDSA-AES128-GCM-SHA256 */
     CB_MTLS13 = 3,    /* W4: TLS 1.3, client certificate, whole-chain hook with a SHA-256 fingerprint */
