@@ -54,7 +54,7 @@ struct ServeCommand: ParsableCommand {
           ossl serve --http --port 8443 --cert cert.pem --key key.pem
           ossl serve --port 1965 --cert cert.pem --key key.pem --tofu known-clients.txt
           ossl serve --client-cert require --alpn h2,http/1.1 --max-connections 1
-          ossl serve --max-protocol TLSv1.2 --cipher 'DHE-RSA-AES128-GCM-SHA256' --cert rsa.pem --key rsa-key.pem
+          ossl serve --http --max-protocol TLSv1.2 --cert rsa.pem --key rsa-key.pem
         """
     )
 
