@@ -2,10 +2,10 @@
 # Installs what swift-openssl needs from Debian when it is missing:
 # libssl-dev (headers + libssl/libcrypto), openssl (the command the tests
 # compare against and an interop peer), pkg-config (SwiftPM finds OpenSSL
-# through it), gnutls-bin (gnutls-serv/gnutls-cli, interop peers) and
-# python3 (its ssl module is an interop peer; any python3 on PATH will do)
-# and publicsuffix (the Public Suffix List the Web-PKI verification policy
-# reads, /usr/share/publicsuffix/public_suffix_list.dat).
+# through it), gnutls-bin (gnutls-serv/gnutls-cli, interop peers), curl
+# (a client of `ossl serve --http` in the tests), python3 (its ssl module is
+# an interop peer; any python3 on PATH will do) and publicsuffix (the Public
+# Suffix List the Web-PKI verification policy reads).
 # Idempotent: quiet when everything is present.
 #
 # --with-tshark (or WITH_TSHARK=1) also installs tshark, for
@@ -13,7 +13,7 @@
 # (only root captures then).
 set -euo pipefail
 
-packages=(libssl-dev openssl pkg-config gnutls-bin publicsuffix)
+packages=(libssl-dev openssl pkg-config gnutls-bin curl publicsuffix)
 with_tshark=${WITH_TSHARK:-0}
 for argument in "$@"; do
     case "$argument" in

@@ -117,6 +117,7 @@ static inline int cossl_SSL_set_max_proto_version(SSL *ssl, int version) { retur
 static inline long cossl_SSL_CTX_add_extra_chain_cert(SSL_CTX *ctx, X509 *x509) { return SSL_CTX_add_extra_chain_cert(ctx, x509); }
 static inline long cossl_SSL_CTX_get_extra_chain_certs(SSL_CTX *ctx, STACK_OF(X509) **chain) { return SSL_CTX_get_extra_chain_certs(ctx, chain); }
 static inline int cossl_SSL_CTX_set1_groups_list(SSL_CTX *ctx, const char *list) { return (int)SSL_CTX_set1_groups_list(ctx, list); }
+static inline long cossl_SSL_CTX_set_dh_auto(SSL_CTX *ctx, int onoff) { return SSL_CTX_set_dh_auto(ctx, onoff); }
 static inline int cossl_SSL_set_tlsext_host_name(SSL *ssl, const char *name) { return (int)SSL_set_tlsext_host_name(ssl, name); }
 static inline int cossl_SSL_CTX_set_app_data(SSL_CTX *ctx, void *data) { return SSL_CTX_set_app_data(ctx, data); }
 static inline void *cossl_SSL_CTX_get_app_data(const SSL_CTX *ctx) { return SSL_CTX_get_app_data(ctx); }

@@ -46,7 +46,7 @@ struct DemoCommand: ParsableCommand {
         defer { listener.close() }
         var options = EchoServer.Options()
         options.tofu = tofu
-        options.requireClientCertificate = true
+        options.clientCertificate = .require
         options.idleTimeout = .seconds(10)
         let records = RecordQueue()
         let server = try EchoServer(context: serverContext, listener: listener, options: options) { records.put($0) }

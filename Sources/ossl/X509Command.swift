@@ -14,6 +14,14 @@ struct X509Command: ParsableCommand {
         usages, self-signed or not); with --text what `openssl x509 -text -noout` prints; with \
         --json one JSON array of objects whose schema Docs/cli.md documents.
 
+        A field that does not decode (a repeated or malformed extension, a time that does not \
+        parse) never loses the certificate: it is shown in its place (in JSON as \
+        {"error": "<OpenSSL's reason>"}, a time as "raw:<as encoded>"), with one line on stderr \
+        per field, and the exit status stays 0. A certificate that does not parse at all is \
+        left out with one line on stderr, the others are printed, and the exit status is 1. An \
+        input that cannot be read (missing, damaged PEM, no certificate) is exit status 2 \
+        before any output.
+
         Examples:
           ossl x509 cert.pem
           ossl x509 --text cert.der
@@ -37,50 +45,76 @@ struct X509Command: ParsableCommand {
     }
 
     func run() throws {
-        // Read everything first: output starts only when every input is good,
+        // Read every input first: a file that cannot be read at all (missing,
+        // damaged PEM, not a certificate) stops the command before any output,
         // so a script never gets half a JSON array.
-        var certificates: [(file: InputFile, index: Int, count: Int, certificate: X509)] = []
+        var entries: [(file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)] = []
         for path in files {
             let input = InputFile(path)
-            let found = try input.certificates()
-            for (index, certificate) in found.enumerated() {
-                certificates.append((input, index, found.count, certificate))
+            let found = try input.certificateEntries()
+            for (index, result) in found.enumerated() {
+                entries.append((input, index, found.count, result))
             }
         }
 
-        func failure(_ entry: (file: InputFile, index: Int, count: Int, certificate: X509), _ error: any Error) -> CLIFailure {
-            .input("\(entry.file.name): certificate \(entry.index + 1): \(describe(error))")
+        // A certificate that does not parse is left out (one line on stderr;
+        // exit status 1); one field that does not decode is reported in its
+        // place (one line on stderr each; exit status 0).
+        var unparsed = 0
+        func location(_ entry: (file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)) -> String {
+            "\(entry.file.name): certificate \(entry.index + 1)"
+        }
+        func report(_ entry: (file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)) -> X509? {
+            switch entry.result {
+            case .success(let certificate):
+                return certificate
+            case .failure(let error):
+                unparsed += 1
+                printError("ossl x509: \(location(entry)): \(oneLine(describe(error)))")
+                return nil
+            }
+        }
+        func reportFields(_ errors: [CertificateReport.FieldError],
+                          _ entry: (file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)) {
+            for error in errors {
+                printError("ossl x509: \(location(entry)): \(error.field): \(oneLine(error.reason))")
+            }
         }
 
         if json {
             var objects: [JSON] = []
-            for entry in certificates {
-                do {
-                    objects.append(try CertificateReport(entry.certificate).json())
-                } catch {
-                    throw failure(entry, error)
-                }
+            for entry in entries {
+                guard let certificate = report(entry) else { continue }
+                let (object, errors) = CertificateReport(certificate).json()
+                reportFields(errors, entry)
+                objects.append(object)
             }
             print(JSON.array(objects).text)
-            return
-        }
-
-        var blocks: [String] = []
-        let now = Date()
-        for entry in certificates {
-            do {
+        } else {
+            var blocks: [String] = []
+            let now = Date()
+            for entry in entries {
+                guard let certificate = report(entry) else { continue }
                 if text {
-                    blocks.append(try entry.certificate.text)
+                    do {
+                        blocks.append(try certificate.text)
+                    } catch {
+                        unparsed += 1
+                        printError("ossl x509: \(location(entry)): \(oneLine(describe(error)))")
+                    }
                 } else {
                     let header = entry.count > 1
                         ? "\(entry.file.name) [\(entry.index + 1)/\(entry.count)]"
                         : entry.file.name
-                    blocks.append(header + "\n" + (try CertificateReport(entry.certificate).summary(now: now)) + "\n")
+                    let (summary, errors) = CertificateReport(certificate).summary(now: now)
+                    reportFields(errors, entry)
+                    blocks.append(header + "\n" + summary + "\n")
                 }
-            } catch {
-                throw failure(entry, error)
             }
+            print(blocks.joined(separator: text ? "" : "\n"), terminator: "")
         }
-        print(blocks.joined(separator: text ? "" : "\n"), terminator: "")
+        if unparsed > 0 {
+            throw ExitCode(1)
+        }
     }
 }

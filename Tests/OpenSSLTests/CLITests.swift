@@ -590,7 +590,11 @@ enum JSONSchema {
         func check(_ condition: Bool, _ problem: @autoclosure () -> String) {
             if !condition { problems.append(problem()) }
         }
-        check(Set(object.keys) == certificateKeys, "keys \(object.keys.sorted())")
+        // outerSignatureAlgorithm appears only when it differs from signatureAlgorithm.
+        check(Set(object.keys).subtracting(["outerSignatureAlgorithm"]) == certificateKeys, "keys \(object.keys.sorted())")
+        if let outer = object["outerSignatureAlgorithm"] {
+            check(isString(outer) && outer as? String != object["signatureAlgorithm"] as? String, "outerSignatureAlgorithm")
+        }
         for key in ["subject", "issuer"] {
             let name = object[key] as? [Any]
             check(name != nil, "\(key) is not an array")

@@ -34,13 +34,12 @@ func serveOnce(certificate: X509, key: PKey, port: UInt16) throws {
     let listener = try TCPSocket.listen(host: "127.0.0.1", port: port)
     defer { listener.close() }
     let socket = try listener.accept(timeout: .seconds(30))
-    defer { socket.close() }
     let connection = try Connection(context, transport: socket)
+    defer { connection.closeGracefully() }             // close_notify, then drain and close: see below
     connection.setAcceptState()
     try connection.doHandshake()
     let request = try connection.read(max: 4096)
     try connection.writeAll(request)                   // echo
-    try connection.shutdown()
 }
 // MARK: end
 

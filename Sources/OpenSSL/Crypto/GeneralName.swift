@@ -6,12 +6,15 @@ internal import COpenSSL
 ///
 /// Text values (DNS, email, URI) are IA5 strings: a NUL byte inside one is
 /// kept as `\0` in the string, so `"good.com\0.evil.com"` never reads as
-/// `"good.com"`; any byte outside ASCII is shown as `\xNN` instead of being
-/// reinterpreted.
+/// `"good.com"`; bytes outside ASCII that form valid UTF-8 are read as the
+/// text they spell (IA5 has no such characters, but that is what such a
+/// certificate's issuer meant), and each byte of an invalid sequence is
+/// shown as `\xNN` instead of being reinterpreted.
 public enum GeneralName: Sendable, Hashable, CustomStringConvertible {
     /// dNSName.
     case dnsName(String)
-    /// iPAddress: 4 or 16 octets in a SAN; 8 or 32 (address and mask) in name constraints.
+    /// iPAddress: 4 or 16 octets in a SAN; 8 or 32 (address and mask) in
+    /// name constraints, which `valueString` writes as CIDR (`192.0.2.0/24`).
     case ipAddress([UInt8])
     /// rfc822Name.
     case email(String)
@@ -54,7 +57,10 @@ public enum GeneralName: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The value as text: the name itself; an IP address in dotted or RFC 5952
-    /// form; a directory name in RFC 2253 form; an otherName as `OID;hex`.
+    /// form, an address and mask (8 or 32 octets) in CIDR form
+    /// (`192.0.2.0/24`, `2001:db8::/32`; `address/mask` when the mask is not
+    /// contiguous), other lengths in hex; a directory name in RFC 2253 form;
+    /// an otherName as `OID;hex`.
     public var valueString: String {
         switch self {
         case .dnsName(let text), .email(let text), .uri(let text), .registeredID(let text):
@@ -112,16 +118,11 @@ public enum GeneralName: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// IA5String values, NULs kept, non-ASCII escaped (see `GeneralName`).
+/// IA5String values, NULs kept, valid UTF-8 read as text, the bytes of
+/// invalid sequences escaped (see `GeneralName`).
 enum IA5 {
     static func text(_ string: UnsafePointer<ASN1_STRING>?) -> String {
-        let bytes = ASN1.bytes(string)
-        if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
-        var out = ""
-        for byte in bytes {
-            if byte < 0x80 { out.unicodeScalars.append(Unicode.Scalar(byte)) } else { out += "\\x" + Hex.encode([byte]) }
-        }
-        return out
+        ASN1.utf8EscapingInvalid(ASN1.bytes(string))
     }
 }
 
@@ -148,11 +149,33 @@ enum IPAddressText {
             guard ok != nil else { return Hex.encode(bytes) }
             return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         case 8, 32:
-            // Address and mask, as name constraints carry them.
+            // Address and mask, as name constraints carry them: CIDR when
+            // the mask is a run of ones then zeros.
             let half = bytes.count / 2
-            return format(Array(bytes[..<half])) + "/" + format(Array(bytes[half...]))
+            let address = format(Array(bytes[..<half]))
+            let mask = Array(bytes[half...])
+            if let prefix = prefixLength(mask) { return address + "/" + String(prefix) }
+            return address + "/" + format(mask)
         default:
             return Hex.encode(bytes)
         }
+    }
+
+    /// The number of leading one bits of a contiguous mask, or nil when a
+    /// one follows a zero.
+    static func prefixLength(_ mask: [UInt8]) -> Int? {
+        var ones = 0
+        var seenZero = false
+        for byte in mask {
+            for bit in (0..<8).reversed() {
+                if byte & (1 << bit) != 0 {
+                    if seenZero { return nil }
+                    ones += 1
+                } else {
+                    seenZero = true
+                }
+            }
+        }
+        return ones
     }
 }

@@ -128,6 +128,36 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         return certificates
     }
 
+    /// Every certificate block of a PEM bundle, each decoded on its own: a
+    /// block whose DER is not a valid certificate is a failure in its place,
+    /// and the others are still read — for tools that inspect bundles and
+    /// must report every certificate they can. Labels and text between
+    /// blocks are handled as by `chain(pem:)`.
+    /// - Returns: one result per certificate block, in order (empty when
+    ///   there is none); a failure names the block (counting from 0).
+    /// - Throws: `OpenSSLError` when the PEM itself is damaged (a block's
+    ///   base64 does not decode): the blocks can no longer be told apart.
+    public static func eachCertificate(inPEM pem: some ContiguousBytes) throws -> [Result<X509, OpenSSLError>] {
+        var results: [Result<X509, OpenSSLError>] = []
+        for block in try PEMBlocks.read(pem) where PEMBlocks.certificateLabels.contains(block.label) {
+            let index = results.count
+            do {
+                if block.label == PEMBlocks.trustedCertificateLabel {
+                    results.append(.success(try X509(trustedDER: block.der)))
+                } else {
+                    results.append(.success(try X509(der: block.der)))
+                }
+            } catch let error as OpenSSLError {
+                results.append(.failure(OpenSSLError(operation: "read certificate \(index) of PEM bundle",
+                                                     entries: error.entries, detail: error.detail)))
+            } catch {
+                results.append(.failure(OpenSSLError(operation: "read certificate \(index) of PEM bundle",
+                                                     detail: "\(error)")))
+            }
+        }
+        return results
+    }
+
     /// Every certificate in PEM bundle text. See `chain(pem:)`.
     public static func chain(pem: String) throws -> [X509] {
         try chain(pem: Array(pem.utf8))
@@ -216,6 +246,18 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         get throws { try ASN1.date(X509_get0_notAfter(raw), "read notAfter") }
     }
 
+    /// notBefore as encoded, whatever it holds: a UTCTime (`YYMMDDHHMMSSZ`)
+    /// or GeneralizedTime (`YYYYMMDDHHMMSSZ`), with any byte that is not
+    /// valid UTF-8 shown as `\xNN`. For a time `notBefore` cannot read.
+    public var encodedNotBefore: String {
+        ASN1.utf8EscapingInvalid(ASN1.bytes(X509_get0_notBefore(raw)))
+    }
+
+    /// notAfter as encoded, whatever it holds (see `encodedNotBefore`).
+    public var encodedNotAfter: String {
+        ASN1.utf8EscapingInvalid(ASN1.bytes(X509_get0_notAfter(raw)))
+    }
+
     /// True when notAfter is in the past — or cannot be read (it fails closed).
     public var hasExpired: Bool {
         guard let notAfter = try? notAfter else { return true }
@@ -239,12 +281,29 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         }
     }
 
-    /// The signature algorithm as `openssl x509 -text` names it
-    /// ("sha256WithRSAEncryption", "ecdsa-with-SHA256", "ED25519"), or its OID when unknown.
-    /// - SeeAlso: X509_get0_signature(3)
+    /// The signature algorithm the issuer signed into the certificate (the
+    /// one inside tbsCertificate, which `openssl x509 -text` prints first),
+    /// as OpenSSL names it ("sha256WithRSAEncryption", "ecdsa-with-SHA256",
+    /// "ED25519"), or its OID when unknown. RFC 5280 requires the copy
+    /// outside the signed part to be the same; `outerSignatureAlgorithm`
+    /// reads that one, for certificates where it is not.
+    /// - SeeAlso: X509_get0_tbs_sigalg(3)
     public var signatureAlgorithm: String {
+        Self.algorithmName(X509_get0_tbs_sigalg(raw))
+    }
+
+    /// The signature algorithm outside tbsCertificate, next to the signature
+    /// bits (the one `openssl x509 -text` prints last). The same as
+    /// `signatureAlgorithm` in any well-formed certificate; OpenSSL refuses
+    /// to verify a certificate where they differ.
+    /// - SeeAlso: X509_get0_signature(3)
+    public var outerSignatureAlgorithm: String {
         var algorithm: UnsafePointer<X509_ALGOR>?
         X509_get0_signature(nil, &algorithm, raw)
+        return Self.algorithmName(algorithm)
+    }
+
+    private static func algorithmName(_ algorithm: UnsafePointer<X509_ALGOR>?) -> String {
         guard let algorithm else { return "" }
         var object: OpaquePointer?
         X509_ALGOR_get0(&object, nil, nil, algorithm)
@@ -302,7 +361,9 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
 
     // MARK: Extensions
 
-    /// Every extension, in certificate order.
+    /// Every extension, in certificate order, as encoded: an extension that
+    /// occurs twice is listed twice, and one whose value does not decode is
+    /// listed like any other (only its typed getter fails).
     /// - SeeAlso: X509_get_ext(3)
     public var extensions: [X509Extension] {
         let count = X509_get_ext_count(raw)
@@ -311,8 +372,14 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         }
     }
 
+    // Each typed getter below reads its own extension and fails alone: a
+    // repeated or undecodable extension makes that getter throw, while the
+    // certificate and every other getter keep working.
+
     /// subjectAltName entries in order, or nil when the extension is absent.
-    /// - Throws: `OpenSSLError` when the extension is malformed or repeated.
+    /// - Throws: `OpenSSLError` when the extension is malformed ("decode
+    ///   alternative name extension: …" with OpenSSL's reason) or repeated
+    ///   ("the extension occurs 2 times").
     public var subjectAlternativeNames: [GeneralName]? {
         get throws { try extensions.unique(X509Extension.subjectAlternativeNameOID)?.generalNames() }
     }

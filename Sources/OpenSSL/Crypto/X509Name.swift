@@ -34,6 +34,39 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
         /// Which RDN (set) the component belongs to: components sharing an
         /// index form one multi-valued RDN (`CN=a+UID=b`).
         public let rdnIndex: Int
+        /// The value's whole DER encoding (tag, length, contents) — what
+        /// RFC 4514 writes after `#` for a value that is not text.
+        public let valueDER: [UInt8]
+
+        /// True when the value is one of the ASN.1 string types (UTF8String,
+        /// PrintableString, IA5String, T61String, BMPString, …); false for
+        /// the other types a name may hold (a BIT STRING, a SEQUENCE).
+        public var isText: Bool { Component.textTypes.contains(stringType) }
+
+        /// The value written faithfully, for display (what `ossl x509
+        /// --json` prints): text as text — for the one-byte string types,
+        /// valid UTF-8 is read as such whatever the type claims, and each
+        /// byte of an invalid sequence is shown as `\xNN`; a BMPString or
+        /// UniversalString decoded (its bytes as `\xNN` when it does not
+        /// decode) — and a value that is not text as `hex:` and its DER
+        /// (`hex:0303000102` for a BIT STRING).
+        public var displayValue: String {
+            switch stringType {
+            case V_ASN1_BMPSTRING, V_ASN1_UNIVERSALSTRING:
+                return value ?? ASN1.utf8EscapingInvalid(rawValue)
+            case _ where isText:
+                return ASN1.utf8EscapingInvalid(rawValue)
+            default:
+                return "hex:" + Hex.encode(valueDER)
+            }
+        }
+
+        /// The ASN.1 string types.
+        static let textTypes: Set<Int32> = [
+            V_ASN1_UTF8STRING, V_ASN1_NUMERICSTRING, V_ASN1_PRINTABLESTRING, V_ASN1_T61STRING,
+            V_ASN1_VIDEOTEXSTRING, V_ASN1_IA5STRING, V_ASN1_GRAPHICSTRING, V_ASN1_VISIBLESTRING,
+            V_ASN1_GENERALSTRING, V_ASN1_UNIVERSALSTRING, V_ASN1_BMPSTRING,
+        ]
 
         /// The short name, or the dotted OID when OpenSSL has no name for the attribute.
         public var name: String { shortName ?? oid }
@@ -136,11 +169,22 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
                 value: ASN1.text(data),
                 rawValue: ASN1.bytes(data),
                 stringType: data.map { ASN1_STRING_type($0) } ?? 0,
-                rdnIndex: Int(X509_NAME_ENTRY_set(entry))
+                rdnIndex: Int(X509_NAME_ENTRY_set(entry)),
+                valueDER: valueEncoding(entry)
             ))
         }
         ErrorQueue.clear()
         return result
+    }
+
+    /// The DER of an entry's value: the entry (a SEQUENCE of the type's
+    /// OID and the value) encoded, then the OID skipped.
+    private static func valueEncoding(_ entry: OpaquePointer) -> [UInt8] {
+        guard let der = try? MemoryBIO.der("encode name entry", { i2d_X509_NAME_ENTRY(entry, $0) }) else { return [] }
+        // SEQUENCE header, then the OID's whole TLV; the rest is the value.
+        guard let inner = DERSkim.contentStart(der, at: 0),
+              let afterOID = DERSkim.end(der, at: inner) else { return [] }
+        return Array(der[afterOID...])
     }
 
     // MARK: Lookups

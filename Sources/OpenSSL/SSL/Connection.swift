@@ -71,6 +71,11 @@ public final class Connection {
     /// left behind; cleared by the next call into OpenSSL.
     var readWouldBlock = false
 
+    /// Set when a call failed for good (a fatal alert, an I/O error, an
+    /// error thrown by a callback or the transport): `closeGracefully` then
+    /// sends no close_notify, so the session is not kept for resumption.
+    var hasFailed = false
+
     /// The transport the connection was made with (pyOpenSSL's
     /// `get_socket`): the `TCPSocket`, `UDPSocket` or your own `Transport`
     /// — for instance to shut its sending side down after `shutdown()`
@@ -601,6 +606,7 @@ public final class Connection {
                 callbackError = nil
                 ErrorQueue.clear()
                 if let refusal = error as? UnnamedHostRefusal { throw .usage(refusal.message) }
+                hasFailed = true
                 throw .callback(error)
             }
             let code = SSL_get_error(raw, result)
@@ -610,6 +616,7 @@ public final class Connection {
                 // written) OpenSSL's own error is the one that explains it.
                 if code == SSL_ERROR_SYSCALL {
                     ErrorQueue.clear()
+                    hasFailed = true
                     throw .transport(error)
                 }
             }
@@ -620,6 +627,7 @@ public final class Connection {
                 default: break
                 }
             }
+            if code == SSL_ERROR_SSL || code == SSL_ERROR_SYSCALL { hasFailed = true }
             throw error
         }
     }

@@ -59,6 +59,8 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
         /// SNI, ALPN, keylog, info, session, OCSP and cookie callbacks (pinned by each connection).
         var callbacks = CallbackSet()
         var removeSession: RemoveSessionCallback?
+        /// Set by `setDHAuto(_:)` (OpenSSL offers no getter for it).
+        var usesAutomaticDHParameters = false
     }
 
     let handle: OwnedPointer<SSLContextKind>
@@ -674,6 +676,14 @@ extension Context {
     }
 
     /// A server context presenting `certificate` (and `chain` after it) with `key`.
+    ///
+    /// Finite-field DHE for TLS 1.2 stays off (`setDHAuto(_:)` turns it on):
+    /// every current client offers an elliptic-curve group (ECDHE, always
+    /// on), while DHE makes the server do a 2048-bit or larger modular
+    /// exponentiation per handshake that the client chooses to trigger — a
+    /// cheap way to load a server (CVE-2002-20001, "D(HE)at"). Turn it on
+    /// when you must serve old TLS 1.2 clients with no EC group in common, as
+    /// `ossl serve` does; TLS 1.3's ffdhe groups (`setGroups(_:)`) do not need it.
     /// - Throws: `OpenSSLError` when a certificate or key is refused, or the key does not match.
     public static func server(certificate: X509, key: PKey, chain: [X509] = []) throws -> Context {
         let context = try Context(.tlsServer)

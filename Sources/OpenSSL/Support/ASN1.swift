@@ -35,6 +35,29 @@ enum ASN1 {
         return String(decoding: raw, as: UTF8.self)
     }
 
+    /// Bytes as text, faithfully: valid UTF-8 as it is (whatever the ASN.1
+    /// type claims), and each byte of an invalid sequence as `\xNN`, so no
+    /// byte is lost or guessed at.
+    static func utf8EscapingInvalid(_ bytes: [UInt8]) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var out = ""
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let encoded):
+                out.unicodeScalars.append(Unicode.UTF8.decode(encoded))
+                offset += encoded.count
+            case .error(let length):
+                for byte in bytes[offset..<(offset + length)] { out += "\\x" + Hex.encode([byte]) }
+                offset += length
+            case .emptyInput:
+                return out
+            }
+        }
+    }
+
     /// An object identifier in dotted form ("2.5.29.17").
     static func oid(_ object: OpaquePointer?) -> String {
         objectText(object, noName: true)
@@ -79,7 +102,13 @@ enum ASN1 {
     static func date(_ time: UnsafePointer<ASN1_TIME>?, _ operation: @autoclosure () -> String) throws -> Date {
         guard let time else { throw OpenSSLError(operation: operation(), detail: "time is absent") }
         var parts = tm()
-        try ErrorQueue.check(operation()) { ASN1_TIME_to_tm(time, &parts) }
+        ErrorQueue.clear()
+        guard ASN1_TIME_to_tm(time, &parts) == 1 else {
+            // OpenSSL rejects a malformed time without queueing a reason: say which rule it broke.
+            let kind = ASN1_STRING_type(time) == V_ASN1_GENERALIZEDTIME ? "GeneralizedTime" : "UTCTime"
+            let text = utf8EscapingInvalid(bytes(time))
+            throw ErrorQueue.drain(operation(), detail: "'\(text)' is not a valid \(kind)")
+        }
         return Date(timeIntervalSince1970: TimeInterval(timegm(&parts)))
     }
 

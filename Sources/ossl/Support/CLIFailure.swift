@@ -52,6 +52,8 @@ func describe(_ error: any Error) -> String {
         text = error.description
     case let error as UsageError:
         text = error.description
+    case let error as POSIXError:
+        text = String(cString: strerror(error.code.rawValue))
     case let error as CocoaError:
         text = error.localizedDescription
     default:

@@ -16,44 +16,95 @@ struct CertificateReport {
 
     init(_ certificate: X509) { self.certificate = certificate }
 
+    // MARK: Field errors
+
+    /// A field that could not be read, and OpenSSL's reason.
+    struct FieldError: Sendable, Equatable {
+        let field: String
+        let reason: String
+    }
+
+    /// Collects the field errors of one report while its fields are read.
+    final class FieldErrors {
+        private(set) var list: [FieldError] = []
+
+        /// `body`'s value, or nil (with the error remembered) when it throws.
+        func read<T>(_ field: String, _ body: () throws -> T) -> T? {
+            do {
+                return try body()
+            } catch {
+                list.append(FieldError(field: field, reason: describe(error)))
+                return nil
+            }
+        }
+
+        /// `{"error": reason}` for the last error remembered.
+        var lastJSON: JSON {
+            .object([("error", .string(list.last?.reason ?? "unreadable"))])
+        }
+    }
+
     // MARK: JSON
 
-    /// The certificate as the `--json` object: exactly the keys Docs/cli.md
-    /// lists, in that order.
-    /// - Throws: `OpenSSLError` when a field or an extension cannot be decoded.
-    func json() throws -> JSON {
+    /// The certificate as the `--json` object: the keys Docs/cli.md lists,
+    /// in that order. A field that cannot be read is `{"error": reason}`
+    /// (a time that does not parse: `"raw:<as encoded>"`), and is listed in
+    /// the returned errors; every other field is still read.
+    func json() -> (object: JSON, errors: [FieldError]) {
         let certificate = self.certificate
-        return .object([
-            ("subject", Self.nameJSON(try certificate.subject)),
-            ("issuer", Self.nameJSON(try certificate.issuer)),
+        let errors = FieldErrors()
+        func field(_ name: String, _ body: () throws -> JSON) -> (String, JSON) {
+            (name, errors.read(name, body) ?? errors.lastJSON)
+        }
+        func time(_ name: String, _ read: () throws -> Date, encoded: String) -> (String, JSON) {
+            (name, errors.read(name) { .string(isoTime(try read())) } ?? .string("raw:" + encoded))
+        }
+        var members: [(String, JSON)] = [
+            field("subject") { Self.nameJSON(try certificate.subject) },
+            field("issuer") { Self.nameJSON(try certificate.issuer) },
             ("serial", .string(certificate.serialNumber.hexString)),
             ("version", .int(certificate.version)),
-            ("notBefore", .string(isoTime(try certificate.notBefore))),
-            ("notAfter", .string(isoTime(try certificate.notAfter))),
+            time("notBefore", { try certificate.notBefore }, encoded: certificate.encodedNotBefore),
+            time("notAfter", { try certificate.notAfter }, encoded: certificate.encodedNotAfter),
             ("signatureAlgorithm", .string(certificate.signatureAlgorithm)),
+        ]
+        let outer = certificate.outerSignatureAlgorithm
+        if outer != certificate.signatureAlgorithm {
+            members.append(("outerSignatureAlgorithm", .string(outer)))
+        }
+        members += [
             ("publicKey", publicKeyJSON()),
-            ("fingerprints", .object([
-                ("sha1", .string(hex(try certificate.digest(.sha1)))),
-                ("sha256", .string(hex(try certificate.digest(.sha256)))),
-            ])),
-            ("subjectAltNames", .array((try certificate.subjectAlternativeNames ?? []).map { name in
-                .object([("type", .string(name.typeName)), ("value", .string(name.valueString))])
-            })),
-            ("basicConstraints", try certificate.basicConstraints.map { constraints in
-                .object([("ca", .bool(constraints.isCA)), ("pathLength", .int(constraints.pathLength))])
-            } ?? .null),
-            ("keyUsage", try certificate.keyUsage.map { usage in .array(usage.names.map { .string($0) }) } ?? .null),
-            ("extendedKeyUsage", try certificate.extendedKeyUsage.map { purposes in
-                .array(purposes.map { purpose in
-                    .object([("oid", .string(purpose.oid)), ("name", .string(purpose.name))])
+            field("fingerprints") {
+                .object([
+                    ("sha1", .string(hex(try certificate.digest(.sha1)))),
+                    ("sha256", .string(hex(try certificate.digest(.sha256)))),
+                ])
+            },
+            field("subjectAltNames") {
+                .array((try certificate.subjectAlternativeNames ?? []).map { name in
+                    .object([("type", .string(name.typeName)), ("value", .string(name.valueString))])
                 })
-            } ?? .null),
+            },
+            field("basicConstraints") {
+                try certificate.basicConstraints.map { constraints in
+                    .object([("ca", .bool(constraints.isCA)), ("pathLength", .int(constraints.pathLength))])
+                } ?? .null
+            },
+            field("keyUsage") { try certificate.keyUsage.map { usage in .array(usage.names.map { .string($0) }) } ?? .null },
+            field("extendedKeyUsage") {
+                try certificate.extendedKeyUsage.map { purposes in
+                    .array(purposes.map { purpose in
+                        .object([("oid", .string(purpose.oid)), ("name", .string(purpose.name))])
+                    })
+                } ?? .null
+            },
             ("extensions", .array(certificate.extensions.map { ext in
                 .object([("oid", .string(ext.oid)), ("name", .string(ext.shortName)), ("critical", .bool(ext.isCritical))])
             })),
             ("selfSigned", .bool(certificate.isSelfSigned)),
-            ("pem", .string(try certificate.pem)),
-        ])
+            field("pem") { .string(try certificate.pem) },
+        ]
+        return (.object(members), errors.list)
     }
 
     /// `[[shortName, value], …]` in certificate order: OpenSSL's short name,
@@ -64,10 +115,11 @@ struct CertificateReport {
         })
     }
 
-    /// A name component's value as UTF-8. A value whose bytes are not valid
-    /// for its string type is shown with U+FFFD for the bad bytes, never guessed.
+    /// A name component's value, faithfully: text as text (valid UTF-8 as
+    /// such whatever the string type, each byte of an invalid sequence as
+    /// `\xNN`), a value that is not text (a BIT STRING…) as `hex:` and its DER.
     static func componentValue(_ component: X509Name.Component) -> String {
-        component.value ?? String(decoding: component.rawValue, as: UTF8.self)
+        component.displayValue
     }
 
     /// `{"type", "bits", "curve"}`; a key OpenSSL cannot decode is `"type": "unknown", "bits": 0`.
@@ -80,31 +132,50 @@ struct CertificateReport {
 
     // MARK: Summary
 
-    /// The readable summary `ossl x509` prints by default: one `label: value` line per field.
+    /// The readable summary `ossl x509` prints by default: one `label: value`
+    /// line per field; a field that cannot be read says `error: reason` (a
+    /// time: its encoding, `raw:…`) and is listed in the returned errors.
     /// - Parameter now: the moment "days left" is counted from.
-    func summary(now: Date = Date()) throws -> String {
+    func summary(now: Date = Date()) -> (text: String, errors: [FieldError]) {
         let certificate = self.certificate
+        let errors = FieldErrors()
+        func line(_ field: String, _ body: () throws -> String) -> String {
+            errors.read(field, body) ?? "error: \(errors.list.last?.reason ?? "unreadable")"
+        }
         var lines: [(String, String)] = []
-        lines.append(("subject", try certificate.subject.oneLineString))
-        lines.append(("issuer", try certificate.issuer.oneLineString))
+        lines.append(("subject", line("subject") { try certificate.subject.oneLineString }))
+        lines.append(("issuer", line("issuer") { try certificate.issuer.oneLineString }))
         lines.append(("serial", certificate.serialNumber.hexString))
-        let notBefore = try certificate.notBefore, notAfter = try certificate.notAfter
-        lines.append(("valid", "\(isoTime(notBefore)) to \(isoTime(notAfter)) (\(validityNote(notBefore, notAfter, now: now)))"))
-        let names = try certificate.subjectAlternativeNames
-        lines.append(("alt names", names.map { $0.isEmpty ? "(empty)" : $0.map(\.description).joined(separator: ", ") } ?? "(none)"))
+        let notBefore = errors.read("notBefore") { try certificate.notBefore }
+        let notAfter = errors.read("notAfter") { try certificate.notAfter }
+        var validity = "\(notBefore.map(isoTime) ?? "raw:" + certificate.encodedNotBefore) to "
+            + (notAfter.map(isoTime) ?? "raw:" + certificate.encodedNotAfter)
+        if let notBefore, let notAfter { validity += " (\(validityNote(notBefore, notAfter, now: now)))" }
+        lines.append(("valid", validity))
+        lines.append(("alt names", line("subjectAltNames") {
+            (try certificate.subjectAlternativeNames).map { $0.isEmpty ? "(empty)" : $0.map(\.description).joined(separator: ", ") } ?? "(none)"
+        }))
         lines.append(("public key", keyDescription()))
-        lines.append(("signature", certificate.signatureAlgorithm))
-        lines.append(("SHA-256", try certificate.fingerprint(.sha256)))
-        lines.append(("CA", caDescription(try certificate.basicConstraints)))
-        lines.append(("key usage", (try certificate.keyUsage).map { $0.names.isEmpty ? "(empty)" : $0.description } ?? "(none)"))
-        lines.append(("extended usage", (try certificate.extendedKeyUsage).map { purposes in
-            purposes.map { $0.name ?? $0.oid }.joined(separator: ", ")
-        } ?? "(none)"))
+        var signature = certificate.signatureAlgorithm
+        let outer = certificate.outerSignatureAlgorithm
+        if outer != signature { signature += " (outside the signed part: \(outer))" }
+        lines.append(("signature", signature))
+        lines.append(("SHA-256", line("fingerprints") { try certificate.fingerprint(.sha256) }))
+        lines.append(("CA", line("basicConstraints") { caDescription(try certificate.basicConstraints) }))
+        lines.append(("key usage", line("keyUsage") {
+            (try certificate.keyUsage).map { $0.names.isEmpty ? "(empty)" : $0.description } ?? "(none)"
+        }))
+        lines.append(("extended usage", line("extendedKeyUsage") {
+            (try certificate.extendedKeyUsage).map { purposes in
+                purposes.map { $0.name ?? $0.oid }.joined(separator: ", ")
+            } ?? "(none)"
+        }))
         lines.append(("self-signed", certificate.isSelfSigned ? "yes" : "no"))
         let width = lines.map(\.0.count).max() ?? 0
-        return lines.map { label, value in
+        let text = lines.map { label, value in
             label + ":" + String(repeating: " ", count: width - label.count + 1) + printable(value)
         }.joined(separator: "\n")
+        return (text, errors.list)
     }
 
     private func keyDescription() -> String {

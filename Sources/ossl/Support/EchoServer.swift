@@ -2,25 +2,44 @@ import Foundation
 import OpenSSL
 import Synchronization
 
-/// The TLS echo server behind `ossl serve` and `ossl demo`.
+/// The TLS server behind `ossl serve` and `ossl demo`: an echo server, or
+/// with `http` a one-page HTTP/1.0 server (what `openssl s_server -www` does).
 ///
 /// It accepts connections until stopped (or until `maxConnections` have
 /// been accepted), handles each on its own thread, and logs one line per
 /// connection. A client that fails — a refused certificate, a broken
-/// handshake, a reset — ends only its own connection.
+/// handshake, a reset — ends only its own connection. Every connection ends
+/// with `Connection.closeGracefully(within:)`: close_notify (unless the
+/// connection failed), then the sending side shut and the client's last
+/// bytes drained, so the client reads the last response or alert instead of
+/// a reset, and a clean close keeps the session resumable.
 ///
-/// Client certificates are requested (and required with
-/// `requireClientCertificate`) and judged by the context's whole-chain hook:
-/// a self-signed certificate is welcome; with a `TOFUStore`, a subject's
+/// Client certificates are not asked for by default; `request` asks
+/// (a client may send none) and `require` refuses a client without one. A
+/// certificate sent is judged by the context's whole-chain hook: a
+/// self-signed certificate is welcome; with a `TOFUStore`, a subject's
 /// first certificate is remembered and any other certificate for that
 /// subject is refused.
 final class EchoServer: Sendable {
+    /// Whether the server asks clients for a certificate.
+    enum ClientCertificateMode: String, Sendable, CaseIterable {
+        /// No CertificateRequest: clients are anonymous (the default).
+        case none
+        /// Ask; a client may send none.
+        case request
+        /// Ask, and refuse a client that sends none.
+        case require
+    }
+
     /// How the server behaves.
     struct Options: Sendable {
-        /// Refuse clients without a certificate.
-        var requireClientCertificate = false
+        /// Whether to ask for client certificates.
+        var clientCertificate = ClientCertificateMode.none
         /// Trust on first use; nil accepts every client certificate.
         var tofu: TOFUStore?
+        /// Answer one HTTP/1.0 request per connection with a page about the
+        /// connection, instead of echoing.
+        var http = false
         /// Stop after accepting this many connections.
         var maxConnections: Int?
         /// How long a connection may stay silent before it is closed; also
@@ -32,6 +51,8 @@ final class EchoServer: Sendable {
         var closeTimeout: Duration = .seconds(2)
         /// The most connections handled at once; more are closed at once.
         var maxConcurrent = 64
+        /// The longest HTTP request head (request line and headers) read with `http`.
+        var maxRequestHead = 16_384
     }
 
     /// What the whole-chain hook decided for one connection, kept on the
@@ -58,12 +79,15 @@ final class EchoServer: Sendable {
         let decision: String
         let reason: String?
         let echoedBytes: Int
+        /// With `http`: the request line answered.
+        var request: String? = nil
 
-        /// `peer=… protocol=… cipher=… alpn=… client-cert=… decision=… [echoed=N] [reason="…"]`.
+        /// `peer=… protocol=… cipher=… alpn=… client-cert=… decision=… [echoed=N] [request="…"] [reason="…"]`.
         var logLine: String {
             var line = "peer=\(peer) protocol=\(protocolName ?? "-") cipher=\(cipher ?? "-") alpn=\(alpn ?? "-")"
             line += " client-cert=\(clientFingerprint.map { "sha256:" + $0 } ?? "none") decision=\(decision)"
             if echoedBytes > 0 { line += " echoed=\(echoedBytes)" }
+            if let request { line += " request=\"\(oneLine(request).replacingOccurrences(of: "\"", with: "'"))\"" }
             if let reason { line += " reason=\"\(oneLine(reason).replacingOccurrences(of: "\"", with: "'"))\"" }
             return line
         }
@@ -90,7 +114,11 @@ final class EchoServer: Sendable {
         self.listener = listener
         self.options = options
         self.log = log
-        try context.setVerify(options.requireClientCertificate ? [.peer, .failIfNoPeerCertificate] : [.peer])
+        switch options.clientCertificate {
+        case .none: try context.setVerify(.none)
+        case .request: try context.setVerify(.peer)
+        case .require: try context.setVerify([.peer, .failIfNoPeerCertificate])
+        }
         let tofu = options.tofu
         try context.setPeerVerification { connection, verification in
             EchoServer.judge(connection: connection, verification: verification, tofu: tofu)
@@ -180,13 +208,13 @@ final class EchoServer: Sendable {
             guard admitted else {
                 log(Record(peer: socket.remoteAddress ?? "?", protocolName: nil, cipher: nil, alpn: nil,
                            clientFingerprint: nil, decision: "failed", reason: "too many connections", echoedBytes: 0))
-                socket.close()
+                socket.closeGracefully(within: options.closeTimeout)
                 continue
             }
             handlers.enter()
             Thread.detachNewThread { [self] in
                 defer {
-                    _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(socket)) }
+                    release(socket)
                     socket.close()
                     handlers.leave()
                 }
@@ -197,14 +225,23 @@ final class EchoServer: Sendable {
         _ = handlers.wait(timeout: .now() + (isStopped ? 2 : grace))
     }
 
-    /// Serves one connection: handshake, then echo until the client closes.
+    /// Takes a socket off the list `stop()` wakes, before it is closed (so
+    /// `stop()` never shuts down a descriptor number reused meanwhile).
+    private func release(_ socket: TCPSocket) {
+        _ = active.withLock { $0.removeValue(forKey: ObjectIdentifier(socket)) }
+    }
+
+    /// Serves one connection: handshake, then echo until the client closes
+    /// (or, with `http`, one request and its answer); always ends with a
+    /// graceful close.
     func serve(_ socket: TCPSocket) -> Record {
         let peer = socket.remoteAddress ?? "?"
         var connection: Connection?
         var echoed = 0
+        var request: String?
         func record(_ decision: String? = nil, reason: String? = nil) -> Record {
             let verdict = connection?.userInfo as? Verdict
-            let fingerprint = verdict?.fingerprint ?? (try? connection?.peerCertificate?.digest(.sha256)).flatMap { $0.map(hex) }
+            let fingerprint = verdict?.fingerprint ?? Self.clientFingerprint(connection)
             // A resumed session skips the hook: the client's certificate was
             // judged when the session began, and comes back with it.
             let resumed = verdict == nil && connection?.isSessionReused == true
@@ -212,8 +249,19 @@ final class EchoServer: Sendable {
                           alpn: connection.flatMap(Self.negotiatedProtocol), clientFingerprint: fingerprint,
                           decision: decision ?? verdict?.decision ?? (resumed ? "accept-resumed" : "accept"),
                           reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
-                          echoedBytes: echoed)
+                          echoedBytes: echoed, request: request)
         }
+        /// Ends the connection on every path: close_notify unless it failed,
+        /// then the sending side shut and the client's last bytes drained.
+        func close() {
+            release(socket)
+            if let connection {
+                connection.closeGracefully(within: options.closeTimeout)
+            } else {
+                socket.closeGracefully(within: options.closeTimeout)
+            }
+        }
+        defer { close() }
         // Each read is bounded by the idle timeout, and the whole handshake
         // by the same time: a client sending a byte now and then must not
         // keep its slot for ever.
@@ -227,7 +275,6 @@ final class EchoServer: Sendable {
             try tls.doHandshake()
         } catch {
             let expired = handshakeDeadline.disarm()
-            Self.lingeringClose(socket, within: options.closeTimeout)
             let verdict = connection?.userInfo as? Verdict
             if let verdict, verdict.decision.hasPrefix("reject") {
                 return record()
@@ -241,11 +288,10 @@ final class EchoServer: Sendable {
             return record("failed", reason: "handshake not finished within \(options.idleTimeout.components.seconds) s: closed")
         }
         guard let connection else { return record("failed", reason: "no connection") }
-        /// Sends close_notify, for at most `closeTimeout`.
-        func sendCloseNotify() {
-            let deadline = SocketDeadline(socket, after: options.closeTimeout)
-            _ = try? connection.shutdown()
-            deadline.disarm()
+        if options.http {
+            let outcome = answerHTTP(connection)
+            request = outcome.request
+            return record(reason: outcome.failure)
         }
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while !isStopped {
@@ -256,36 +302,95 @@ final class EchoServer: Sendable {
                 case .failure(let error): return record(reason: "echo: \(describe(error))")
                 }
             case .failure(.zeroReturn):
-                sendCloseNotify()
+                // The client's close_notify: answered by close(), which keeps the session resumable.
                 return record()
             case .failure(.wantRead), .failure(.wantWrite):
-                sendCloseNotify()
                 return record(reason: "idle for \(options.idleTimeout.components.seconds) s: closed")
             case .failure(let error):
                 if error.isUnexpectedEOF { return record() }
                 return record(reason: "read: \(describe(error))")
             }
         }
-        sendCloseNotify()
         return record(reason: "server stopping")
     }
 
-    /// Ends a connection so that the client reads our last alert: closing
-    /// a socket with unread input makes the kernel send a reset, which can
-    /// destroy the alert before the client reads it. So: end our direction,
-    /// then read and discard what the client still sends, for at most
-    /// `limit` in all (a client trickling bytes cannot stretch it).
-    static func lingeringClose(_ socket: TCPSocket, within limit: Duration) {
-        try? socket.shutdown(.write)
-        let deadline = ContinuousClock.now + limit
+    /// With `http`: reads one request head and answers it with a page about
+    /// the connection (HTTP/1.0, then the connection closes). Returns the
+    /// request line, and why it could not be answered, if so.
+    private func answerHTTP(_ connection: Connection) -> (request: String?, failure: String?) {
+        var head: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 4096)
-        for _ in 0..<64 {
-            let left = deadline - ContinuousClock.now
-            guard left > .milliseconds(1) else { return }
-            try? socket.setReadTimeout(min(left, .milliseconds(500)))
-            let count = buffer.withUnsafeMutableBytes { try? socket.read(into: $0) }
-            guard let count, count > 0 else { return }
+        var tooLong = false
+        reading: while Self.endOfHead(head) == nil {
+            guard head.count <= options.maxRequestHead else {
+                tooLong = true
+                break reading
+            }
+            switch Result(catching: { () throws(SSLError) in try connection.read(into: &buffer) }) {
+            case .success(let count):
+                head += buffer[0..<count]
+            case .failure(.zeroReturn):
+                return (nil, "closed before a whole request")
+            case .failure(.wantRead), .failure(.wantWrite):
+                return (nil, "no whole request within \(options.idleTimeout.components.seconds) s: closed")
+            case .failure(let error):
+                return (nil, error.isUnexpectedEOF ? "closed before a whole request" : "read: \(describe(error))")
+            }
         }
+        let lineEnd = head.firstIndex(of: UInt8(ascii: "\n")) ?? min(head.count, 200)
+        let requestLine = String(decoding: head[..<lineEnd], as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let method = requestLine.split(separator: " ").first.map(String.init) ?? ""
+        let status: String
+        var body: [UInt8] = []
+        if tooLong {
+            status = "431 Request Header Fields Too Large"
+        } else if method == "GET" || method == "HEAD" {
+            status = "200 OK"
+            body = Array(Self.page(connection).utf8)
+        } else {
+            status = "405 Method Not Allowed"
+        }
+        let length = method == "HEAD" ? Self.page(connection).utf8.count : body.count
+        var response = "HTTP/1.0 \(status)\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        response += "Content-Length: \(length)\r\nConnection: close\r\n\r\n"
+        do {
+            try connection.writeAll(Array(response.utf8) + (method == "HEAD" ? [] : body))
+        } catch {
+            return (String(requestLine.prefix(200)), "write: \(describe(error))")
+        }
+        return (String(requestLine.prefix(200)), tooLong ? "request head longer than \(options.maxRequestHead) bytes" : nil)
+    }
+
+    /// Where the request head ends (after the blank line), or nil.
+    static func endOfHead(_ bytes: [UInt8]) -> Int? {
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "\n") {
+                if index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "\n") { return index + 2 }
+                if index + 2 < bytes.count, bytes[index + 1] == UInt8(ascii: "\r"), bytes[index + 2] == UInt8(ascii: "\n") {
+                    return index + 3
+                }
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    /// The `--http` page: one `name: value` line per fact about the connection.
+    static func page(_ connection: Connection) -> String {
+        var lines = ["ossl serve: TLS connection"]
+        lines.append("protocol: \(connection.protocolVersionName ?? "-")")
+        lines.append("cipher: \(connection.cipherName ?? "-")")
+        lines.append("alpn: \(negotiatedProtocol(connection) ?? "none")")
+        lines.append("client-cert: \(clientFingerprint(connection).map { "sha256:" + $0 } ?? "none")")
+        lines.append("session-reused: \(connection.isSessionReused ? "yes" : "no")")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The SHA-256 fingerprint of the client's certificate, or nil when it sent none.
+    static func clientFingerprint(_ connection: Connection?) -> String? {
+        (try? connection?.peerCertificate?.digest(.sha256)).flatMap { $0.map(hex) }
     }
 
     /// The protocol ALPN selected, nil when none.

@@ -70,6 +70,33 @@ struct InputFile: Sendable {
         }
     }
 
+    /// Every certificate in the input, each parsed on its own: a PEM block
+    /// whose certificate does not parse is a failure in its place, the
+    /// others are still read. A DER input is one certificate.
+    /// - Throws: `CLIFailure.input` when the input itself cannot be read: a
+    ///   missing file, damaged PEM (bad base64), no certificate block at
+    ///   all, DER that is not a certificate.
+    func certificateEntries() throws -> [Result<X509, OpenSSLError>] {
+        let bytes = try read()
+        guard looksLikePEM(bytes) else {
+            do {
+                return [.success(try X509(der: bytes))]
+            } catch {
+                throw CLIFailure.input("\(name): not PEM, and not a DER certificate: \(describe(error))")
+            }
+        }
+        let entries: [Result<X509, OpenSSLError>]
+        do {
+            entries = try X509.eachCertificate(inPEM: bytes)
+        } catch {
+            throw CLIFailure.input(name, error)
+        }
+        guard !entries.isEmpty else {
+            throw CLIFailure.input("\(name): read PEM bundle: no certificate found")
+        }
+        return entries
+    }
+
     /// A private key, PEM or DER, decrypted with `passphrase` when it is encrypted.
     /// - Throws: `CLIFailure.input` naming the input: not a key, a damaged
     ///   key, a missing or wrong passphrase.
