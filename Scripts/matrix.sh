@@ -32,7 +32,7 @@
 # http://deb.debian.org/debian-security), MATRIX_REFRESH=1, SWIFT_TOOLCHAIN
 # (default: the one `swift` on PATH belongs to), SWIFT_PACKAGE_COPIES
 # (default /opt/swift-packages, when present). INTEROP_*, CONFORMANCE_TIMEOUT
-# and BENCH_* pass through to the scripts inside.
+# and the BENCH_* settings pass through to the scripts inside.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 project=$PWD
@@ -189,7 +189,7 @@ environment=(HOME=/root LANG=C.UTF-8 "TERM=${TERM:-dumb}"
              SWIFT_SCRATCH_PATH=/src/.build-matrix/build
              BENCH_SCRATCH_PATH=/src/.build-matrix/bench BENCH_WORK=/src/.build-matrix/bench-work)
 while IFS='=' read -r name _; do
-    case "$name" in INTEROP_*|CONFORMANCE_TIMEOUT|BENCH_AA|BENCH_TICKETS|BENCH_GROUPS) environment+=("$name=${!name}") ;; esac
+    case "$name" in INTEROP_*|CONFORMANCE_TIMEOUT|BENCH_AA|BENCH_TICKETS|BENCH_GROUPS|BENCH_COPYING_PUMP) environment+=("$name=${!name}") ;; esac
 done < <(env)
 inside() { chroot "$rootfs" /usr/bin/env -i "${environment[@]}" "$@"; }
 
