@@ -44,7 +44,7 @@ extension PeerVerification {
     ///   `.couldNotValidate(failures)`.
     /// - Throws: `CertificateBridgeError.refused` when the peer sent no
     ///   certificate or one cannot cross to swift-certificates.
-    public func validate<Policy: VerifierPolicy & Sendable>(
+    public func validate<Policy: VerifierPolicy>(
         with verifier: Verifier<Policy>
     ) throws -> CertificateValidationResult {
         let chain = try peerCertificates
@@ -54,12 +54,21 @@ extension PeerVerification {
         }
         let intermediates = CertificateStore(chain.dropFirst())
         let box = BlockingResult<CertificateValidationResult>()
+        // The verifier (whose policy a result builder may have made, and so
+        // not Sendable) moves to the task: this thread does not touch it again.
+        let handOver = HandOver(verifier)
         Task.detached {
-            var verifier = verifier
+            var verifier = handOver.value
             box.set(await verifier.validate(leaf: leaf, intermediates: intermediates))
         }
         return box.wait()
     }
+}
+
+/// A value moved to one task and used only there.
+private final class HandOver<Value>: @unchecked Sendable {  // read once, by the one task it is handed to
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// One value handed from a task to a thread blocked waiting for it.
