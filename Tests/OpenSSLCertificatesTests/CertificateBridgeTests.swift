@@ -158,15 +158,20 @@ struct CertificateBridgeTests {
     @Test("B01 a certificate swift-certificates cannot parse is refused with its reason")
     func unparsableCertificateIsRefused() throws {
         // OpenSSL loads a certificate carrying the same extension twice;
-        // swift-certificates refuses it. Build one with OpenSSL.
+        // swift-certificates refuses it. OpenSSL's builder refuses to make
+        // one, so make two private extensions and give the second the
+        // first's OID in the DER (1.3.6.1.4.1.55555.2 -> .1).
         let key = try PKey.generate(.ec(.p256))
         var builder = X509Builder(subject: try X509Name([("CN", "twice")]), publicKey: key,
                                   notBefore: Date() - 60, notAfter: Date() + 3600)
-        let private1 = X509Extension(oid: "1.3.6.1.4.1.55555.1", critical: false, value: [0x05, 0x00])
-        builder.addExtension(private1)
-        builder.addExtension(private1)
-        let x509 = try builder.sign(with: key)
-        #expect(x509.extensions.count == 2)
+        builder.addExtension(X509Extension(oid: "1.3.6.1.4.1.55555.1", critical: false, value: [0x05, 0x00]))
+        builder.addExtension(X509Extension(oid: "1.3.6.1.4.1.55555.2", critical: false, value: [0x05, 0x00]))
+        var der = try builder.sign(with: key).der
+        let second: [UInt8] = [0x06, 0x09, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x83, 0xb2, 0x03, 0x02]
+        let at = try #require(der.indices.first { der[$0...].starts(with: second) })
+        der[at + second.count - 1] = 0x01
+        let x509 = try X509(der: der)
+        #expect(x509.extensions.map(\.oid) == ["1.3.6.1.4.1.55555.1", "1.3.6.1.4.1.55555.1"])
         #expect {
             _ = try Certificate(x509)
         } throws: { error in
