@@ -7,7 +7,9 @@ public struct CertificateBridgeError: Error, Sendable, Hashable, CustomStringCon
     /// What went wrong. A struct with static members, so that a new reason
     /// never breaks a `switch`.
     public struct Code: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+        /// The reason in words ("no counterpart", …).
         public let rawValue: String
+        /// Makes a code from its words (the static members are the known ones).
         public init(rawValue: String) { self.rawValue = rawValue }
 
         /// The value has no counterpart on the other side: an Ed448, X25519,
@@ -22,6 +24,7 @@ public struct CertificateBridgeError: Error, Sendable, Hashable, CustomStringCon
         /// `detail` carries its reason.
         public static let refused = Code(rawValue: "refused")
 
+        /// The reason in words.
         public var description: String { rawValue }
     }
 
@@ -32,12 +35,14 @@ public struct CertificateBridgeError: Error, Sendable, Hashable, CustomStringCon
     /// The reason in words: the key type, or the other library's own error.
     public let detail: String
 
+    /// Makes an error (the conversions make these; public for tests of code that handles them).
     public init(_ code: Code, operation: String, detail: String) {
         self.code = code
         self.operation = operation
         self.detail = detail
     }
 
+    /// "operation: code: detail", e.g. "PKey to P256.Signing.PrivateKey: no counterpart: …".
     public var description: String { "\(operation): \(code.rawValue): \(detail)" }
 }
 

@@ -8,7 +8,8 @@ extension PeerVerification {
     /// `Certificate`s: what gRPC Swift, swift-nio-ssl's world and
     /// swift-certificates' `Verifier` expect.
     /// - Throws: `CertificateBridgeError.refused` when swift-certificates
-    ///   cannot parse one of them (OpenSSL's verdict stands regardless).
+    ///   cannot parse one of them (OpenSSL's verdict stands regardless),
+    ///   `OpenSSLError` when OpenSSL cannot write one's DER.
     public var peerCertificates: [Certificate] {
         get throws { try [Certificate](peerChain) }
     }
@@ -43,7 +44,8 @@ extension PeerVerification {
     /// - Returns: swift-certificates' verdict: `.validCertificate(chain)` or
     ///   `.couldNotValidate(failures)`.
     /// - Throws: `CertificateBridgeError.refused` when the peer sent no
-    ///   certificate or one cannot cross to swift-certificates.
+    ///   certificate or one cannot cross to swift-certificates (as
+    ///   `peerCertificates`).
     public func validate<Policy: VerifierPolicy>(
         with verifier: Verifier<Policy>
     ) throws -> CertificateValidationResult {
