@@ -66,7 +66,8 @@ let package = Package(
 package.products.append(.library(name: "OpenSSLCertificates", targets: ["OpenSSLCertificates"]))
 package.dependencies += [
     .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
-    // swift-certificates 1.21 takes swift-crypto 3.12.3 up to (not including) 6.
+    // swift-certificates 1.21 takes swift-crypto 3.12.3 up to (not including) 6;
+    // this allows the majors built and tested here, 3 and 4 (4.5.2 resolves).
     .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
 ]
