@@ -59,3 +59,31 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// OpenSSLCertificates (issue 19): the bridge to swift-certificates and
+// swift-crypto. Kept in one block so that users of `OpenSSL` alone build
+// neither package, and so that this hunk stands apart from the rest.
+package.products.append(.library(name: "OpenSSLCertificates", targets: ["OpenSSLCertificates"]))
+package.dependencies += [
+    .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+    // swift-certificates 1.21 takes swift-crypto 3.12.3 up to (not including) 6;
+    // this allows the majors built and tested here, 3 and 4 (4.5.2 resolves).
+    .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+    .package(url: "https://github.com/apple/swift-asn1", from: "1.1.0"),
+]
+package.targets += [
+    .target(
+        name: "OpenSSLCertificates",
+        dependencies: [
+            "OpenSSL",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+        ]
+    ),
+    .testTarget(
+        name: "OpenSSLCertificatesTests",
+        dependencies: ["OpenSSLCertificates", "OpenSSL", "COpenSSL"]
+    ),
+]
