@@ -544,7 +544,16 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     public func setGroups(_ groups: [String]) throws {
         try ensureConfigurable("set groups")
         let list = groups.joined(separator: ":")
-        try ErrorQueue.check("set groups '\(list)'") { cossl_SSL_CTX_set1_groups_list(raw, list) }
+        ErrorQueue.clear()
+        guard cossl_SSL_CTX_set1_groups_list(raw, list) > 0 else {
+            let error = ErrorQueue.drain("set groups '\(list)'")
+            // OpenSSL 3.5 refuses an unknown name without queuing a reason.
+            guard !error.entries.isEmpty else {
+                throw OpenSSLError(operation: error.operation, detail: "a group in the list is unknown or not supported")
+            }
+            throw error
+        }
+        ErrorQueue.clear()
     }
 
     /// Sets how many TLS 1.3 session tickets a server sends after each full

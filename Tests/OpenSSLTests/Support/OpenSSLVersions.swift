@@ -47,4 +47,15 @@ enum RuntimeOpenSSL {
     static func upnOtherName(_ value: String) -> String {
         is3_5OrLater ? "othername: UPN:\(value)" : "othername: UPN::\(value)"
     }
+
+    /// How `openssl s_client` labels the server's ephemeral key: "Server
+    /// Temp Key" on 3.0, "Peer Temp Key" on 3.5.
+    static var sClientTemporaryKeyLabel: String { is3_5OrLater ? "Peer Temp Key" : "Server Temp Key" }
+
+    /// The reason `Context.setGroups` gives for an unknown group name: 3.0
+    /// queues "passed invalid argument"; 3.5 queues nothing, and the
+    /// library says so itself.
+    static var unknownGroupReason: String {
+        is3_5OrLater ? "a group in the list is unknown or not supported" : "passed invalid argument"
+    }
 }
