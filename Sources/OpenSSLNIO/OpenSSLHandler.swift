@@ -94,6 +94,8 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     private var applicationReadPending = false
     /// Reused for the promises of one flush.
     private var flushedPromises: [EventLoopPromise<Void>] = []
+    /// The byte stream from the peer has ended (half-closure): no close_notify can come any more.
+    private var streamEnded = false
 
     /// The largest plaintext of one TLS record: room kept for each `SSL_read`.
     static let recordPlaintextSize = 16_384
@@ -277,7 +279,9 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
             failHandshakeAndClose(context: context, error: endOfStreamError(duringHandshake: true))
         case .active, .outputClosed:
             // No close_notify came: an unclean shutdown. The application may still write.
-            context.fireErrorCaught(endOfStreamError(duringHandshake: false))
+            streamEnded = true
+            // Not fed to OpenSSL, which would then refuse to write: the same error, made here.
+            context.fireErrorCaught(SSLError.sysCall(errno: -1, Self.uncleanEndOfStream(operation: "read")))
             context.fireUserInboundEventTriggered(event)
         case .inputClosed:
             // Already told, at the peer's close_notify.
@@ -475,8 +479,11 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         } catch {
             if case .zeroReturn = error {} else if !error.isWant { return error }
         }
-        return .sysCall(errno: -1, OpenSSLError(operation: duringHandshake ? "handshake" : "read",
-                                                detail: "the peer closed the connection without close_notify"))
+        return .sysCall(errno: -1, Self.uncleanEndOfStream(operation: duringHandshake ? "handshake" : "read"))
+    }
+
+    static func uncleanEndOfStream(operation: String) -> OpenSSLError {
+        OpenSSLError(operation: operation, detail: "unexpected eof: the peer ended the stream without close_notify")
     }
 
     // MARK: Writing
@@ -593,6 +600,9 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
             writeCiphertext(context: context, promise: nil)
             if complete {
                 finishClose(context: context, shutdownCompleted: true)
+            } else if streamEnded {
+                // The peer's stream has ended without close_notify: none can come.
+                finishClose(context: context, shutdownCompleted: false)
             } else {
                 closeTimer = context.eventLoop.assumeIsolated().scheduleTask(in: closeTimeout) { [self] in
                     closeTimer = nil

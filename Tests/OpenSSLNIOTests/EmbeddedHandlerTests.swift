@@ -247,6 +247,16 @@ struct EmbeddedHandlerTests {
         #expect(server.errors.first?.isHandshakeFailure == false)
         #expect(server.inputClosedEvents == (halfClosure ? 1 : 0))
         #expect(server.shutdownCompletions == 0)
+        if halfClosure {
+            // The server may still write; its close then sends close_notify and closes at once:
+            // no answer can come on a stream that has ended.
+            _ = pair.channels.server.send("still here")
+            let closed = pair.channels.server.close()
+            #expect(!pair.channels.server.isActive)
+            #expect(throws: Never.self) { try closed.wait() }
+            try pair.channels.pump()
+            #expect(pair.channels.clientRecorder.text == "still here")
+        }
         #expect(ERR_peek_error() == 0)
     }
 
