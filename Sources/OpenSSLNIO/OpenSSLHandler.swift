@@ -429,8 +429,10 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         guard var buffer = plaintext, buffer.readableBytes > 0, state != .closed else { return }
         // Keep our view empty but on the same storage: once the application
         // has let go of what we pass up, the next read reuses it, uncopied.
+        // (Indices moved by hand: `clear()` on a shared buffer allocates new storage.)
         let delivered = buffer
-        buffer.clear()
+        buffer.moveReaderIndex(to: 0)
+        buffer.moveWriterIndex(to: 0)
         plaintext = buffer
         deliveredSinceReadComplete = true
         applicationReadPending = false

@@ -61,6 +61,21 @@ struct EmbeddedHandlerTests {
         #expect(ERR_peek_error() == 0)
     }
 
+    @Test("N01 plaintext goes up in the handler's own buffer, reused (not reallocated) once the application lets go of it")
+    func plaintextBufferReused() throws {
+        let pair = try Self.makePair()
+        defer { pair.channels.finish() }
+        try pair.channels.handshake()
+        for index in 0..<4 {
+            _ = pair.channels.client.send("message \(index)")
+            try pair.channels.pump()
+        }
+        let server = pair.channels.serverRecorder
+        #expect(server.text == "message 0message 1message 2message 3")
+        #expect(server.reads == 4)
+        #expect(Set(server.readAddresses).count == 1, "\(server.readAddresses)")
+    }
+
     @Test("N01 writes and flushes issued before the handshake arrive after it, in order, with their promises completed in order")
     func writesBeforeTheHandshake() throws {
         let pair = try Self.makePair()

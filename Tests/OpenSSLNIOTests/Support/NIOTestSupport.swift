@@ -97,9 +97,13 @@ final class Recorder: ChannelInboundHandler {
         context.fireChannelInactive()
     }
 
+    /// Where each read's bytes were (to see a buffer reused).
+    var readAddresses: [Int] = []
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         reads += 1
+        readAddresses.append(buffer.withUnsafeReadableBytes { Int(bitPattern: $0.baseAddress) })
         received += buffer.readBytes(length: buffer.readableBytes) ?? []
     }
 
