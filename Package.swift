@@ -5,10 +5,15 @@ let package = Package(
     name: "swift-openssl",
     products: [
         .library(name: "OpenSSL", targets: ["OpenSSL"]),
+        .library(name: "OpenSSLNIO", targets: ["OpenSSLNIO"]),
         .executable(name: "ossl", targets: ["ossl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // OpenSSLNIO only: a package that uses the OpenSSL product alone builds none of it.
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Tests only: NIOSSLHandler as an in-process peer of the NIO handlers (N04).
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian's libssl-dev). module.modulemap + shim.h only:
@@ -23,6 +28,16 @@ let package = Package(
         .target(
             name: "OpenSSL",
             dependencies: ["COpenSSL"]
+        ),
+        // The TLS handlers of a SwiftNIO pipeline over memory-BIO Connections
+        // (Docs/nio.md). OpenSSL itself does not depend on NIO.
+        .target(
+            name: "OpenSSLNIO",
+            dependencies: [
+                "OpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+            ]
         ),
         .executableTarget(
             name: "ossl",
@@ -48,6 +63,19 @@ let package = Package(
             name: "OpenSSLTests",
             dependencies: ["OpenSSL", "COpenSSL", "ossl"],
             exclude: ["Fixtures"]
+        ),
+        // The NIO handlers over EmbeddedChannel pairs and real sockets, against
+        // NIOSSLHandler in process and openssl, Python's ssl and GnuTLS peers.
+        .testTarget(
+            name: "OpenSSLNIOTests",
+            dependencies: [
+                "OpenSSLNIO", "OpenSSL", "COpenSSL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         // Real peers (openssl s_server/s_client, Python's ssl, GnuTLS) in
         // child processes; Scripts/conformance.sh runs it alone.

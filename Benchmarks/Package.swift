@@ -30,6 +30,7 @@ let package = Package(
                 "CBench",
                 "MallocCounter",
                 .product(name: "OpenSSL", package: "swift-openssl"),
+                .product(name: "OpenSSLNIO", package: "swift-openssl"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -7,7 +7,7 @@
 #   Scripts/bench.sh --quick       timing only, 5 short rounds (under a minute
 #                                  once built); prints the table, writes
 #                                  Benchmarks/.build-bench/results-quick.md
-#   Scripts/bench.sh --callgrind   instruction counts only (W1, W3); prints them
+#   Scripts/bench.sh --callgrind   instruction counts only (W1, W3, N1, N3); prints them
 #   Scripts/bench.sh --no-callgrind  full timing run without callgrind
 #   Any other argument goes to `bench run` (e.g. --workloads w1,w3 --rounds 21).
 #
@@ -123,6 +123,21 @@ if [ "$callgrind" = yes ]; then
             title=$([ "$workload" = w1 ] && echo "W1 TLS 1.3 handshake (instructions per $unit)" || echo "W3 64-byte round trip (instructions per $unit)")
             commas() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }
             rows+=$'\n'"| $title | $(commas "${per[swift]}") | $(commas "${per[c]}") | $(commas "${per[nio]}") | $(ratio "${per[swift]}" "${per[c]}") | $(ratio "${per[nio]}" "${per[c]}") |"
+            unset per
+        done
+        # The NIO handler (N1, N3): the OpenSSLNIO handlers, NIOSSLHandler and the raw Connection pump.
+        rows+=$'\n\n'"| workload | OpenSSLNIO handlers | NIOSSLHandler | raw Connection pump | handlers / NIOSSLHandler | handlers / pump |"$'\n'"|---|--:|--:|--:|--:|--:|"
+        for spec in "n1 10 40 handshake" "n3 2000 8000 round trip"; do
+            read -r workload short long unit <<<"$spec"
+            declare -A per=()
+            for impl in handler nio swift; do
+                echo "bench: callgrind $workload $impl…" >&2
+                a=$(instructions "$workload" "$impl" "$short")
+                b=$(instructions "$workload" "$impl" "$long")
+                per[$impl]=$(( (b - a) / (long - short) ))
+            done
+            title=$([ "$workload" = n1 ] && echo "N1 handshake + close (instructions per $unit)" || echo "N3 64-byte round trip (instructions per $unit)")
+            rows+=$'\n'"| $title | $(commas "${per[handler]}") | $(commas "${per[nio]}") | $(commas "${per[swift]}") | $(ratio "${per[handler]}" "${per[nio]}") | $(ratio "${per[handler]}" "${per[swift]}") |"
             unset per
         done
         callgrind_table="$rows"

@@ -28,6 +28,21 @@
 #include <openssl/ssl.h>
 #include <openssl/pkcs12.h>
 
+/* ---- error codes ----
+ * OpenSSL 3's ERR_GET_LIB / ERR_GET_REASON, computed here rather than by
+ * calling them: they are static inline functions, which Swift emits as
+ * shared-linkage symbols under their own names, so in a binary that also
+ * links BoringSSL (swift-nio-ssl, swift-crypto) the linker could keep
+ * BoringSSL's same-named, differently-encoded copy for our calls. */
+static inline int cossl_ERR_GET_LIB(unsigned long code) {
+    if (code & ERR_SYSTEM_FLAG) return ERR_LIB_SYS;
+    return (int)((code >> ERR_LIB_OFFSET) & ERR_LIB_MASK);
+}
+static inline int cossl_ERR_GET_REASON(unsigned long code) {
+    if (code & ERR_SYSTEM_FLAG) return (int)(code & ERR_SYSTEM_MASK);
+    return (int)(code & ERR_REASON_MASK);
+}
+
 /* ---- memory ---- */
 static inline void cossl_OPENSSL_free(void *p) { OPENSSL_free(p); }
 

@@ -24,6 +24,20 @@ struct ShimTests {
         #expect(missing.isEmpty, "shims no test calls: \(missing.sorted())")
     }
 
+    @Test("Error-code shims decode library and reason as OpenSSL 3 packs them, system errors included")
+    func errorCodeShims() throws {
+        let packed = (UInt(ERR_LIB_SSL) << UInt(ERR_LIB_OFFSET)) | UInt(SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        #expect(cossl_ERR_GET_LIB(packed) == ERR_LIB_SSL)
+        #expect(cossl_ERR_GET_REASON(packed) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        let system = (UInt(Int32.max) + 1) | UInt(EPIPE)  // ERR_SYSTEM_FLAG (a macro Swift cannot import)
+        #expect(cossl_ERR_GET_LIB(system) == ERR_LIB_SYS)
+        #expect(cossl_ERR_GET_REASON(system) == EPIPE)
+        // A real entry: PEM's "no start line".
+        let error = try #require(throws: OpenSSLError.self) { try X509(pem: "garbage") }
+        #expect(error.entries.contains { $0.libraryCode == ERR_LIB_PEM && $0.reasonCode == PEM_R_NO_START_LINE })
+        #expect(ERR_peek_error() == 0)
+    }
+
     @Test("Memory, BIO and flag shims")
     func basicShims() throws {
         let memory = CRYPTO_malloc(16, #file, #line)

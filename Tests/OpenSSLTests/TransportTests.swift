@@ -741,7 +741,7 @@ extension TransportTests {
             #expect(SSL_get_error(ssl, SSL_do_handshake(ssl)) == SSL_ERROR_WANT_READ)
             pair.server.close()
             #expect(SSL_get_error(ssl, SSL_do_handshake(ssl)) == SSL_ERROR_SSL)
-            #expect(ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+            #expect(cossl_ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
             ERR_clear_error()
             // OpenSSL then tried to send its fatal alert into the closed
             // transport: that secondary failure waits in the bridge, and a

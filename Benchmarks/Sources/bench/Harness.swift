@@ -79,6 +79,7 @@ final class Environments {
             case .w3: return try CRoundTrips(env)
             case .w5: let b = try bundle(); return CParse(bundle: b.bytes, expected: b.count)
             case .w6: return CTCP(env)
+            case .n1, .n2, .n3: return nil  // the handler's workloads compare Swift layers
             }
         case .swift:
             // BENCH_AA=1: W1's "this library" column runs the C reference too, an A/A check of the harness.
@@ -95,6 +96,10 @@ final class Environments {
             case .w3: return try LibraryRoundTrips(env)
             case .w5: let b = try bundle(); return LibraryParse(bundle: b.bytes, expected: b.count)
             case .w6: return try LibraryTCP(env)
+            // The raw Connection pump under the handlers.
+            case .n1: return LibraryHandshakesWithClose(client: env.client, server: env.ecdsaServer)
+            case .n2: return try LibraryBulk(env)
+            case .n3: return try LibraryRoundTrips(env)
             }
         case .nio:
             switch workload {
@@ -103,13 +108,21 @@ final class Environments {
             }
             let env = try nioEnvironment()
             switch workload {
-            case .w1: return NIOHandshakes(client: env.client, server: env.ecdsaServer)
+            case .w1, .n1: return NIOHandshakes(client: env.client, server: env.ecdsaServer)
             case .w1b: return NIOHandshakes(client: env.client, server: env.rsaServer)
             case .w1c: return NIOHandshakes(client: env.client, server: env.tls12Server)
             case .w4: return NIOHandshakes(client: env.mutualClient, server: env.mutualServer, mutual: true)
-            case .w2: return try NIOBulk(env)
-            case .w3: return try NIORoundTrips(env)
+            case .w2, .n2: return try NIOBulk(env)
+            case .w3, .n3: return try NIORoundTrips(env)
             case .w5, .w6: return nil
+            }
+        case .handler:
+            let env = try libraryEnvironment()
+            switch workload {
+            case .n1: return HandlerHandshakes(client: env.client, server: env.ecdsaServer)
+            case .n2: return try HandlerBulk(env)
+            case .n3: return try HandlerRoundTrips(env)
+            default: return nil
             }
         }
     }
@@ -124,6 +137,13 @@ struct Row {
 
     func medianRate(_ implementation: Implementation) -> Double? {
         rates[implementation].map(median)
+    }
+
+    /// The median over rounds of `implementation`'s rate divided by `reference`'s in the same round.
+    func medianRatio(_ implementation: Implementation, to reference: Implementation) -> Double? {
+        guard let mine = rates[implementation], let theirs = rates[reference], mine.count == theirs.count,
+              !mine.isEmpty else { return nil }
+        return median(zip(mine, theirs).map { $0 / $1 })
     }
 
     func medianRatio(_ implementation: Implementation) -> Double? {
@@ -237,6 +257,25 @@ func formatMallocs(_ value: Double?) -> String {
     guard let value else { return "—" }
     if value == value.rounded() { return String(Int(value)) }
     return String(format: value < 10 ? "%.2f" : "%.0f", value)
+}
+
+/// The NIO handler's table (N1-N3): the handlers beside NIOSSLHandler and the raw pump.
+func handlerTable(_ rows: [Row]) -> String {
+    var lines = [
+        "| workload | unit | OpenSSLNIO handlers | NIOSSLHandler | raw Connection pump | handlers / NIOSSLHandler | handlers / pump | mallocs/op handlers | NIOSSLHandler | pump |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows {
+        let cells = [
+            row.workload.title, row.workload.unit,
+            row.medianRate(.handler).map(format) ?? "—", row.medianRate(.nio).map(format) ?? "—",
+            row.medianRate(.swift).map(format) ?? "—",
+            formatRatio(row.medianRatio(.handler, to: .nio)), formatRatio(row.medianRatio(.handler, to: .swift)),
+            formatMallocs(row.mallocs[.handler]), formatMallocs(row.mallocs[.nio]), formatMallocs(row.mallocs[.swift]),
+        ]
+        lines.append("| " + cells.joined(separator: " | ") + " |")
+    }
+    return lines.joined(separator: "\n")
 }
 
 /// The results table (Markdown).

@@ -16,6 +16,10 @@ let benchGroups: [String]? = {
 /// BIOs unless said otherwise.
 enum Workload: String, CaseIterable, Sendable {
     case w1, w1b, w1c, w2, w3, w4, w5, w6
+    /// The NIO handler's workloads (EmbeddedChannel pairs; the raw pump for reference).
+    case n1, n2, n3
+
+    var isNIOHandlerWorkload: Bool { self == .n1 || self == .n2 || self == .n3 }
 
     var title: String {
         switch self {
@@ -27,15 +31,18 @@ enum Workload: String, CaseIterable, Sendable {
         case .w4: return "W4 mutual TLS, whole-chain hook + SHA-256 fingerprint"
         case .w5: return "W5 parse ca-certificates.crt: subject, SANs, SHA-256"
         case .w6: return "W6 W1 over TCP on 127.0.0.1 (two threads)"
+        case .n1: return "N1 handshake + close_notify both ways, TLS 1.3 ECDSA"
+        case .n2: return "N2 bulk, 16 KiB writes, TLS 1.3 AES-128-GCM"
+        case .n3: return "N3 64-byte request + 64-byte response"
         }
     }
 
     /// What one operation is, for the table's unit.
     var unit: String {
         switch self {
-        case .w1, .w1b, .w1c, .w4, .w6: return "handshakes/s"
-        case .w2: return "MB/s"
-        case .w3: return "round trips/s"
+        case .w1, .w1b, .w1c, .w4, .w6, .n1: return "handshakes/s"
+        case .w2, .n2: return "MB/s"
+        case .w3, .n3: return "round trips/s"
         case .w5: return "certificates/s"
         }
     }
@@ -44,7 +51,7 @@ enum Workload: String, CaseIterable, Sendable {
     /// (reported in MB/s), W5's one pass over the bundle (reported per certificate).
     func unitsPerOperation(certificatesInBundle: Int) -> Double {
         switch self {
-        case .w2: return 16_384 / 1e6
+        case .w2, .n2: return 16_384 / 1e6
         case .w5: return Double(certificatesInBundle)
         default: return 1
         }
@@ -53,9 +60,9 @@ enum Workload: String, CaseIterable, Sendable {
     /// Operations run once, untimed, before the malloc count, and then counted.
     var mallocOperations: Int {
         switch self {
-        case .w1, .w1b, .w1c, .w4, .w6: return 20
-        case .w2: return 512
-        case .w3: return 2_000
+        case .w1, .w1b, .w1c, .w4, .w6, .n1: return 20
+        case .w2, .n2: return 512
+        case .w3, .n3: return 2_000
         case .w5: return 1
         }
     }
@@ -64,12 +71,15 @@ enum Workload: String, CaseIterable, Sendable {
 /// Who runs a workload.
 enum Implementation: String, CaseIterable, Sendable {
     case swift, c, nio
+    /// This library's OpenSSLNIO handlers (N workloads only).
+    case handler
 
     var title: String {
         switch self {
         case .swift: return "this library"
         case .c: return "C (libssl)"
         case .nio: return "swift-nio-ssl"
+        case .handler: return "OpenSSLNIO handlers"
         }
     }
 }

@@ -86,7 +86,10 @@ func main() throws {
         }
         let environments = Environments(pki: try loadPKI(arguments))
         let rows = try measure(options, environments: environments)
-        let text = table(rows)
+        let libraryRows = rows.filter { !$0.workload.isNIOHandlerWorkload }
+        let handlerRows = rows.filter { $0.workload.isNIOHandlerWorkload }
+        let text = [libraryRows.isEmpty ? nil : table(libraryRows), handlerRows.isEmpty ? nil : handlerTable(handlerRows)]
+            .compactMap { $0 }.joined(separator: "\n\n")
         print(text)
         if let path = value("--markdown", in: arguments) {
             try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)

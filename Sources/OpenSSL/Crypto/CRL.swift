@@ -49,7 +49,7 @@ public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immut
     /// - Throws: `OpenSSLError` for empty input, malformed DER, or trailing bytes.
     /// - SeeAlso: d2i_X509_CRL(3)
     public convenience init(der: some ContiguousBytes) throws {
-        let crl = try MemoryBIO.fromDER(der, "read CRL (DER)", decode: { d2i_X509_CRL(nil, $0, $1) }, free: X509_CRL_free)
+        let crl = try MemoryBIO.fromDER(der, "read CRL (DER)", decode: { d2i_X509_CRL(nil, $0, $1) }, free: { X509_CRL_free($0) })
         self.init(takingOwnership: crl)
     }
 

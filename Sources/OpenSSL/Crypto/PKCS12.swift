@@ -67,7 +67,7 @@ public struct PKCS12: Sendable {
                 maximumIterations: Int = PKCS12.defaultMaximumIterations) throws {
         let operation = "read PKCS#12"
         let bundle = OwnedPointer<PKCS12Kind>(takingOwnership: try MemoryBIO.fromDER(
-            der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: PKCS12_free))
+            der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: { PKCS12_free($0) }))
         let p12 = bundle.raw
         try PKCS12.checkMACIterations(p12, limit: maximumIterations, operation: operation)
         let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength,

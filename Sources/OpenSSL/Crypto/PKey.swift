@@ -277,7 +277,7 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - SeeAlso: d2i_PUBKEY(3)
     public convenience init(publicKeyDER der: some ContiguousBytes) throws {
         let key = try MemoryBIO.fromDER(der, "read public key (DER)",
-                                        decode: { d2i_PUBKEY(nil, $0, $1) }, free: EVP_PKEY_free)
+                                        decode: { d2i_PUBKEY(nil, $0, $1) }, free: { EVP_PKEY_free($0) })
         self.init(takingOwnership: key, hasPrivateKey: false)
     }
 

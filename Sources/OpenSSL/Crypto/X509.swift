@@ -72,7 +72,7 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// - SeeAlso: d2i_X509(3)
     public convenience init(der: some ContiguousBytes) throws {
         let certificate = try MemoryBIO.fromDER(der, "read certificate (DER)",
-                                                decode: { d2i_X509(nil, $0, $1) }, free: X509_free)
+                                                decode: { d2i_X509(nil, $0, $1) }, free: { X509_free($0) })
         self.init(takingOwnership: certificate)
     }
 

@@ -106,14 +106,14 @@ public struct X509Extension: Sendable, Hashable {
     /// The value decoded as GeneralNames (subjectAltName, issuerAltName).
     /// - Throws: `OpenSSLError` when the value is malformed.
     public func generalNames() throws -> [GeneralName] {
-        try decode("alternative name", { d2i_GENERAL_NAMES(nil, $0, $1) }, free: GENERAL_NAMES_free) {
+        try decode("alternative name", { d2i_GENERAL_NAMES(nil, $0, $1) }, free: { GENERAL_NAMES_free($0) }) {
             GeneralName.list($0)
         }
     }
 
     /// The value decoded as basicConstraints.
     public func basicConstraints() throws -> BasicConstraints {
-        try decode("basicConstraints", { d2i_BASIC_CONSTRAINTS(nil, $0, $1) }, free: BASIC_CONSTRAINTS_free) { bc in
+        try decode("basicConstraints", { d2i_BASIC_CONSTRAINTS(nil, $0, $1) }, free: { BASIC_CONSTRAINTS_free($0) }) { bc in
             let pathLength = bc.pointee.pathlen.map { ASN1.integer($0) }
             let length = try pathLength.map { value -> Int in
                 guard !value.isNegative, let int = value.int64Value, int <= Int64(Int32.max) else {
@@ -127,7 +127,7 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as keyUsage.
     public func keyUsage() throws -> KeyUsage {
-        try decode("keyUsage", { d2i_ASN1_BIT_STRING(nil, $0, $1) }, free: ASN1_BIT_STRING_free) { bits in
+        try decode("keyUsage", { d2i_ASN1_BIT_STRING(nil, $0, $1) }, free: { ASN1_BIT_STRING_free($0) }) { bits in
             var usage = KeyUsage()
             for bit in 0..<9 where ASN1_BIT_STRING_get_bit(bits, Int32(bit)) == 1 {
                 usage.insert(KeyUsage(rawValue: 1 << UInt16(bit)))
@@ -138,7 +138,7 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as extendedKeyUsage, in order.
     public func extendedKeyUsage() throws -> [ExtendedKeyUsage] {
-        try decode("extendedKeyUsage", { d2i_EXTENDED_KEY_USAGE(nil, $0, $1) }, free: EXTENDED_KEY_USAGE_free) { stack in
+        try decode("extendedKeyUsage", { d2i_EXTENDED_KEY_USAGE(nil, $0, $1) }, free: { EXTENDED_KEY_USAGE_free($0) }) { stack in
             (0..<max(cossl_sk_ASN1_OBJECT_num(stack), 0)).map { index in
                 ExtendedKeyUsage(oid: ASN1.oid(cossl_sk_ASN1_OBJECT_value(stack, index)))
             }
@@ -147,14 +147,14 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as subjectKeyIdentifier.
     public func subjectKeyIdentifier() throws -> [UInt8] {
-        try decode("subjectKeyIdentifier", { d2i_ASN1_OCTET_STRING(nil, $0, $1) }, free: ASN1_OCTET_STRING_free) {
+        try decode("subjectKeyIdentifier", { d2i_ASN1_OCTET_STRING(nil, $0, $1) }, free: { ASN1_OCTET_STRING_free($0) }) {
             ASN1.bytes($0)
         }
     }
 
     /// The value decoded as authorityKeyIdentifier.
     public func authorityKeyIdentifier() throws -> AuthorityKeyIdentifier {
-        try decode("authorityKeyIdentifier", { d2i_AUTHORITY_KEYID(nil, $0, $1) }, free: AUTHORITY_KEYID_free) { akid in
+        try decode("authorityKeyIdentifier", { d2i_AUTHORITY_KEYID(nil, $0, $1) }, free: { AUTHORITY_KEYID_free($0) }) { akid in
             AuthorityKeyIdentifier(
                 keyIdentifier: akid.pointee.keyid.map { ASN1.bytes($0) },
                 issuer: akid.pointee.issuer.map { GeneralName.list($0) },
@@ -165,7 +165,7 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as cRLDistributionPoints.
     public func crlDistributionPoints() throws -> [CRLDistributionPoint] {
-        try decode("cRLDistributionPoints", { d2i_CRL_DIST_POINTS(nil, $0, $1) }, free: CRL_DIST_POINTS_free) { stack in
+        try decode("cRLDistributionPoints", { d2i_CRL_DIST_POINTS(nil, $0, $1) }, free: { CRL_DIST_POINTS_free($0) }) { stack in
             (0..<max(cossl_sk_DIST_POINT_num(stack), 0)).compactMap { index in
                 cossl_sk_DIST_POINT_value(stack, index).map { point in
                     var fullName: [GeneralName] = []
@@ -192,7 +192,7 @@ public struct X509Extension: Sendable, Hashable {
     /// The value decoded as authorityInfoAccess, in order.
     public func authorityInfoAccess() throws -> [AccessDescription] {
         try decode("authorityInfoAccess", { d2i_AUTHORITY_INFO_ACCESS(nil, $0, $1) },
-                   free: AUTHORITY_INFO_ACCESS_free) { stack in
+                   free: { AUTHORITY_INFO_ACCESS_free($0) }) { stack in
             (0..<max(cossl_sk_ACCESS_DESCRIPTION_num(stack), 0)).compactMap { index in
                 guard let description = cossl_sk_ACCESS_DESCRIPTION_value(stack, index),
                       let location = description.pointee.location else { return nil }

@@ -150,7 +150,7 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
     /// - SeeAlso: d2i_X509_NAME(3)
     public convenience init(der: some ContiguousBytes) throws {
         let name = try MemoryBIO.fromDER(der, "read name (DER)",
-                                         decode: { d2i_X509_NAME(nil, $0, $1) }, free: X509_NAME_free)
+                                         decode: { d2i_X509_NAME(nil, $0, $1) }, free: { X509_NAME_free($0) })
         self.init(takingOwnership: name)
     }
 

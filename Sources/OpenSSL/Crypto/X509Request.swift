@@ -43,7 +43,7 @@ public final class X509Request: @unchecked Sendable, CustomStringConvertible {  
     /// - SeeAlso: d2i_X509_REQ(3)
     public convenience init(der: some ContiguousBytes) throws {
         let request = try MemoryBIO.fromDER(der, "read certificate request (DER)",
-                                            decode: { d2i_X509_REQ(nil, $0, $1) }, free: X509_REQ_free)
+                                            decode: { d2i_X509_REQ(nil, $0, $1) }, free: { X509_REQ_free($0) })
         self.init(takingOwnership: request)
     }
 

@@ -109,8 +109,8 @@ enum ErrorQueue {
             var flags: Int32 = 0
             let code = ERR_get_error_all(&file, &line, &function, &data, &flags)
             if code == 0 { break }
-            let lib = ERR_GET_LIB(code)
-            let reason = ERR_GET_REASON(code)
+            let lib = cossl_ERR_GET_LIB(code)
+            let reason = cossl_ERR_GET_REASON(code)
             entries.append(OpenSSLError.Entry(
                 code: code,
                 libraryCode: lib,

@@ -321,7 +321,7 @@ public final class Connection {
     /// - SeeAlso: SSL_read_ex(3), SSL_has_pending(3)
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        if let buffers = memoryBuffers, buffers.pointee.incoming.isEmpty, !buffers.pointee.endOfInput,
+        if let buffers = memoryBuffers, buffers.pointee.hasNoInput, !buffers.pointee.endOfInput,
            canOnlyWantRead {
             readWouldBlock = true
             throw .wantRead
@@ -545,6 +545,10 @@ public final class Connection {
     public func bioWrite(_ buffer: UnsafeRawBufferPointer) throws(SSLError) -> Int {
         guard let buffers = memoryBuffers else { throw .usage("bioWrite: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
+        // Lent ciphertext (withIncomingCiphertext) comes before these bytes: queue it first.
+        guard buffers.pointee.endBorrowing() else {
+            throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "bioWrite", detail: "out of memory keeping lent ciphertext"))
+        }
         let appended = buffers.pointee.isDatagram
             ? CiphertextBuffers.appendDatagram(base, count: buffer.count, to: &buffers.pointee.incoming,
                                                lengths: &buffers.pointee.incomingDatagrams)

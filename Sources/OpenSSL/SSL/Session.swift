@@ -52,7 +52,7 @@ public final class Session: @unchecked Sendable {  // read-only accessors; OpenS
     /// - SeeAlso: d2i_SSL_SESSION(3)
     public convenience init(der: some ContiguousBytes) throws {
         let session = try MemoryBIO.fromDER(der, "read session (DER)",
-                                            decode: { d2i_SSL_SESSION(nil, $0, $1) }, free: SSL_SESSION_free)
+                                            decode: { d2i_SSL_SESSION(nil, $0, $1) }, free: { SSL_SESSION_free($0) })
         self.init(takingOwnership: session, origin: nil)
     }
 

@@ -100,6 +100,12 @@ struct ByteQueue {
         return true
     }
 
+    /// Makes sure `extra` more bytes can be appended without allocating;
+    /// false when memory ran out.
+    mutating func reserve(forAppending extra: Int) -> Bool {
+        capacity &- count >= extra || makeRoom(for: extra)
+    }
+
     /// Releases the memory.
     mutating func release() {
         free(base)
@@ -182,6 +188,16 @@ struct CiphertextBuffers {
         }
     }
 
+    /// Ciphertext lent by `Connection.withIncomingCiphertext(_:_:)` for the
+    /// length of one call: OpenSSL reads it after `incoming`, in place (see
+    /// Connection+EventLoop.swift). Empty when nothing is lent.
+    var borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
+    /// Which lending `borrowed` belongs to (so a nested one can take over).
+    var borrowGeneration: UInt = 0
+
+    /// No ciphertext from the peer is waiting, queued or lent.
+    var hasNoInput: Bool { incoming.isEmpty && borrowed.isEmpty }
+
     /// Appends one datagram to `queue` and its length to `datagrams`; false
     /// (and nothing appended) when out of memory.
     static func appendDatagram(_ bytes: UnsafeRawPointer, count: Int,
@@ -231,8 +247,11 @@ private func ciphertextRead(
     if state.pointee.isDatagram {
         return readDatagram(bio, state, data, length, readBytes)
     }
-    let taken = state.pointee.incoming.take(into: data, limit: length)
+    var taken = state.pointee.incoming.take(into: data, limit: length)
     if state.pointee.incoming.isEmpty { state.pointee.releaseDrainedStorage() }
+    if taken < length, !state.pointee.borrowed.isEmpty {
+        taken &+= state.pointee.takeBorrowed(into: data + taken, limit: length &- taken)
+    }
     if taken == 0 {
         // Like BIO_s_mem: "retry" unless the stream has ended.
         if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
@@ -298,10 +317,10 @@ private func ciphertextControl(
         // for datagrams, the size of the next one.
         guard let bio, let state = buffers(of: bio) else { return 0 }
         if state.pointee.isDatagram { return state.pointee.incomingDatagrams.first ?? 0 }
-        return state.pointee.incoming.count
+        return state.pointee.incoming.count &+ state.pointee.borrowed.count
     case BIO_CTRL_EOF:
         guard let bio, let state = buffers(of: bio) else { return 0 }
-        return state.pointee.incoming.isEmpty && state.pointee.endOfInput ? 1 : 0
+        return state.pointee.hasNoInput && state.pointee.endOfInput ? 1 : 0
     default:
         // WPENDING: 0, like BIO_s_mem (nothing is "still to be written"; DTLS
         // subtracts it from its MTU). PUSH/POP: nothing to do. kTLS and

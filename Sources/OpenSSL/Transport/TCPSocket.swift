@@ -237,7 +237,7 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: getsockname(2)
     public var localPort: UInt16 {
         guard let fd = fileDescriptor else { return 0 }
-        return Self.endpoint(fd, getsockname)?.port ?? 0
+        return Self.endpoint(fd, { getsockname($0, $1, $2) })?.port ?? 0
     }
 
     /// The local address and port, `"127.0.0.1:8443"` or `"[::1]:8443"`, or
@@ -245,7 +245,7 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: getsockname(2)
     public var localAddress: String? {
         guard let fd = fileDescriptor else { return nil }
-        return Self.endpoint(fd, getsockname)?.description
+        return Self.endpoint(fd, { getsockname($0, $1, $2) })?.description
     }
 
     /// The peer's address and port, `"127.0.0.1:54321"` or `"[::1]:54321"`,
@@ -253,7 +253,7 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: getpeername(2)
     public var remoteAddress: String? {
         guard let fd = fileDescriptor else { return nil }
-        return Self.endpoint(fd, getpeername)?.description
+        return Self.endpoint(fd, { getpeername($0, $1, $2) })?.description
     }
 
     /// Whether calls wait (true, the default) or return at once with nil
