@@ -38,6 +38,26 @@ struct ShimTests {
         #expect(ERR_peek_error() == 0)
     }
 
+    @Test("No OpenSSL function is used as a Swift function value, and no BoringSSL-shared inline helper is called")
+    func noSymbolsSharedWithBoringSSL() throws {
+        // Either would emit a symbol named after the C function alone, which the linker may
+        // resolve to swift-nio-ssl's BoringSSL copy in a binary that links both (Docs/nio.md).
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources/OpenSSL")
+        let walker = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        var offenders: [String] = []
+        for case let url as URL in walker where url.pathExtension == "swift" {
+            let text = try String(contentsOf: url, encoding: .utf8)
+            for match in text.matches(of: /(?:free:|[(,])\s*([A-Z][A-Z0-9_]*_free|getsockname|getpeername)\s*[,)]/) {
+                offenders.append("\(url.lastPathComponent): \(match.1)")
+            }
+            for match in text.matches(of: /\bERR_GET_(?:LIB|REASON)\(/) {
+                offenders.append("\(url.lastPathComponent): \(match.0)")
+            }
+        }
+        #expect(offenders.isEmpty, "\(offenders)")
+    }
+
     @Test("Memory, BIO and flag shims")
     func basicShims() throws {
         let memory = CRYPTO_malloc(16, #file, #line)
