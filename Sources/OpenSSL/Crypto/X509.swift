@@ -81,7 +81,7 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// - Throws: `OpenSSLError` for malformed DER or bytes after the trust settings.
     convenience init(trustedDER der: some ContiguousBytes) throws {
         let certificate = try MemoryBIO.fromDER(der, "read trusted certificate (DER)",
-                                                decode: { d2i_X509_AUX(nil, $0, $1) }, free: X509_free)
+                                                decode: { d2i_X509_AUX(nil, $0, $1) }, free: { X509_free($0) })
         self.init(takingOwnership: certificate)
     }
 
