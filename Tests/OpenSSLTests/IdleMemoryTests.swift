@@ -68,4 +68,30 @@ struct IdleMemoryTests {
         #expect(sslErrorCase { _ = try pair.client.bioRead(max: 65_536) } == .wantRead)
         expectErrorQueueEmpty()
     }
+
+    @Test("In release-buffers mode the room reserved for lent ciphertext is kept while lent bytes remain")
+    func releaseModeKeepsRoomForLentBytes() throws {
+        let pair = try Self.pair(releaseBuffers: true)
+        // Three full records: more than OpenSSL's read buffer takes in one read.
+        let payload = [UInt8](repeating: 0x62, count: 3 * 16_384)
+        try pair.client.writeAll(payload)
+        var records: [UInt8] = []
+        while pair.client.pendingCiphertext > 0 { records += try pair.client.bioRead(max: 65_536) }
+        let server = pair.server
+        let (first, leftWhileLent, roomWhileLent) = try records.withUnsafeBytes { bytes in
+            try server.withIncomingCiphertext(bytes) { () throws(SSLError) -> ([UInt8], Int, Int) in
+                let first = try server.read(max: 16_384)
+                return (first, server.unreadCiphertext, server.memoryBuffers?.pointee.incoming.capacity ?? 0)
+            }
+        }
+        #expect(first.count == 16_384)
+        #expect(leftWhileLent > 0, "OpenSSL left lent bytes unread")
+        // The end of the lending appends them into room reserved before it began.
+        #expect(roomWhileLent >= leftWhileLent, "room \(roomWhileLent) for \(leftWhileLent) lent bytes")
+        var received = first
+        while received.count < payload.count { received += try server.read(max: 16_384) }
+        #expect(received == payload)
+        #expect(try Self.capacities(server).incoming == 0, "drained: given back")
+        expectErrorQueueEmpty()
+    }
 }

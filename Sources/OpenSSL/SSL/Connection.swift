@@ -476,19 +476,14 @@ public final class Connection {
     public func bioRead(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let buffers = memoryBuffers else { throw .usage("bioRead: this connection is not over memory BIOs") }
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        if buffers.pointee.isDatagram {
-            guard let size = buffers.pointee.outgoingDatagrams.first else { throw .wantRead }
-            guard size <= buffer.count else {
-                throw .usage("bioRead: the next datagram is \(size) bytes, longer than the \(buffer.count)-byte buffer (pendingCiphertext gives its length)")
-            }
-            let count = buffers.pointee.outgoing.take(into: base, limit: size)
-            buffers.pointee.outgoingDatagrams.consume(count)
-            if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
-            return count
+        let pending = buffers.pointee.pendingOutgoing
+        guard let source = pending.baseAddress, pending.count > 0 else { throw .wantRead }
+        if buffers.pointee.isDatagram, pending.count > buffer.count {
+            throw .usage("bioRead: the next datagram is \(pending.count) bytes, longer than the \(buffer.count)-byte buffer (pendingCiphertext gives its length)")
         }
-        let count = buffers.pointee.outgoing.take(into: base, limit: buffer.count)
-        if count == 0 { throw .wantRead }
-        if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
+        let count = Swift.min(pending.count, buffer.count)
+        base.copyMemory(from: source, byteCount: count)
+        buffers.pointee.consumeOutgoing(count)
         return count
     }
 
@@ -509,15 +504,10 @@ public final class Connection {
     @discardableResult
     public func withPendingCiphertext<E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> Int) throws(E) -> Int {
         guard let buffers = memoryBuffers else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        var pending = buffers.pointee.outgoing.bytes
-        if buffers.pointee.isDatagram {
-            pending = UnsafeRawBufferPointer(rebasing: pending.prefix(buffers.pointee.outgoingDatagrams.first ?? 0))
-        }
+        let pending = buffers.pointee.pendingOutgoing
         let taken = try body(pending)
         precondition(taken >= 0 && taken <= pending.count, "withPendingCiphertext: took \(taken) of \(pending.count) bytes")
-        buffers.pointee.outgoing.consume(taken)
-        if buffers.pointee.isDatagram { buffers.pointee.outgoingDatagrams.consume(taken) }
-        if buffers.pointee.outgoing.isEmpty { buffers.pointee.releaseDrainedStorage() }
+        buffers.pointee.consumeOutgoing(taken)
         return taken
     }
 
@@ -549,11 +539,7 @@ public final class Connection {
         guard buffers.pointee.endBorrowing() else {
             throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "bioWrite", detail: "out of memory keeping lent ciphertext"))
         }
-        let appended = buffers.pointee.isDatagram
-            ? CiphertextBuffers.appendDatagram(base, count: buffer.count, to: &buffers.pointee.incoming,
-                                               lengths: &buffers.pointee.incomingDatagrams)
-            : buffers.pointee.incoming.append(base, count: buffer.count)
-        guard appended else {
+        guard buffers.pointee.appendIncoming(base, count: buffer.count) else {
             throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "bioWrite", detail: "out of memory for \(buffer.count) bytes"))
         }
         return buffer.count
@@ -578,8 +564,7 @@ public final class Connection {
     /// transports); on DTLS, the length of the next datagram.
     public var pendingCiphertext: Int {
         guard let buffers = memoryBuffers else { return 0 }
-        if buffers.pointee.isDatagram { return buffers.pointee.outgoingDatagrams.first ?? 0 }
-        return buffers.pointee.outgoing.count
+        return buffers.pointee.pendingOutgoing.count
     }
 
     // MARK: The engine

@@ -175,10 +175,12 @@ struct CiphertextBuffers {
     var releaseWhenDrained = false
 
     /// Gives back the storage of the drained queues, in release-buffers mode.
+    /// Not `incoming`'s while lent bytes remain: the end of the lending
+    /// appends them into the room `withIncomingCiphertext` reserved.
     @inline(__always)
     mutating func releaseDrainedStorage() {
         guard releaseWhenDrained else { return }
-        if incoming.isEmpty && incoming.capacity > 0 {
+        if hasNoInput && incoming.capacity > 0 {
             incoming.release()
             incomingDatagrams.release()
         }
@@ -198,10 +200,44 @@ struct CiphertextBuffers {
     /// No ciphertext from the peer is waiting, queued or lent.
     var hasNoInput: Bool { incoming.isEmpty && borrowed.isEmpty }
 
+    /// What the caller may take from `outgoing` now: all of it, or on DTLS
+    /// the next datagram (what is left of it).
+    @inline(__always)
+    var pendingOutgoing: UnsafeRawBufferPointer {
+        let bytes = outgoing.bytes
+        guard isDatagram else { return bytes }
+        return UnsafeRawBufferPointer(rebasing: bytes.prefix(outgoingDatagrams.first ?? 0))
+    }
+
+    /// Drops the first `taken` bytes of `pendingOutgoing` (the caller took
+    /// them), then gives the storage back if that drained it (release mode).
+    @inline(__always)
+    mutating func consumeOutgoing(_ taken: Int) {
+        outgoing.consume(taken)
+        if isDatagram { outgoingDatagrams.consume(taken) }
+        if outgoing.isEmpty { releaseDrainedStorage() }
+    }
+
+    /// Appends one write to `incoming` (`bioWrite`) — on DTLS, one datagram;
+    /// false, and nothing appended, when memory ran out.
+    @inline(__always)
+    mutating func appendIncoming(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        isDatagram ? Self.appendDatagram(bytes, count: count, to: &incoming, lengths: &incomingDatagrams)
+                   : incoming.append(bytes, count: count)
+    }
+
+    /// Appends one write to `outgoing` (OpenSSL's) — on DTLS, one datagram;
+    /// false, and nothing appended, when memory ran out.
+    @inline(__always)
+    mutating func appendOutgoing(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
+        isDatagram ? Self.appendDatagram(bytes, count: count, to: &outgoing, lengths: &outgoingDatagrams)
+                   : outgoing.append(bytes, count: count)
+    }
+
     /// Appends one datagram to `queue` and its length to `datagrams`; false
     /// (and nothing appended) when out of memory.
-    static func appendDatagram(_ bytes: UnsafeRawPointer, count: Int,
-                               to queue: inout ByteQueue, lengths datagrams: inout DatagramLengths) -> Bool {
+    private static func appendDatagram(_ bytes: UnsafeRawPointer, count: Int,
+                                       to queue: inout ByteQueue, lengths datagrams: inout DatagramLengths) -> Bool {
         guard queue.append(bytes, count: count) else { return false }
         guard datagrams.push(count) else {
             queue.end &-= count  // take the bytes back: they were the last appended
@@ -248,10 +284,10 @@ private func ciphertextRead(
         return readDatagram(bio, state, data, length, readBytes)
     }
     var taken = state.pointee.incoming.take(into: data, limit: length)
-    if state.pointee.incoming.isEmpty { state.pointee.releaseDrainedStorage() }
     if taken < length, !state.pointee.borrowed.isEmpty {
         taken &+= state.pointee.takeBorrowed(into: data + taken, limit: length &- taken)
     }
+    if state.pointee.incoming.isEmpty { state.pointee.releaseDrainedStorage() }
     if taken == 0 {
         // Like BIO_s_mem: "retry" unless the stream has ended.
         if !state.pointee.endOfInput { cossl_BIO_set_retry_read(bio) }
@@ -290,14 +326,7 @@ private func ciphertextWrite(
     guard length > 0 else { return 1 }
     guard let data, let state = buffers(of: bio) else { return 0 }
     // Out of memory: no retry flag, so OpenSSL fails the call (SSL_ERROR_SYSCALL, errno ENOMEM from realloc).
-    if state.pointee.isDatagram {
-        // Each write of DTLS is one datagram.
-        guard CiphertextBuffers.appendDatagram(data, count: length, to: &state.pointee.outgoing,
-                                               lengths: &state.pointee.outgoingDatagrams) else { return 0 }
-        written?.pointee = length
-        return 1
-    }
-    guard state.pointee.outgoing.append(data, count: length) else { return 0 }
+    guard state.pointee.appendOutgoing(data, count: length) else { return 0 }
     written?.pointee = length
     return 1
 }
