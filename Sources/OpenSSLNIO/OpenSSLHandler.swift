@@ -81,9 +81,18 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     var state: State = .idle
     private var storedContext: ChannelHandlerContext?
     private var pendingWrites = MarkedCircularBuffer<PendingWrite>(initialCapacity: 16)
-    /// Plaintext decrypted by the current `channelRead`; handed up, then reused.
+    /// Plaintext decrypted by the current `channelRead`; handed up, then
+    /// reused — or, when the context releases buffers while idle
+    /// (`SSLModes.releaseBuffers`), dropped and made again for the next read.
     private var plaintext: ByteBuffer?
+    private var allocator: ByteBufferAllocator?
+    /// The context asks for buffers to be released while idle: the 16 KiB
+    /// plaintext buffer is then not kept between reads either.
+    private let releasesIdleBuffers: Bool
     private var handshakePromise: EventLoopPromise<TLSHandshakeResult>?
+    /// `handshakePromise`'s future, kept after the promise is completed (and
+    /// dropped), so a late asker still gets the outcome.
+    private var handshakeOutcome: EventLoopFuture<TLSHandshakeResult>?
     private var closePromise: EventLoopPromise<Void>?
     /// `close(mode: .output)` asked for during the handshake: done once the buffered writes are out.
     private var deferredCloseOutput: (requested: Bool, promise: EventLoopPromise<Void>?) = (false, nil)
@@ -97,20 +106,29 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     /// The byte stream from the peer has ended (half-closure): no close_notify can come any more.
     private var streamEnded = false
 
+    /// Storage held for plaintext between reads (for tests).
+    var heldPlaintextCapacity: Int { plaintext?.capacity ?? 0 }
+
     /// The largest plaintext of one TLS record: room kept for each `SSL_read`.
     static let recordPlaintextSize = 16_384
 
     init(wrapping connection: Connection, closeTimeout: TimeAmount) {
         self.connection = connection
         self.closeTimeout = closeTimeout
+        releasesIdleBuffers = connection.context.mode.contains(.releaseBuffers)
     }
 
     // MARK: Life in the pipeline
 
     public func handlerAdded(context: ChannelHandlerContext) {
         storedContext = context
-        plaintext = context.channel.allocator.buffer(capacity: Self.recordPlaintextSize)
-        handshakePromise = context.eventLoop.makePromise(of: TLSHandshakeResult.self)
+        allocator = context.channel.allocator
+        if !releasesIdleBuffers {
+            plaintext = context.channel.allocator.buffer(capacity: Self.recordPlaintextSize)
+        }
+        let promise = context.eventLoop.makePromise(of: TLSHandshakeResult.self)
+        handshakePromise = promise
+        handshakeOutcome = promise.futureResult
         if context.channel.isActive {
             startHandshake(context: context)
         }
@@ -133,12 +151,7 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     /// succeeds when the handshake completes and fails with
     /// `OpenSSLHandshakeError` when it does not. Nil before the handler is
     /// added to a pipeline.
-    public var handshakeFuture: EventLoopFuture<TLSHandshakeResult>? {
-        if let handshakeResult, let storedContext {
-            return storedContext.eventLoop.makeSucceededFuture(handshakeResult)
-        }
-        return handshakePromise?.futureResult
-    }
+    public var handshakeFuture: EventLoopFuture<TLSHandshakeResult>? { handshakeOutcome }
 
     // MARK: Inbound
 
@@ -239,7 +252,12 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         // A key update, a session ticket's acknowledgement or an alert may
         // have left bytes to send.
         writeCiphertext(context: context, promise: nil)
-        deliverPlaintext(context: context)
+        if wasHandshaking, case .needMore = outcome, !applicationReadPending, !isAutoReading(context: context) {
+            // autoRead off, and this read was the handshake's own: plaintext that
+            // came with its last bytes waits for the application's read().
+        } else {
+            deliverPlaintext(context: context)
+        }
         switch outcome {
         case .needMore:
             break
@@ -322,6 +340,13 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
 
     public func read(context: ChannelHandlerContext) {
         applicationReadPending = true
+        if let held = plaintext, held.readableBytes > 0 {
+            // Plaintext held back since the handshake (autoRead off): that is the answer.
+            deliverPlaintext(context: context)
+            deliveredSinceReadComplete = false
+            context.fireChannelReadComplete()
+            return
+        }
         context.read()
     }
 
@@ -400,10 +425,14 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
 
     /// Decrypts every whole record available into `plaintext`. Calls no user code.
     private func decryptAvailable() -> ReadOutcome {
-        guard var buffer = plaintext else { return .needMore }
+        guard var buffer = plaintext ?? allocator?.buffer(capacity: Self.recordPlaintextSize) else { return .needMore }
         // Our reference is dropped while we write, so the buffer is not copied.
         plaintext = nil
-        defer { plaintext = buffer }
+        // Emptied by the last delivery, and maybe still shared with what the
+        // application kept: clear() then takes fresh storage instead of
+        // copying the old bytes; unshared (the usual case) it costs nothing.
+        if buffer.readableBytes == 0 { buffer.clear() }
+        defer { plaintext = releasesIdleBuffers && buffer.readableBytes == 0 ? nil : buffer }
         while true {
             var failure: SSLError?
             let connection = self.connection
@@ -431,17 +460,24 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         // has let go of what we pass up, the next read reuses it, uncopied.
         // (Indices moved by hand: `clear()` on a shared buffer allocates new storage.)
         let delivered = buffer
-        buffer.moveReaderIndex(to: 0)
-        buffer.moveWriterIndex(to: 0)
-        plaintext = buffer
+        if releasesIdleBuffers {
+            plaintext = nil
+        } else {
+            buffer.moveReaderIndex(to: 0)
+            buffer.moveWriterIndex(to: 0)
+            plaintext = buffer
+        }
         deliveredSinceReadComplete = true
         applicationReadPending = false
         context.fireChannelRead(wrapInboundOut(delivered))
     }
 
     private func readIfNotAutoReading(context: ChannelHandlerContext) {
-        let autoRead = (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) ?? true
-        if !autoRead { context.read() }
+        if !isAutoReading(context: context) { context.read() }
+    }
+
+    private func isAutoReading(context: ChannelHandlerContext) -> Bool {
+        (try? context.channel.syncOptions?.getOption(ChannelOptions.autoRead)) ?? true
     }
 
     /// The peer sent close_notify (after everything it sent before was delivered).

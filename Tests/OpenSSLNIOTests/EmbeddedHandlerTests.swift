@@ -5,7 +5,7 @@ import NIOEmbedded
 import NIOTLS
 import Testing
 @testable import OpenSSL
-import OpenSSLNIO
+@testable import OpenSSLNIO
 
 /// The handlers' behaviour (NIO.md) over two EmbeddedChannels back to back:
 /// deterministic, so every step can be checked in between.
@@ -74,6 +74,28 @@ struct EmbeddedHandlerTests {
         #expect(server.text == "message 0message 1message 2message 3")
         #expect(server.reads == 4)
         #expect(Set(server.readAddresses).count == 1, "\(server.readAddresses)")
+    }
+
+    @Test("N01 with release-buffers contexts the handlers keep no plaintext buffer between reads, and deliver the same bytes")
+    func plaintextBufferReleasedWhenIdle() throws {
+        let client = try NIOContexts.client(), server = try NIOContexts.server()
+        for context in [client, server] { try context.setMode(.releaseBuffers) }
+        let pair = try Self.makePair(client: client, server: server)
+        defer { pair.channels.finish() }
+        try pair.channels.handshake()
+        #expect(pair.client.heldPlaintextCapacity == 0 && pair.server.heldPlaintextCapacity == 0)
+        for index in 0..<4 {
+            _ = pair.channels.client.send("message \(index)")
+            try pair.channels.pump()
+            #expect(pair.server.heldPlaintextCapacity == 0, "idle again after read \(index)")
+        }
+        #expect(pair.channels.serverRecorder.text == "message 0message 1message 2message 3")
+        #expect(pair.channels.serverRecorder.reads == 4)
+        // The default keeps one buffer and reuses it (the test above).
+        let kept = try Self.makePair()
+        defer { kept.channels.finish() }
+        try kept.channels.handshake()
+        #expect(kept.server.heldPlaintextCapacity >= OpenSSLHandler.recordPlaintextSize)
     }
 
     @Test("N01 writes and flushes issued before the handshake arrive after it, in order, with their promises completed in order")
@@ -151,6 +173,8 @@ struct EmbeddedHandlerTests {
         let pair = try Self.makePair(hostname: "other.example")
         defer { pair.channels.finish() }
         let result = pair.channels.client.openSSLHandshakeResult()
+        let asker = AskForHandshakeResultOnError()
+        try pair.channels.client.pipeline.syncOperations.addHandler(asker, position: .after(pair.client))
         try pair.channels.handshake()
         let errors = pair.channels.clientRecorder.errors
         #expect(errors.count == 1)
@@ -160,6 +184,9 @@ struct EmbeddedHandlerTests {
         }
         #expect(reason.hasReason("certificate verify failed"))
         #expect(throws: OpenSSLHandshakeError.self) { try result.wait() }
+        // Asked for after the failure (from errorCaught), it is the same failure.
+        let late = try #require(asker.future)
+        #expect(throws: OpenSSLHandshakeError.self) { try late.wait() }
         #expect(!pair.channels.client.isActive)
         #expect(pair.channels.clientRecorder.handshakeCompletions.isEmpty)
         // The server saw the client's alert.
@@ -442,5 +469,16 @@ struct EmbeddedHandlerTests {
         try EmbeddedPair.move(from: pair.channels.server, to: pair.channels.client)
         #expect(pair.channels.clientRecorder.errors.first?.sslError != nil)
         #expect(ERR_peek_error() == 0)
+    }
+}
+
+/// Asks for the handshake's outcome when an error comes up the pipeline.
+final class AskForHandshakeResultOnError: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    var future: EventLoopFuture<TLSHandshakeResult>?
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if future == nil { future = context.channel.openSSLHandshakeResult() }
+        context.fireErrorCaught(error)
     }
 }

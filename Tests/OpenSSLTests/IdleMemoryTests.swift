@@ -69,25 +69,43 @@ struct IdleMemoryTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("In release-buffers mode the room reserved for lent ciphertext is kept while lent bytes remain")
-    func releaseModeKeepsRoomForLentBytes() throws {
-        let pair = try Self.pair(releaseBuffers: true)
-        // Three full records: more than OpenSSL's read buffer takes in one read.
+    static func threeRecords(from pair: TLSPair) throws -> (payload: [UInt8], ciphertext: [UInt8]) {
         let payload = [UInt8](repeating: 0x62, count: 3 * 16_384)
         try pair.client.writeAll(payload)
-        var records: [UInt8] = []
-        while pair.client.pendingCiphertext > 0 { records += try pair.client.bioRead(max: 65_536) }
+        var ciphertext: [UInt8] = []
+        while pair.client.pendingCiphertext > 0 { ciphertext += try pair.client.bioRead(max: 65_536) }
+        return (payload, ciphertext)
+    }
+
+    @Test("Lent ciphertext read in full leaves the incoming queue as it was: no room is kept for it")
+    func lentCiphertextDoesNotGrowTheQueue() throws {
+        let pair = try Self.pair(releaseBuffers: false)
+        let before = try Self.capacities(pair.server).incoming
+        let (payload, ciphertext) = try Self.threeRecords(from: pair)
         let server = pair.server
-        let (first, leftWhileLent, roomWhileLent) = try records.withUnsafeBytes { bytes in
-            try server.withIncomingCiphertext(bytes) { () throws(SSLError) -> ([UInt8], Int, Int) in
-                let first = try server.read(max: 16_384)
-                return (first, server.unreadCiphertext, server.memoryBuffers?.pointee.incoming.capacity ?? 0)
+        let received = try ciphertext.withUnsafeBytes { bytes in
+            try server.withIncomingCiphertext(bytes) { () throws(SSLError) -> [UInt8] in
+                var received: [UInt8] = []
+                while received.count < payload.count { received += try server.read(max: 16_384) }
+                return received
             }
         }
+        #expect(received == payload)
+        #expect(server.unreadCiphertext == 0)
+        #expect(try Self.capacities(server).incoming == before, "a \(ciphertext.count)-byte lending left the queue alone")
+        expectErrorQueueEmpty()
+    }
+
+    @Test("Lent ciphertext OpenSSL did not read is kept, in release-buffers mode too, and given back once read")
+    func lentLeftoversKept() throws {
+        let pair = try Self.pair(releaseBuffers: true)
+        let (payload, ciphertext) = try Self.threeRecords(from: pair)
+        let server = pair.server
+        let first = try ciphertext.withUnsafeBytes { bytes in
+            try server.withIncomingCiphertext(bytes) { () throws(SSLError) -> [UInt8] in try server.read(max: 16_384) }
+        }
         #expect(first.count == 16_384)
-        #expect(leftWhileLent > 0, "OpenSSL left lent bytes unread")
-        // The end of the lending appends them into room reserved before it began.
-        #expect(roomWhileLent >= leftWhileLent, "room \(roomWhileLent) for \(leftWhileLent) lent bytes")
+        #expect(server.unreadCiphertext > 0, "more than OpenSSL's read buffer was lent: the rest was kept")
         var received = first
         while received.count < payload.count { received += try server.read(max: 16_384) }
         #expect(received == payload)

@@ -108,20 +108,20 @@ final class Environments {
             }
             let env = try nioEnvironment()
             switch workload {
-            case .w1, .n1: return NIOHandshakes(client: env.client, server: env.ecdsaServer)
-            case .w1b: return NIOHandshakes(client: env.client, server: env.rsaServer)
-            case .w1c: return NIOHandshakes(client: env.client, server: env.tls12Server)
-            case .w4: return NIOHandshakes(client: env.mutualClient, server: env.mutualServer, mutual: true)
-            case .w2, .n2: return try NIOBulk(env)
-            case .w3, .n3: return try NIORoundTrips(env)
+            case .w1, .n1: return EmbeddedHandshakes { try .nioSSL(client: env.client, server: env.ecdsaServer) }
+            case .w1b: return EmbeddedHandshakes { try .nioSSL(client: env.client, server: env.rsaServer) }
+            case .w1c: return EmbeddedHandshakes { try .nioSSL(client: env.client, server: env.tls12Server) }
+            case .w4: return EmbeddedHandshakes { try .nioSSL(client: env.mutualClient, server: env.mutualServer, mutual: true) }
+            case .w2, .n2: return EmbeddedBulk(try .nioSSL(client: env.client, server: env.ecdsaServer))
+            case .w3, .n3: return EmbeddedRoundTrips(try .nioSSL(client: env.client, server: env.ecdsaServer))
             case .w5, .w6: return nil
             }
         case .handler:
             let env = try libraryEnvironment()
             switch workload {
-            case .n1: return HandlerHandshakes(client: env.client, server: env.ecdsaServer)
-            case .n2: return try HandlerBulk(env)
-            case .n3: return try HandlerRoundTrips(env)
+            case .n1: return EmbeddedHandshakes { try .openSSLNIO(client: env.client, server: env.ecdsaServer) }
+            case .n2: return EmbeddedBulk(try .openSSLNIO(client: env.dataClient, server: env.dataServer))
+            case .n3: return EmbeddedRoundTrips(try .openSSLNIO(client: env.dataClient, server: env.dataServer))
             default: return nil
             }
         }

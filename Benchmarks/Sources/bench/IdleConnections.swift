@@ -33,7 +33,10 @@ enum IdleConnections {
             open = { count in try LibraryIdlePairs(contexts, count: count) }
         case .nio:
             let contexts = try NIOEnvironment(pki)
-            open = { count in try NIOIdlePairs(contexts, count: count) }
+            open = { count in try HandlerIdlePairs(count: count) { try .nioSSL(client: contexts.client, server: contexts.ecdsaServer, loop: $0) } }
+        case .handler:
+            let contexts = try LibraryIdleContexts(pki, release: release)
+            open = { count in try HandlerIdlePairs(count: count) { try .openSSLNIO(client: contexts.client, server: contexts.server, loop: $0) } }
         }
         // Warm up: code paths, caches and the allocator's first arenas.
         _ = try open(32)
@@ -63,16 +66,18 @@ enum IdleConnections {
             return value
         }
         func kib(_ value: Double) -> String { String(format: "%.1f KiB", value) }
-        var lines = ["| W7 idle pairs | C (libssl) | this library | lib/C | swift-nio-ssl | nio/C |",
-                     "|---|--:|--:|--:|--:|--:|"]
+        var lines = ["| W7 idle pairs | C (libssl) | this library | lib/C | OpenSSLNIO handlers | handlers/C | swift-nio-ssl | nio/C |",
+                     "|---|--:|--:|--:|--:|--:|--:|--:|"]
         for release in [false, true] {
             for count in counts {
                 let c = try child(.c, count, release)
                 let library = try child(.swift, count, release)
+                let handlers = try child(.handler, count, release)
                 // BoringSSL has no such mode: it always frees idle buffers.
                 let nio = try child(.nio, count, false)
                 let mode = release ? "SSL_MODE_RELEASE_BUFFERS" : "default"
                 lines.append("| \(count) pairs, \(mode) | \(kib(c)) | \(kib(library)) | \(String(format: "%.2f", library / c)) "
+                             + "| \(kib(handlers)) | \(String(format: "%.2f", handlers / c)) "
                              + "| \(kib(nio)) | \(String(format: "%.2f", nio / c)) |")
             }
         }
@@ -131,47 +136,22 @@ final class LibraryIdlePairs {
     }
 }
 
-/// swift-nio-ssl's pairs: NIOSSLHandlers on EmbeddedChannels sharing one loop.
-final class NIOIdlePairs {
+/// Pairs of TLS handlers (swift-nio-ssl's, or this library's OpenSSLNIO
+/// ones) on EmbeddedChannels sharing one loop.
+final class HandlerIdlePairs {
     let loop = EmbeddedEventLoop()
-    var channels: [(EmbeddedChannel, EmbeddedChannel)] = []
+    var pairs: [EmbeddedPair] = []
 
-    init(_ contexts: NIOEnvironment, count: Int) throws {
-        channels.reserveCapacity(count)
+    init(count: Int, _ makePair: (EmbeddedEventLoop) throws -> EmbeddedPair) throws {
+        pairs.reserveCapacity(count)
         for _ in 0..<count {
-            let client = EmbeddedChannel(loop: loop), server = EmbeddedChannel(loop: loop)
-            try client.pipeline.syncOperations.addHandler(
-                try NIOSSLClientHandler(context: contexts.client, serverHostname: "localhost"))
-            try server.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: contexts.ecdsaServer))
-            _ = client.connect(to: NIOPair.address)
-            _ = server.connect(to: NIOPair.address)
-            try interact(client, server)
-            for (from, to) in [(client, server), (server, client)] {
-                var message = from.allocator.buffer(capacity: 64)
-                message.writeRepeatingByte(0x6d, count: 64)
-                from.writeAndFlush(message, promise: nil)
-                try interact(client, server)
-                guard let received = try to.readInbound(as: ByteBuffer.self), received.readableBytes == 64 else {
-                    throw BenchError("swift-nio-ssl: message not received")
-                }
+            let pair = try makePair(loop)
+            var message = pair.client.allocator.buffer(capacity: 64)
+            message.writeRepeatingByte(0x6d, count: 64)
+            guard try pair.send(message, from: pair.client) == 64, try pair.send(message, from: pair.server) == 64 else {
+                throw BenchError("idle pairs: a message was not received")
             }
-            channels.append((client, server))
-        }
-    }
-
-    private func interact(_ client: EmbeddedChannel, _ server: EmbeddedChannel) throws {
-        var work = true
-        while work {
-            work = false
-            loop.run()
-            if let bytes = try client.readOutbound(as: ByteBuffer.self) {
-                try server.writeInbound(bytes)
-                work = true
-            }
-            if let bytes = try server.readOutbound(as: ByteBuffer.self) {
-                try client.writeInbound(bytes)
-                work = true
-            }
+            pairs.append(pair)
         }
     }
 }

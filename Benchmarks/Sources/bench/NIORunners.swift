@@ -88,28 +88,40 @@ final class HandshakeCounter: ChannelInboundHandler {
     }
 }
 
-/// Two EmbeddedChannels on one loop, bytes moved between them
-/// (swift-nio-ssl's own BackToBackEmbeddedChannel).
-final class NIOPair {
-    let loop = EmbeddedEventLoop()
+/// Two EmbeddedChannels on one loop, a TLS handler on each, bytes moved
+/// between them (swift-nio-ssl's own BackToBackEmbeddedChannel). Used for
+/// swift-nio-ssl's NIOSSLHandler here and this library's OpenSSLNIO
+/// handlers (HandlerRunners.swift), so both are driven the same way.
+final class EmbeddedPair {
+    let loop: EmbeddedEventLoop
     let client: EmbeddedChannel
     let server: EmbeddedChannel
     let counter = HandshakeCounter()
     static let address = try! SocketAddress(ipAddress: "127.0.0.1", port: 4433)
 
-    init(client clientContext: NIOSSLContext, server serverContext: NIOSSLContext, mutual: Bool) throws {
+    /// Adds the handlers, connects both channels and runs the handshake.
+    init(client clientHandler: any ChannelHandler, server serverHandler: any ChannelHandler,
+         loop: EmbeddedEventLoop = EmbeddedEventLoop(), name: String) throws {
+        self.loop = loop
         client = EmbeddedChannel(loop: loop)
         server = EmbeddedChannel(loop: loop)
-        try client.pipeline.syncOperations.addHandler(
-            try NIOSSLClientHandler(context: clientContext, serverHostname: "localhost"))
+        try client.pipeline.syncOperations.addHandler(clientHandler)
         try client.pipeline.syncOperations.addHandler(counter)
-        try server.pipeline.syncOperations.addHandler(
-            mutual ? NIOSSLServerHandler(context: serverContext, customVerificationCallback: nioFingerprintAndAccept)
-                   : NIOSSLServerHandler(context: serverContext))
-        _ = client.connect(to: NIOPair.address)
-        _ = server.connect(to: NIOPair.address)
+        try server.pipeline.syncOperations.addHandler(serverHandler)
+        _ = client.connect(to: EmbeddedPair.address)
+        _ = server.connect(to: EmbeddedPair.address)
         try interact()
-        guard counter.completed == 1 else { throw BenchError("swift-nio-ssl handshake did not complete") }
+        guard counter.completed == 1 else { throw BenchError("\(name) handshake did not complete") }
+    }
+
+    /// swift-nio-ssl's handlers.
+    static func nioSSL(client: NIOSSLContext, server: NIOSSLContext, mutual: Bool = false,
+                       loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws -> EmbeddedPair {
+        try EmbeddedPair(
+            client: try NIOSSLClientHandler(context: client, serverHostname: "localhost"),
+            server: mutual ? NIOSSLServerHandler(context: server, customVerificationCallback: nioFingerprintAndAccept)
+                           : NIOSSLServerHandler(context: server),
+            loop: loop, name: "swift-nio-ssl")
     }
 
     func interact() throws {
@@ -128,6 +140,18 @@ final class NIOPair {
         }
     }
 
+    /// Sends `message` from `sender` (the client or the server) and returns
+    /// how many plaintext bytes reached the other side.
+    func send(_ message: ByteBuffer, from sender: EmbeddedChannel) throws -> Int {
+        sender.writeAndFlush(message, promise: nil)
+        try interact()
+        let receiver = sender === client ? server : client
+        var received = 0
+        while let bytes = try receiver.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
+        return received
+    }
+
+    /// close_notify both ways, and the pipelines torn down.
     func close() throws {
         client.close(promise: nil)
         try interact()
@@ -136,27 +160,24 @@ final class NIOPair {
     }
 }
 
-final class NIOHandshakes: Runner {
-    let client: NIOSSLContext, server: NIOSSLContext
-    let mutual: Bool
-    init(client: NIOSSLContext, server: NIOSSLContext, mutual: Bool = false) {
-        self.client = client; self.server = server; self.mutual = mutual
-    }
+/// N1/W1 through a pair: a handshake and a close per operation (the close,
+/// close_notify both ways, is part of it: EmbeddedChannel's pipeline is only
+/// torn down by a close).
+final class EmbeddedHandshakes: Runner {
+    let makePair: () throws -> EmbeddedPair
+    init(_ makePair: @escaping () throws -> EmbeddedPair) { self.makePair = makePair }
 
     func run(_ count: Int) throws {
-        for _ in 0..<count {
-            // The close (close_notify both ways) is part of each iteration:
-            // EmbeddedChannel's pipeline is only torn down by a close.
-            try NIOPair(client: client, server: server, mutual: mutual).close()
-        }
+        for _ in 0..<count { try makePair().close() }
     }
 }
 
-final class NIOBulk: Runner {
-    let pair: NIOPair
+/// W2/N2 through a pair: 16 KiB from the client to the server per operation.
+final class EmbeddedBulk: Runner {
+    let pair: EmbeddedPair
     let payload: ByteBuffer
-    init(_ env: NIOEnvironment) throws {
-        pair = try NIOPair(client: env.client, server: env.ecdsaServer, mutual: false)
+    init(_ pair: EmbeddedPair) {
+        self.pair = pair
         var buffer = pair.client.allocator.buffer(capacity: 16_384)
         buffer.writeBytes((0..<16_384).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         payload = buffer
@@ -165,20 +186,18 @@ final class NIOBulk: Runner {
 
     func run(_ count: Int) throws {
         for _ in 0..<count {
-            pair.client.writeAndFlush(payload, promise: nil)
-            try pair.interact()
-            var received = 0
-            while let bytes = try pair.server.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
-            guard received == 16_384 else { throw BenchError("swift-nio-ssl bulk: got \(received)") }
+            let received = try pair.send(payload, from: pair.client)
+            guard received == 16_384 else { throw BenchError("bulk through handlers: got \(received)") }
         }
     }
 }
 
-final class NIORoundTrips: Runner {
-    let pair: NIOPair
+/// W3/N3 through a pair: a 64-byte request and a 64-byte response per operation.
+final class EmbeddedRoundTrips: Runner {
+    let pair: EmbeddedPair
     let message: ByteBuffer
-    init(_ env: NIOEnvironment) throws {
-        pair = try NIOPair(client: env.client, server: env.ecdsaServer, mutual: false)
+    init(_ pair: EmbeddedPair) {
+        self.pair = pair
         var buffer = pair.client.allocator.buffer(capacity: 64)
         buffer.writeBytes((0..<64).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         message = buffer
@@ -187,14 +206,9 @@ final class NIORoundTrips: Runner {
 
     func run(_ count: Int) throws {
         for _ in 0..<count {
-            pair.client.writeAndFlush(message, promise: nil)
-            try pair.interact()
-            var received = 0
-            while let bytes = try pair.server.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
-            pair.server.writeAndFlush(message, promise: nil)
-            try pair.interact()
-            while let bytes = try pair.client.readInbound(as: ByteBuffer.self) { received += bytes.readableBytes }
-            guard received == 128 else { throw BenchError("swift-nio-ssl round trip: got \(received)") }
+            let received = try pair.send(message, from: pair.client) + pair.send(message, from: pair.server)
+            guard received == 128 else { throw BenchError("round trip through handlers: got \(received)") }
         }
     }
 }
+

@@ -35,8 +35,8 @@ extension Connection {
     /// - Returns: what `body` returned.
     /// - Throws: what `body` throws; `.usage` on a connection that is not
     ///   over memory BIOs; `.sysCall(errno: ENOMEM, …)` when the connection
-    ///   cannot make room to keep the unread bytes (checked before `body`
-    ///   runs, so nothing is lost).
+    ///   cannot keep the unread bytes (they are lost then, and the
+    ///   connection is failed).
     public func withIncomingCiphertext<R>(_ ciphertext: UnsafeRawBufferPointer,
                                           _ body: () throws(SSLError) -> R) throws(SSLError) -> R {
         guard let buffers = memoryBuffers else {
@@ -49,23 +49,30 @@ extension Connection {
         }
         // An outer lending still active (body called out and came back here):
         // its unread bytes come first, so they move to the queue now.
-        guard buffers.pointee.endBorrowing(),
-              // Room to keep every lent byte afterwards, so the end of the
-              // lending below cannot fail (reads only shrink the queue meanwhile).
-              buffers.pointee.incoming.reserve(forAppending: ciphertext.count) else {
-            throw .sysCall(errno: ENOMEM, OpenSSLError(operation: "withIncomingCiphertext",
-                                                       detail: "out of memory for \(ciphertext.count) bytes"))
-        }
+        guard buffers.pointee.endBorrowing() else { throw lostLentCiphertext(buffers) }
         buffers.pointee.borrowGeneration &+= 1
         let generation = buffers.pointee.borrowGeneration
         buffers.pointee.borrowed = ciphertext
-        defer {
-            // Still ours (no bioWrite or nested lending took over): keep what is left.
-            if buffers.pointee.borrowGeneration == generation {
-                _ = buffers.pointee.endBorrowing()
-            }
+        let result = Result { () throws(SSLError) -> R in try body() }
+        // Still ours (no bioWrite or nested lending took over): keep what is
+        // left, usually nothing or part of one record. No room is reserved
+        // for it beforehand: the queue then never grows to the size of the
+        // lent buffers (an event loop's 64 KiB reads) just in case.
+        if buffers.pointee.borrowGeneration == generation, !buffers.pointee.endBorrowing() {
+            throw lostLentCiphertext(buffers)
         }
-        return try body()
+        return try result.get()
+    }
+
+    /// The unread lent bytes could not be kept (out of memory): they are
+    /// dropped, never left pointing at the caller's buffer, and the
+    /// connection, which has lost part of its byte stream, is failed.
+    private func lostLentCiphertext(_ buffers: UnsafeMutablePointer<CiphertextBuffers>) -> SSLError {
+        let lost = buffers.pointee.borrowed.count
+        buffers.pointee.borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
+        hasFailed = true
+        return .sysCall(errno: ENOMEM, OpenSSLError(operation: "withIncomingCiphertext",
+                                                    detail: "out of memory keeping \(lost) unread bytes"))
     }
 
     /// Ciphertext from the peer not yet read by OpenSSL: queued by
@@ -90,8 +97,7 @@ extension CiphertextBuffers {
 
     /// Ends the lending in progress, if any: the lent bytes OpenSSL has not
     /// read are appended to `incoming`. False when memory ran out (the
-    /// bytes stay lent then). Cannot fail at the end of the lending that
-    /// reserved room for them.
+    /// bytes stay lent then).
     mutating func endBorrowing() -> Bool {
         guard !borrowed.isEmpty else {
             borrowed = UnsafeRawBufferPointer(start: nil, count: 0)

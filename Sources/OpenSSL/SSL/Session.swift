@@ -336,8 +336,9 @@ final class SessionCacheCalls {
     private var operationDepth = 0
     /// Calls made from a callback, waiting for OpenSSL to let go of the cache.
     private var pending: [Call] = []
-    /// The sessions given to a callback since the outermost call began.
-    private var reported: [Session] = []
+    /// The sessions given to a callback since the outermost call began, by
+    /// their SSL_SESSION (held, so no address is reused meanwhile).
+    private var reported: [OpaquePointer: Session] = [:]
 
     private static let key = "swift-openssl.SessionCacheCalls"
 
@@ -353,11 +354,16 @@ final class SessionCacheCalls {
     var isInsideRemoveCallback: Bool { callbackDepth > 0 }
 
     func postpone(_ call: Call) {
-        if case .flush(let context, let time) = call, pending.contains(where: {
-            if case .flush(let queued, let queuedTime) = $0 { return queued === context && queuedTime == time }
-            return false
-        }) {
-            return
+        switch call {
+        case .remove(_, let session):
+            // Already given to the callback in this run: it has left the cache.
+            if reported[session.raw] != nil { return }
+        case .flush(let context, let time):
+            let queued = pending.contains {
+                if case .flush(let other, let otherTime) = $0 { return other === context && otherTime == time }
+                return false
+            }
+            if queued { return }
         }
         pending.append(call)
     }
@@ -375,7 +381,7 @@ final class SessionCacheCalls {
     /// Runs the remove-session callback for `session` (from the trampoline).
     func runCallback(for session: Session, _ body: () -> Void) {
         callbackDepth += 1
-        reported.append(session)
+        reported[session.raw] = session
         body()
         callbackDepth -= 1
         guard callbackDepth == 0 && operationDepth == 0 else { return }
@@ -383,32 +389,35 @@ final class SessionCacheCalls {
         // until a call this thread is inside returns: run the queued calls
         // on a thread that can wait for the lock.
         let calls = pending
-        let seen = reported
+        let seen = Array(reported.values)
         pending = []
-        reported = []
+        reported = [:]
         guard !calls.isEmpty else { return }
         Thread.detachNewThread {
             let mine = SessionCacheCalls.current
             mine.pending = calls
-            mine.reported = seen
+            for session in seen { mine.reported[session.raw] = session }
             mine.runPending()
         }
     }
 
     private func runPending() {
         operationDepth += 1
-        while !pending.isEmpty {
-            switch pending.removeFirst() {
+        var next = 0
+        while next < pending.count {  // calls run here may queue more
+            switch pending[next] {
             case .remove(let context, let session):
-                if !reported.contains(where: { $0.raw == session.raw }) {
+                if reported[session.raw] == nil {
                     _ = context.removeSessionNow(session)
                 }
             case .flush(let context, let time):
                 context.flushSessionsNow(time)
             }
+            next += 1
         }
+        pending = []
         operationDepth -= 1
-        reported = []
+        reported = [:]
     }
 }
 

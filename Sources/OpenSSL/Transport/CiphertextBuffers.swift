@@ -100,12 +100,6 @@ struct ByteQueue {
         return true
     }
 
-    /// Makes sure `extra` more bytes can be appended without allocating;
-    /// false when memory ran out.
-    mutating func reserve(forAppending extra: Int) -> Bool {
-        capacity &- count >= extra || makeRoom(for: extra)
-    }
-
     /// Releases the memory.
     mutating func release() {
         free(base)
@@ -174,9 +168,9 @@ struct CiphertextBuffers {
     /// buffers; otherwise it keeps it, so steady-state I/O allocates nothing.
     var releaseWhenDrained = false
 
-    /// Gives back the storage of the drained queues, in release-buffers mode.
-    /// Not `incoming`'s while lent bytes remain: the end of the lending
-    /// appends them into the room `withIncomingCiphertext` reserved.
+    /// Gives back the storage of the drained queues, in release-buffers mode
+    /// (`incoming`'s once no lent bytes remain either: the end of the lending
+    /// appends them to it).
     @inline(__always)
     mutating func releaseDrainedStorage() {
         guard releaseWhenDrained else { return }

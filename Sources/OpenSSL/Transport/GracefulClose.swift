@@ -140,7 +140,7 @@ extension Connection {
     /// True when close_notify should be sent: the handshake finished, no
     /// fatal error happened since, and it was not sent yet.
     var canSendCloseNotify: Bool {
-        !hasFailed && SSL_is_init_finished(raw) == 1 && (SSL_get_shutdown(raw) & SSL_SENT_SHUTDOWN) == 0
+        !hasFailed && isHandshakeDone && !shutdownState.contains(.sent)
     }
 
     /// Sends close_notify, waiting for the descriptor to take it at most
@@ -149,20 +149,17 @@ extension Connection {
         guard case .descriptor(let transport) = io, let fd = transport.fileDescriptor else {
             return (try? shutdown()) != nil
         }
-        let flags = fcntl(fd, F_GETFL)
-        let madeNonBlocking = flags >= 0 && flags & O_NONBLOCK == 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0
-        defer { if madeNonBlocking { _ = fcntl(fd, F_SETFL, flags) } }
+        let madeNonBlocking = descriptorIsBlocking(fd)
+            && (try? TCPSocket.setBlocking(fd, false, operation: "close gracefully")) != nil
+        defer { if madeNonBlocking { try? TCPSocket.setBlocking(fd, true, operation: "close gracefully") } }
         while true {
             switch Result(catching: { () throws(SSLError) in try shutdown() }) {
             case .success:
                 return true
             case .failure(.wantWrite):
-                let left = deadline - ContinuousClock.now
-                guard left > .zero else { return false }
-                var entry = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                let milliseconds = Int32(clamping: max(1, left.components.seconds * 1000
-                    + left.components.attoseconds / 1_000_000_000_000_000))
-                if poll(&entry, 1, milliseconds) < 0 && errno != EINTR { return false }
+                // Until the socket takes more, at most until the deadline.
+                guard (try? TCPSocket.poll(fd, events: Int16(POLLOUT), deadline: deadline,
+                                           operation: "close gracefully")) == true else { return false }
             default:
                 return false
             }

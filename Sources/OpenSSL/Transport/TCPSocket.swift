@@ -261,13 +261,7 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: fcntl(2) `O_NONBLOCK`
     public var isBlocking: Bool {
         guard let fd = fileDescriptor else { return false }
-        return acceptMode.withLock { mode in
-            // While an accept(timeout:) has made the listener non-blocking,
-            // the mode that counts is the one it will restore.
-            if mode.users > 0 { return mode.restoreBlocking }
-            let flags = fcntl(fd, F_GETFL)
-            return flags >= 0 && flags & O_NONBLOCK == 0
-        }
+        return wantsBlockingAccept(fd)
     }
 
     /// Makes the socket blocking or non-blocking.
@@ -578,13 +572,12 @@ extension TCPSocket {
         return body()
     }
 
-    /// True when the listener is meant to block: it does now, or an
-    /// accept(timeout:) will make it block again.
+    /// True when the socket is meant to block: it does now, or, while an
+    /// accept(timeout:) has made the listener non-blocking, the mode it
+    /// will restore does.
     fileprivate func wantsBlockingAccept(_ fd: Int32) -> Bool {
         acceptMode.withLock { mode in
-            if mode.users > 0 { return mode.restoreBlocking }
-            let flags = fcntl(fd, F_GETFL)
-            return flags >= 0 && flags & O_NONBLOCK == 0
+            mode.users > 0 ? mode.restoreBlocking : descriptorIsBlocking(fd)
         }
     }
 
@@ -597,7 +590,7 @@ extension TCPSocket {
         return fd
     }
 
-    fileprivate static func setBlocking(_ fd: Int32, _ blocking: Bool, operation: String) throws(SocketError) {
+    static func setBlocking(_ fd: Int32, _ blocking: Bool, operation: String) throws(SocketError) {
         let flags = fcntl(fd, F_GETFL)
         guard flags >= 0 else { throw SocketError(operation: operation, errno: errno) }
         let updated = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK
@@ -631,8 +624,8 @@ extension TCPSocket {
     /// Polls one descriptor until `events` (or an error or hang-up, which
     /// the next call will report) or `deadline`. `EINTR` is retried with the
     /// time left.
-    fileprivate static func poll(_ fd: Int32, events: Int16, deadline: ContinuousClock.Instant?,
-                                 operation: String) throws(SocketError) -> Bool {
+    static func poll(_ fd: Int32, events: Int16, deadline: ContinuousClock.Instant?,
+                     operation: String) throws(SocketError) -> Bool {
         while true {
             var milliseconds: Int32 = -1
             if let deadline {

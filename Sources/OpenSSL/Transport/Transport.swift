@@ -40,7 +40,12 @@ extension Transport {
     /// again, as a blocking call would be.
     var isBlockingDescriptor: Bool {
         guard let descriptor = fileDescriptor else { return false }
-        let flags = fcntl(descriptor, F_GETFL)
-        return flags >= 0 && (flags & O_NONBLOCK) == 0
+        return descriptorIsBlocking(descriptor)
     }
+}
+
+/// True when `descriptor` is in blocking mode (no `O_NONBLOCK`).
+func descriptorIsBlocking(_ descriptor: Int32) -> Bool {
+    let flags = fcntl(descriptor, F_GETFL)
+    return flags >= 0 && (flags & O_NONBLOCK) == 0
 }
