@@ -434,6 +434,9 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         if buffer.readableBytes == 0 { buffer.clear() }
         defer { plaintext = releasesIdleBuffers && buffer.readableBytes == 0 ? nil : buffer }
         while true {
+            // Nothing left to decrypt: stop before making room for a record
+            // (which would grow a buffer just filled by the last one).
+            guard connection.hasReadableInput else { return .needMore }
             var failure: SSLError?
             let connection = self.connection
             buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: Self.recordPlaintextSize) { space in

@@ -95,7 +95,15 @@ struct EmbeddedHandlerTests {
         let kept = try Self.makePair()
         defer { kept.channels.finish() }
         try kept.channels.handshake()
-        #expect(kept.server.heldPlaintextCapacity >= OpenSSLHandler.recordPlaintextSize)
+        #expect(kept.server.heldPlaintextCapacity == OpenSSLHandler.recordPlaintextSize)
+        // Neither a small message nor a full record makes it grow: no room is
+        // made for another record when nothing is left to decrypt.
+        _ = kept.channels.client.send("small")
+        try kept.channels.pump()
+        _ = kept.channels.client.send(String(repeating: "r", count: OpenSSLHandler.recordPlaintextSize))
+        try kept.channels.pump()
+        #expect(kept.channels.serverRecorder.received.count == 5 + OpenSSLHandler.recordPlaintextSize)
+        #expect(kept.server.heldPlaintextCapacity == OpenSSLHandler.recordPlaintextSize)
     }
 
     @Test("N01 writes and flushes issued before the handshake arrive after it, in order, with their promises completed in order")

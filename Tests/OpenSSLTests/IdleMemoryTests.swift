@@ -112,4 +112,29 @@ struct IdleMemoryTests {
         #expect(try Self.capacities(server).incoming == 0, "drained: given back")
         expectErrorQueueEmpty()
     }
+
+    @Test("hasReadableInput: false exactly when a read could only answer wantRead")
+    func hasReadableInput() throws {
+        let pair = try Self.pair(releaseBuffers: false)
+        #expect(!pair.server.hasReadableInput, "idle")
+        try pair.client.writeAll(Array("hello".utf8))
+        var ciphertext: [UInt8] = []
+        while pair.client.pendingCiphertext > 0 { ciphertext += try pair.client.bioRead(max: 65_536) }
+        try pair.server.bioWrite(ciphertext)
+        #expect(pair.server.hasReadableInput, "ciphertext queued")
+        #expect(try pair.server.read(max: 100) == Array("hello".utf8))
+        #expect(!pair.server.hasReadableInput, "all read")
+        try pair.client.writeAll(Array("again".utf8))
+        var next: [UInt8] = []
+        while pair.client.pendingCiphertext > 0 { next += try pair.client.bioRead(max: 65_536) }
+        try next.withUnsafeBytes { bytes in
+            try pair.server.withIncomingCiphertext(bytes) { () throws(SSLError) in
+                #expect(pair.server.hasReadableInput, "ciphertext lent")
+            }
+        }
+        #expect(pair.server.hasReadableInput, "the lent record was kept")
+        #expect(try pair.server.read(max: 100) == Array("again".utf8))
+        try pair.server.bioShutdown()
+        #expect(pair.server.hasReadableInput, "end of input: a read reports it")
+    }
 }

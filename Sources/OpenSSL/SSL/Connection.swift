@@ -321,8 +321,7 @@ public final class Connection {
     /// - SeeAlso: SSL_read_ex(3), SSL_has_pending(3)
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws(SSLError) -> Int {
         guard let base = buffer.baseAddress, buffer.count > 0 else { return 0 }
-        if let buffers = memoryBuffers, buffers.pointee.hasNoInput, !buffers.pointee.endOfInput,
-           canOnlyWantRead {
+        if memoryBuffers != nil, !hasReadableInput {
             readWouldBlock = true
             throw .wantRead
         }
@@ -330,6 +329,17 @@ public final class Connection {
         var count = 0
         _ = try drive("read") { SSL_read_ex(raw, base, buffer.count, &count) }
         return count
+    }
+
+    /// False when a `read` now can only answer `.wantRead`: over memory
+    /// BIOs, no ciphertext waits (queued or lent), OpenSSL holds no
+    /// decrypted or buffered bytes, the handshake is done and the peer has
+    /// not closed. An event loop asks it before making room for another
+    /// record's plaintext. Always true on other transports (only a read can tell).
+    @inline(__always)
+    public var hasReadableInput: Bool {
+        guard let buffers = memoryBuffers else { return true }
+        return !(buffers.pointee.hasNoInput && !buffers.pointee.endOfInput && canOnlyWantRead)
     }
 
     /// True when, with no ciphertext to read, `SSL_read` could do nothing but
