@@ -343,4 +343,22 @@ struct GracefulCloseTests {
         let result = try #require(outcome.get())
         #expect(!result.sentCloseNotify && result.peerClosed && result.discardedBytes > 0, "\(result)")
     }
+
+    @Test("G01 over memory BIOs closeGracefully queues close_notify for bioRead, once, and only after a clean handshake")
+    func gracefulCloseOverMemory() throws {
+        let unfinished = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())
+        #expect(!unfinished.client.closeGracefully().sentCloseNotify, "no handshake: nothing to close")
+        #expect(unfinished.client.pendingCiphertext == 0)
+
+        let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())
+        try pair.handshake()
+        let outcome = pair.server.closeGracefully(within: .seconds(1))
+        #expect(outcome.sentCloseNotify)
+        #expect(pair.server.shutdownState.contains(.sent))
+        #expect(pair.server.pendingCiphertext > 0, "close_notify waits for bioRead")
+        try pair.pump()
+        #expect(sslErrorCase { _ = try pair.client.read(max: 10) } == .zeroReturn)
+        #expect(!pair.server.closeGracefully().sentCloseNotify, "sent already")
+        expectErrorQueueEmpty()
+    }
 }

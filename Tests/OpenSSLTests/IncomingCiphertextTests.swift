@@ -151,4 +151,22 @@ struct IncomingCiphertextTests {
         #expect(!ran)
         #expect(connection.unreadCiphertext == 0)
     }
+
+    @Test("On DTLS the lent datagram is handed over whole, as bioWrite would, and read from there")
+    func dtlsDatagramIsNotLent() throws {
+        let pair = try TLSPair(client: try DTLSTests.client(), server: try DTLSTests.server())
+        try DTLSTests.cookieExchange(pair)
+        try pair.handshake()
+        _ = try pair.client.write(Array("one datagram".utf8))
+        let datagram = try pair.client.bioRead(max: 2_000)
+        let read = try datagram.withUnsafeBytes { bytes in
+            try pair.server.withIncomingCiphertext(bytes) { () throws(SSLError) -> [UInt8] in
+                #expect(pair.server.unreadCiphertext == datagram.count, "queued, not lent")
+                return try pair.server.read(max: 2_000)
+            }
+        }
+        #expect(read == Array("one datagram".utf8))
+        #expect(pair.server.unreadCiphertext == 0)
+        expectErrorQueueEmpty()
+    }
 }

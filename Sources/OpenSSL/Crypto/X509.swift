@@ -108,20 +108,7 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     ///   nothing else), and when the input holds no certificate at all.
     /// - SeeAlso: d2i_X509(3), d2i_X509_AUX(3)
     public static func chain(pem: some ContiguousBytes) throws -> [X509] {
-        var certificates: [X509] = []
-        for block in try PEMBlocks.read(pem) where PEMBlocks.certificateLabels.contains(block.label) {
-            let index = certificates.count
-            do {
-                if block.label == PEMBlocks.trustedCertificateLabel {
-                    certificates.append(try X509(trustedDER: block.der))
-                } else {
-                    certificates.append(try X509(der: block.der))
-                }
-            } catch let error as OpenSSLError {
-                throw OpenSSLError(operation: "read certificate \(index) of PEM bundle",
-                                   entries: error.entries, detail: error.detail)
-            }
-        }
+        let certificates = try eachCertificate(inPEM: pem).map { try $0.get() }
         guard !certificates.isEmpty else {
             throw OpenSSLError(operation: "read PEM bundle", detail: "no certificate found")
         }
@@ -197,20 +184,14 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// certificate without them.
     /// - SeeAlso: X509_get0_trust_objects(3), X509_get0_reject_objects(3), X509_alias_get0(3)
     public var trustSettings: X509TrustSettings? {
-        let trusted = Self.uses(X509_get0_trust_objects(raw))
-        let rejected = Self.uses(X509_get0_reject_objects(raw))
+        let trusted = X509_get0_trust_objects(raw).map(ExtendedKeyUsage.list(fromStack:)) ?? []
+        let rejected = X509_get0_reject_objects(raw).map(ExtendedKeyUsage.list(fromStack:)) ?? []
         var length: Int32 = 0
         let aliasBytes = X509_alias_get0(raw, &length).map { Array(UnsafeBufferPointer(start: $0, count: Int(max(length, 0)))) }
         guard !trusted.isEmpty || !rejected.isEmpty || aliasBytes != nil else { return nil }
         return X509TrustSettings(trustedUses: trusted, rejectedUses: rejected, aliasBytes: aliasBytes)
     }
 
-    private static func uses(_ stack: OpaquePointer?) -> [ExtendedKeyUsage] {
-        guard let stack else { return [] }
-        return (0..<max(cossl_sk_ASN1_OBJECT_num(stack), 0)).map { index in
-            ExtendedKeyUsage(oid: ASN1.oid(cossl_sk_ASN1_OBJECT_value(stack, index)))
-        }
-    }
 
     // MARK: Fields
 

@@ -138,10 +138,8 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as extendedKeyUsage, in order.
     public func extendedKeyUsage() throws -> [ExtendedKeyUsage] {
-        try decode("extendedKeyUsage", { d2i_EXTENDED_KEY_USAGE(nil, $0, $1) }, free: { EXTENDED_KEY_USAGE_free($0) }) { stack in
-            (0..<max(cossl_sk_ASN1_OBJECT_num(stack), 0)).map { index in
-                ExtendedKeyUsage(oid: ASN1.oid(cossl_sk_ASN1_OBJECT_value(stack, index)))
-            }
+        try decode("extendedKeyUsage", { d2i_EXTENDED_KEY_USAGE(nil, $0, $1) }, free: { EXTENDED_KEY_USAGE_free($0) }) {
+            ExtendedKeyUsage.list(fromStack: $0)
         }
     }
 
@@ -277,6 +275,13 @@ public struct ExtendedKeyUsage: Sendable, Hashable, CustomStringConvertible {
     public static let timeStamping = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.8")
     public static let ocspSigning = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.9")
     public static let anyExtendedKeyUsage = ExtendedKeyUsage(oid: "2.5.29.37.0")
+
+    /// The usages of a STACK_OF(ASN1_OBJECT) someone else owns, in order.
+    static func list(fromStack stack: OpaquePointer) -> [ExtendedKeyUsage] {
+        (0..<max(cossl_sk_ASN1_OBJECT_num(stack), 0)).map { index in
+            ExtendedKeyUsage(oid: ASN1.oid(cossl_sk_ASN1_OBJECT_value(stack, index)))
+        }
+    }
 }
 
 /// The authorityKeyIdentifier extension.

@@ -162,29 +162,43 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
             guard let entry = X509_NAME_get_entry(name, index) else { continue }
             let object = X509_NAME_ENTRY_get_object(entry)
             let data = X509_NAME_ENTRY_get_data(entry)
+            let bytes = ASN1.bytes(data)
+            let type = data.map { ASN1_STRING_type($0) } ?? 0
             result.append(Component(
                 oid: ASN1.oid(object),
                 shortName: ASN1.shortName(object),
                 longName: ASN1.longName(object),
                 value: ASN1.text(data),
-                rawValue: ASN1.bytes(data),
-                stringType: data.map { ASN1_STRING_type($0) } ?? 0,
+                rawValue: bytes,
+                stringType: type,
                 rdnIndex: Int(X509_NAME_ENTRY_set(entry)),
-                valueDER: valueEncoding(entry)
+                valueDER: valueEncoding(entry, type: type, bytes: bytes)
             ))
         }
         ErrorQueue.clear()
         return result
     }
 
-    /// The DER of an entry's value: the entry (a SEQUENCE of the type's
-    /// OID and the value) encoded, then the OID skipped.
-    private static func valueEncoding(_ entry: OpaquePointer) -> [UInt8] {
-        guard let der = try? MemoryBIO.der("encode name entry", { i2d_X509_NAME_ENTRY(entry, $0) }) else { return [] }
-        // SEQUENCE header, then the OID's whole TLV; the rest is the value.
-        guard let inner = DERSkim.contentStart(der, at: 0),
-              let afterOID = DERSkim.end(der, at: inner) else { return [] }
-        return Array(der[afterOID...])
+    /// The ASN.1 string types whose DER is their universal tag (equal to the
+    /// type), the length and the bytes `ASN1_STRING` holds.
+    private static let plainStringTypes: Set<Int32> = [
+        V_ASN1_UTF8STRING, V_ASN1_NUMERICSTRING, V_ASN1_PRINTABLESTRING, V_ASN1_T61STRING, V_ASN1_VIDEOTEXSTRING,
+        V_ASN1_IA5STRING, V_ASN1_GRAPHICSTRING, V_ASN1_VISIBLESTRING, V_ASN1_GENERALSTRING,
+        V_ASN1_UNIVERSALSTRING, V_ASN1_BMPSTRING,
+    ]
+
+    /// The DER of an entry's value. For the string types (nearly every real
+    /// name) it is built from the value's type and bytes; otherwise the
+    /// entry (a SEQUENCE of the type's OID and the value) is encoded and the
+    /// OID skipped.
+    private static func valueEncoding(_ entry: OpaquePointer, type: Int32, bytes: [UInt8]) -> [UInt8] {
+        if plainStringTypes.contains(type) {
+            return DER.tlv(UInt8(type), bytes)
+        }
+        guard let der = try? MemoryBIO.der("encode name entry", { i2d_X509_NAME_ENTRY(entry, $0) }),
+              let entryElement = DER.elements(der[...])?.first,
+              let parts = DER.elements(entryElement.content), parts.count == 2 else { return [] }
+        return Array(parts[1].encoded)
     }
 
     // MARK: Lookups
@@ -306,8 +320,6 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
 
 /// Object identifiers: names and dotted forms, both ways.
 enum ASN1Object {
-    /// The dotted OID for a short name, long name or dotted OID; the input
-    /// itself when OpenSSL knows no such object.
     /// The dotted OID of a short name, long name or dotted OID; nil when
     /// OpenSSL knows no such name (or the text is no OID).
     static func knownOID(_ text: String) -> String? {
@@ -319,12 +331,9 @@ enum ASN1Object {
         return ASN1.oid(object)
     }
 
+    /// The dotted OID for a short name, long name or dotted OID; the input
+    /// itself when OpenSSL knows no such object.
     static func canonicalOID(_ text: String) -> String {
-        guard let object = OBJ_txt2obj(text, 0) else {
-            ErrorQueue.clear()
-            return text
-        }
-        defer { ASN1_OBJECT_free(object) }
-        return ASN1.oid(object)
+        knownOID(text) ?? text
     }
 }

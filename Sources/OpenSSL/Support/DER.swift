@@ -160,30 +160,3 @@ enum DER {
         return result
     }
 }
-
-/// Finding one's way in DER bytes OpenSSL encoded: where an element's
-/// contents start and where it ends (single-byte tags, definite lengths).
-enum DERSkim {
-    /// The offset of the contents of the element at `offset`, or nil when
-    /// its header is malformed or runs past the end.
-    static func contentStart(_ der: [UInt8], at offset: Int) -> Int? {
-        header(der, at: offset)?.start
-    }
-
-    /// The offset just past the element at `offset`, or nil.
-    static func end(_ der: [UInt8], at offset: Int) -> Int? {
-        guard let (start, length) = header(der, at: offset), start + length <= der.count else { return nil }
-        return start + length
-    }
-
-    private static func header(_ der: [UInt8], at offset: Int) -> (start: Int, length: Int)? {
-        guard offset + 1 < der.count, der[offset] & 0x1f != 0x1f else { return nil }
-        let first = der[offset + 1]
-        if first < 0x80 { return (offset + 2, Int(first)) }
-        let count = Int(first & 0x7f)
-        guard count >= 1, count <= 4, offset + 2 + count <= der.count else { return nil }
-        var length = 0
-        for byte in der[(offset + 2)..<(offset + 2 + count)] { length = length << 8 | Int(byte) }
-        return (offset + 2 + count, length)
-    }
-}

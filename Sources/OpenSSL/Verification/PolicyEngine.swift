@@ -36,8 +36,6 @@ enum PolicyEngine {
         var error: X509VerificationError?
         /// The chain the policy accepted.
         var chain: [X509]?
-        /// How many chains were built.
-        var builds = 0
     }
 
     /// Verifies on `context` (initialised, not yet run) under `policy`.
@@ -69,6 +67,7 @@ enum PolicyEngine {
         let callersCallback = X509_STORE_CTX_get_verify_cb(context)
         let deadline = Date().addingTimeInterval(timeBudget)
         var remaining = untrusted
+        var builds = 0
         var firstRefusal: X509VerificationError?
         // The fresh context of the current build and its untrusted stack (nil on the first build).
         var fresh: (context: OpaquePointer, stack: OpaquePointer)?
@@ -76,7 +75,7 @@ enum PolicyEngine {
 
         while true {
             let current = fresh?.context ?? context
-            outcome.builds += 1
+            builds += 1
             let state = RunState(callersCallback: callersCallback,
                                  checkTime: X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(current)))
             X509_STORE_CTX_set_ex_data(current, policyRunIndex, Unmanaged.passUnretained(state).toOpaque())
@@ -91,7 +90,7 @@ enum PolicyEngine {
 
             let refusal: X509VerificationError
             if verified {
-                if outcome.builds == 1 { outcome.openSSLChain = built }
+                if builds == 1 { outcome.openSSLChain = built }
                 if let violation = checks.firstViolation(in: built) {
                     refusal = violation
                 } else {
@@ -102,12 +101,12 @@ enum PolicyEngine {
             } else {
                 var error = X509VerificationError(store: current)
                 if error.code == .ok { error = X509VerificationError(code: .unspecified, depth: error.depth, certificate: error.certificate) }
-                if outcome.builds == 1 { outcome.openSSLError = error }
+                if builds == 1 { outcome.openSSLError = error }
                 refusal = error
             }
             if firstRefusal == nil { firstRefusal = refusal }
 
-            guard outcome.builds < maximumBuilds, Date() < deadline,
+            guard builds < maximumBuilds, Date() < deadline,
                   let culprit = culprit(of: refusal, in: built, untrustedCount: untrustedCount) else { break }
             let before = remaining.count
             remaining.removeAll { $0 == culprit }

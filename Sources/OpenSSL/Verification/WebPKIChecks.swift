@@ -255,7 +255,6 @@ struct WebPKIChecks {
 
     // MARK: Helpers
 
-    static let policyConstraintsOID = "2.5.29.36"
 
     private static let acceptedCurves: Set<String> = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
 
@@ -351,7 +350,15 @@ struct WebPKIChecks {
 
     /// An IPv4 address in any notation inet_aton(3) accepts ("127.1",
     /// "0x7f.0.0.1", "2130706433"), or an IPv6 address; nil otherwise.
+    /// Only text made of the characters such notations use is tried: glibc's
+    /// inet_aton also accepts an address followed by a space and anything
+    /// ("10 Downing Street" is 0.0.0.10), which is no IP address.
     static func parseAnyIPAddress(_ text: String) -> [UInt8]? {
+        let notation = text.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+        }
+        guard notation, !text.isEmpty else { return nil }
         var v4 = in_addr()
         if inet_aton(text, &v4) != 0 { return withUnsafeBytes(of: &v4) { Array($0) } }
         var v6 = in6_addr()
@@ -489,25 +496,24 @@ struct NameConstraintsValue {
     }
 }
 
-/// Whether certificates verify with their own key, remembered by SHA-1
-/// fingerprint (OpenSSL caches it with the certificate): trust anchors come
-/// back in every verification, and a signature check costs as much as the
-/// rest of the policy.
+/// Whether certificates verify with their own key, remembered per
+/// certificate (trust anchors come back in every verification, and a
+/// signature check costs as much as the rest of the policy). Keyed by the
+/// certificate itself: its equality is `X509_cmp`, which compares the whole
+/// encoding after the hash, so two certificates sharing a SHA-1 hash never
+/// share an answer.
 enum SelfSignedCache {
-    private static let known = Locked([[UInt8]: Bool]())
+    private static let known = Locked([X509: Bool]())
     private static let capacity = 4096
 
     static func isSelfSigned(_ certificate: X509) -> Bool {
-        let fingerprint = (try? certificate.digest(.sha1)) ?? []
-        if !fingerprint.isEmpty, let cached = known.withLock({ $0[fingerprint] }) { return cached }
+        if let cached = known.withLock({ $0[certificate] }) { return cached }
         guard let key = X509_get0_pubkey(certificate.raw) else { ErrorQueue.clear(); return false }
         let result = X509_verify(certificate.raw, key) == 1
         ErrorQueue.clear()
-        if !fingerprint.isEmpty {
-            known.withLock { cache in
-                if cache.count >= capacity { cache.removeAll() }
-                cache[fingerprint] = result
-            }
+        known.withLock { cache in
+            if cache.count >= capacity { cache.removeAll() }
+            cache[certificate] = result
         }
         return result
     }

@@ -213,12 +213,8 @@ final class EchoServer: Sendable {
             }
             handlers.enter()
             Thread.detachNewThread { [self] in
-                defer {
-                    release(socket)
-                    socket.close()
-                    handlers.leave()
-                }
-                log(serve(socket))
+                defer { handlers.leave() }
+                log(serve(socket))  // serve ends the connection on every path (its close())
             }
         }
         let grace = Double(options.idleTimeout.components.seconds) + 1

@@ -58,15 +58,12 @@ struct InputFile: Sendable {
     /// Every certificate in the input: all blocks of a PEM bundle, or one DER certificate.
     /// - Throws: `CLIFailure.input` naming the input and OpenSSL's reason.
     func certificates() throws -> [X509] {
-        let bytes = try read()
-        do {
-            if looksLikePEM(bytes) {
-                return try X509.chain(pem: bytes)
+        try certificateEntries().map { entry in
+            do {
+                return try entry.get()
+            } catch {
+                throw CLIFailure.input(name, error)
             }
-            return [try X509(der: bytes)]
-        } catch {
-            let what = looksLikePEM(bytes) ? "" : "not PEM, and not a DER certificate: "
-            throw CLIFailure.input("\(name): \(what)\(describe(error))")
         }
     }
 
