@@ -141,6 +141,9 @@ static inline void *cossl_SSL_get_app_data(const SSL *ssl) { return SSL_get_app_
 static inline int cossl_SSL_want_read(const SSL *ssl) { return SSL_want_read(ssl); }
 static inline int cossl_SSL_want_write(const SSL *ssl) { return SSL_want_write(ssl); }
 static inline int cossl_SSL_want_retry_verify(const SSL *ssl) { return SSL_want_retry_verify(ssl); }
+static inline int cossl_SSL_want_x509_lookup(const SSL *ssl) { return SSL_want_x509_lookup(ssl); }
+static inline int cossl_SSL_add1_chain_cert(SSL *ssl, X509 *x509) { return (int)SSL_add1_chain_cert(ssl, x509); }
+static inline int cossl_SSL_clear_chain_certs(SSL *ssl) { return (int)SSL_clear_chain_certs(ssl); }
 static inline long cossl_SSL_CTX_clear_extra_chain_certs(SSL_CTX *ctx) { return SSL_CTX_clear_extra_chain_certs(ctx); }
 static inline int cossl_SSL_set_retry_verify(SSL *ssl) { return SSL_set_retry_verify(ssl); }
 static inline int cossl_BIO_set_mem_eof_return(BIO *bio, int value) { return (int)BIO_set_mem_eof_return(bio, value); }

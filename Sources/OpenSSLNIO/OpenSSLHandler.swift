@@ -106,16 +106,41 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     /// The byte stream from the peer has ended (half-closure): no close_notify can come any more.
     private var streamEnded = false
 
+    /// The asynchronous hooks this handler was given (nil: none).
+    let asyncHooks: AsyncHookState?
+    /// What the handshake waits for while an asynchronous hook runs.
+    private enum Waiting {
+        /// A client's verification decision (OpenSSL's retry-verify).
+        case verification
+        /// A server's certificate (OpenSSL's certificate callback).
+        case certificate
+        /// A server's verification decision after a provisional handshake.
+        case provisionalVerification
+    }
+    private var waiting: Waiting?
+    /// The error an asynchronous hook threw (or its misuse), reported when
+    /// the handshake it stopped fails.
+    private var asyncHookError: (any Error)?
+    /// A client's asynchronous hook rejected the server.
+    private var asyncRejected = false
+    /// TLS 1.3 tickets a provisionally verified server sends once it accepts.
+    private var ticketsAfterDecision = 0
+
     /// Storage held for plaintext between reads (for tests).
     var heldPlaintextCapacity: Int { plaintext?.capacity ?? 0 }
 
     /// The largest plaintext of one TLS record: room kept for each `SSL_read`.
     static let recordPlaintextSize = 16_384
 
-    init(wrapping connection: Connection, closeTimeout: TimeAmount) {
+    init(wrapping connection: Connection, closeTimeout: TimeAmount, asyncHooks: AsyncHookState? = nil) throws {
         self.connection = connection
         self.closeTimeout = closeTimeout
         releasesIdleBuffers = connection.context.mode.contains(.releaseBuffers)
+        self.asyncHooks = asyncHooks
+        if let asyncHooks {
+            ticketsAfterDecision = connection.sessionTicketCount
+            try asyncHooks.install(on: connection, isServer: connection.isServer)
+        }
     }
 
     // MARK: Life in the pipeline
@@ -211,23 +236,24 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         case .handshaking, .active, .outputClosed, .closing:
             break
         }
+        if waiting != nil {
+            // An asynchronous hook has not answered: keep the bytes for later.
+            let kept: Result<Void, SSLError> = input.withUnsafeReadableBytes { bytes in
+                Result { () throws(SSLError) in try connection.withIncomingCiphertext(bytes) {} }
+            }
+            if case .failure(let error) = kept { failHandshakeAndClose(context: context, error: error) }
+            return
+        }
         let wasHandshaking = state == .handshaking
-        var handshakeDone = false
-        var handshakeFailure: SSLError?
+        var step = HandshakeStep.done
         var outcome = ReadOutcome.needMore
         let lent: Result<Void, SSLError> = input.withUnsafeReadableBytes { bytes in
             Result { () throws(SSLError) in
                 try connection.withIncomingCiphertext(bytes) { () throws(SSLError) in
                     if wasHandshaking {
-                        do throws(SSLError) {
-                            try connection.doHandshake()
-                            handshakeDone = true
-                        } catch .wantRead {
-                            return
-                        } catch {
-                            handshakeFailure = error
-                            return
-                        }
+                        step = handshakeStep()
+                        // Provisional: nothing is read before the decision.
+                        guard case .done = step, asyncHooks?.hasVerification != true || !connection.isServer else { return }
                     }
                     outcome = decryptAvailable()
                 }
@@ -235,20 +261,21 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         }
         if case .failure(let error) = lent {
             // The connection could not take the bytes (out of memory).
-            if wasHandshaking { handshakeFailure = error } else { outcome = .failed(error) }
-        }
-        if let handshakeFailure {
-            failHandshakeAndClose(context: context, error: handshakeFailure)
-            return
+            if wasHandshaking { step = .failed(error) } else { outcome = .failed(error) }
         }
         if wasHandshaking {
-            if handshakeDone {
-                completeHandshake(context: context)
-            } else {
-                writeCiphertext(context: context, promise: nil)
-                return
-            }
+            guard handshakeAdvanced(context: context, step: step, readsMore: false) else { return }
         }
+        finishRead(context: context, outcome: outcome, afterHandshake: wasHandshaking)
+    }
+
+    /// After a read (or a handshake resumed with bytes already queued): what
+    /// OpenSSL wrote goes out, plaintext goes up, and the read's outcome is acted on.
+    ///
+    /// `completesRead`: called outside a channel read (a hook's answer), so
+    /// no `channelReadComplete` follows: fire it here after a delivery.
+    private func finishRead(context: ChannelHandlerContext, outcome: ReadOutcome, afterHandshake wasHandshaking: Bool,
+                            completesRead: Bool = false) {
         // A key update, a session ticket's acknowledgement or an alert may
         // have left bytes to send.
         writeCiphertext(context: context, promise: nil)
@@ -257,6 +284,10 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
             // came with its last bytes waits for the application's read().
         } else {
             deliverPlaintext(context: context)
+            if completesRead, deliveredSinceReadComplete {
+                deliveredSinceReadComplete = false
+                context.fireChannelReadComplete()
+            }
         }
         switch outcome {
         case .needMore:
@@ -278,7 +309,8 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         // needs bytes or the application's read() has had no answer yet.
         switch state {
         case .handshaking:
-            readIfNotAutoReading(context: context)
+            // Not while a hook decides: its answer drives the handshake on.
+            if waiting == nil { readIfNotAutoReading(context: context) }
         case .active, .outputClosed, .closing:
             if applicationReadPending { readIfNotAutoReading(context: context) }
         case .idle, .inputClosed, .closed:
@@ -365,18 +397,256 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
 
     private func startHandshake(context: ChannelHandlerContext) {
         state = .handshaking
+        if handshakeAdvanced(context: context, step: handshakeStep()) {
+            // Cannot complete without the peer; handled the same way if it ever does.
+            finishRead(context: context, outcome: decryptAvailable(), afterHandshake: true)
+        }
+    }
+
+    /// Where one drive of the handshake left it.
+    private enum HandshakeStep {
+        case done
+        case needMore
+        case suspended(Waiting)
+        case failed(SSLError)
+    }
+
+    /// Drives the handshake once, over whatever ciphertext is queued or lent.
+    private func handshakeStep() -> HandshakeStep {
         do throws(SSLError) {
             try connection.doHandshake()
+            return .done
         } catch .wantRead {
-            writeCiphertext(context: context, promise: nil)
-            readIfNotAutoReading(context: context)
-            return
+            return .needMore
+        } catch .wantRetryVerify {
+            return .suspended(.verification)
+        } catch .wantX509Lookup {
+            return .suspended(.certificate)
         } catch {
-            failHandshakeAndClose(context: context, error: error)
+            return .failed(error)
+        }
+    }
+
+    /// Acts on a drive of the handshake. True when it completed and the
+    /// application has been told (the caller then reads what came with it).
+    ///
+    /// `readsMore`: ask the channel for bytes when more are needed (not from
+    /// `channelRead`, whose `channelReadComplete` asks).
+    private func handshakeAdvanced(context: ChannelHandlerContext, step: HandshakeStep, readsMore: Bool = true) -> Bool {
+        switch step {
+        case .failed(let error):
+            if let hookError = asyncHookError {
+                asyncHookError = nil
+                failHandshakeAndClose(context: context, error: .callback(hookError))
+            } else {
+                failHandshakeAndClose(context: context, error: error)
+            }
+            return false
+        case .needMore:
+            writeCiphertext(context: context, promise: nil)
+            if readsMore { readIfNotAutoReading(context: context) }
+            return false
+        case .suspended(let what):
+            writeCiphertext(context: context, promise: nil)
+            suspend(context: context, for: what)
+            return false
+        case .done:
+            if asyncRejected {
+                // A client without peer verification in its mode: OpenSSL went on
+                // after the rejection. The handler's hook decides, so: fail.
+                connection.discardPendingCiphertext()
+                failHandshakeAndClose(context: context, error: Self.rejection(role: "server"))
+                return false
+            }
+            if connection.isServer, asyncHooks?.hasVerification == true {
+                // Complete for OpenSSL, not yet for anyone else: nothing goes
+                // out (a TLS 1.2 server's last flight waits too) until the decision.
+                suspend(context: context, for: .provisionalVerification)
+                return false
+            }
+            if connection.isServer, asyncHooks?.verifier != nil {
+                // No client certificate, so no decision to wait for: the tickets held back go now.
+                issueWithheldTickets()
+            }
+            completeHandshake(context: context)
+            return state == .active
+        }
+    }
+
+    /// A server with an asynchronous verification hook sends no TLS 1.3
+    /// ticket at the end of its handshake; once it may, they are queued here.
+    private func issueWithheldTickets() {
+        guard connection.protocolVersion == .tls1_3, ticketsAfterDecision > 0 else { return }
+        do {
+            try connection.setSessionTicketCount(ticketsAfterDecision)
+            for _ in 0..<ticketsAfterDecision { try connection.issueSessionTicket() }
+            try connection.doHandshake()  // writes them
+        } catch {
+            // Tickets are a convenience: the connection stands without them.
+        }
+    }
+
+    static func rejection(role: String) -> SSLError {
+        .ssl(OpenSSLError(operation: "handshake",
+                          detail: "certificate verify failed: the asynchronous verification hook rejected the \(role)"))
+    }
+
+    // MARK: Waiting for asynchronous hooks
+
+    /// Starts the asynchronous hook the handshake now waits for; its answer
+    /// comes back on the event loop and drives the handshake on.
+    private func suspend(context: ChannelHandlerContext, for what: Waiting) {
+        guard let asyncHooks else {
+            // Only our own hooks suspend; a context callback that did is a misuse.
+            failHandshakeAndClose(context: context, error: .usage(
+                "a callback of the context suspended the handshake (\(what)); give asynchronous hooks to the handler instead"))
             return
         }
-        // Cannot complete without the peer; handled the same way if it ever does.
+        waiting = what
+        if what == .provisionalVerification {
+            // TLS 1.2 cached the session as the handshake ended: nobody may
+            // resume it before the decision (it goes back after an accept).
+            connection.removeSessionFromCache()
+        }
+        let loop = context.eventLoop
+        switch what {
+        case .verification, .provisionalVerification:
+            guard let verifier = asyncHooks.verifier, let verification = asyncHooks.takeVerification() else {
+                waiting = nil
+                failHandshakeAndClose(context: context, error: .usage("the handshake waits for a verification no hook was given"))
+                return
+            }
+            let promise = loop.makePromise(of: VerificationDecision.self)
+            promise.completeWithTask { try await verifier(verification) }
+            promise.futureResult.assumeIsolated().whenComplete { [self] result in
+                verificationAnswered(result, peerVerification: verification)
+            }
+        case .certificate:
+            guard let selector = asyncHooks.certificateSelector, let serverName = asyncHooks.requestedServerName else {
+                waiting = nil
+                failHandshakeAndClose(context: context, error: .usage("the handshake waits for a certificate no selector was given"))
+                return
+            }
+            let promise = loop.makePromise(of: OpenSSLCertificateSelection.self)
+            promise.completeWithTask { try await selector(serverName) }
+            promise.futureResult.assumeIsolated().whenComplete { [self] result in
+                certificateAnswered(result)
+            }
+        }
+    }
+
+    /// The asynchronous verification hook answered (on the event loop).
+    private func verificationAnswered(_ result: Result<VerificationDecision, any Error>, peerVerification: PeerVerification) {
+        guard let what = waiting, state == .handshaking, let context = storedContext else { return }
+        waiting = nil
+        var accepted = false
+        switch result {
+        case .success(.accept):
+            accepted = true
+        case .success(.reject):
+            break
+        case .success(.decideLater):
+            asyncHookError = UsageError(operation: "asynchronous peer verification",
+                                        reason: "an asynchronous hook decides when it returns: answer .accept or .reject")
+        case .failure(let error):
+            asyncHookError = error
+        }
+        if what == .provisionalVerification {
+            if accepted {
+                releaseProvisionalHandshake(context: context)
+            } else {
+                refuseProvisionalHandshake(context: context, verification: peerVerification)
+            }
+            return
+        }
+        asyncRejected = !accepted
+        connection.setVerificationDecision(accepted)
+        resumeHandshake(context: context)
+    }
+
+    /// The asynchronous certificate selector answered (on the event loop).
+    private func certificateAnswered(_ result: Result<OpenSSLCertificateSelection, any Error>) {
+        guard waiting == .certificate, state == .handshaking, let context = storedContext else { return }
+        waiting = nil
+        do {
+            let selection = try result.get()
+            guard let leaf = selection.certificateChain.first else {
+                throw UsageError(operation: "asynchronous certificate selection", reason: "the chosen chain is empty")
+            }
+            try connection.useCertificate(leaf)
+            try connection.usePrivateKey(selection.privateKey)
+            try connection.setCertificateChain(Array(selection.certificateChain.dropFirst()))
+            asyncHooks?.markCertificateChosen()
+        } catch {
+            // The certificate callback fails the handshake (internal-error alert) with this error.
+            asyncHookError = error
+            connection.setCertificateCallback { _ in throw AsyncSelectionFailed() }
+        }
+        resumeHandshake(context: context)
+    }
+
+    /// Drives the handshake on over the bytes that arrived while it waited.
+    private func resumeHandshake(context: ChannelHandlerContext) {
+        if handshakeAdvanced(context: context, step: handshakeStep()) {
+            finishRead(context: context, outcome: decryptAvailable(), afterHandshake: true, completesRead: true)
+        }
+    }
+
+    /// The asynchronous hook accepted a provisionally verified client: its
+    /// tickets (TLS 1.3) or the handshake's held last flight (TLS 1.2) go
+    /// out, the session becomes resumable, the application is told, and
+    /// what the client sent meanwhile is read.
+    private func releaseProvisionalHandshake(context: ChannelHandlerContext) {
+        issueWithheldTickets()
+        connection.addSessionToCache()
+        writeCiphertext(context: context, promise: nil)
         completeHandshake(context: context)
+        guard state == .active else { return }
+        finishRead(context: context, outcome: decryptAvailable(), afterHandshake: true, completesRead: true)
+    }
+
+    /// The asynchronous hook refused a provisionally verified client (or
+    /// threw): the session is forgotten, the client gets a fatal alert, and
+    /// the channel closes.
+    ///
+    /// TLS 1.2: the server's last flight (ChangeCipherSpec, Finished, any
+    /// ticket) never leaves, so the client is still reading plaintext
+    /// records and this handler sends the alert itself —
+    /// `bad_certificate` when OpenSSL's verdict was a failure,
+    /// `access_denied` when the hook refused a chain OpenSSL accepted,
+    /// `internal_error` when the hook threw — exactly where a synchronous
+    /// refusal would put it. TLS 1.3: the client finished its handshake
+    /// before sending its certificate, and only OpenSSL can encrypt an alert
+    /// to it; OpenSSL 3.0 offers no call to send one, so the handler makes
+    /// OpenSSL fail the connection on a record it must refuse, which it
+    /// answers with an encrypted fatal `unexpected_message` alert.
+    private func refuseProvisionalHandshake(context: ChannelHandlerContext, verification: PeerVerification) {
+        connection.removeSessionFromCache()
+        let error: SSLError = asyncHookError.map { SSLError.callback($0) } ?? Self.rejection(role: "client")
+        asyncHookError = nil
+        connection.discardUnreadCiphertext()
+        if let version = connection.protocolVersion, [.tls1, .tls1_1, .tls1_2].contains(version) {
+            connection.discardPendingCiphertext()
+            var description: UInt8 = verification.error != nil ? 42 : 49  // bad_certificate, access_denied
+            if case .callback = error { description = 80 }  // internal_error
+            let legacy = UInt16(truncatingIfNeeded: version.rawValue)
+            var alert = context.channel.allocator.buffer(capacity: 7)
+            alert.writeBytes([0x15, UInt8(legacy >> 8), UInt8(legacy & 0xFF), 0x00, 0x02, 0x02, description])
+            context.writeAndFlush(wrapOutboundOut(alert), promise: nil)
+        } else {
+            // A plaintext record where only encrypted ones may come: OpenSSL's fatal alert.
+            let bogus: [UInt8] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x2A]
+            _ = bogus.withUnsafeBytes { bytes in
+                Result { () throws(SSLError) in
+                    try connection.withIncomingCiphertext(bytes) { () throws(SSLError) in
+                        _ = try withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { space throws(SSLError) in
+                            try connection.read(into: space)
+                        }
+                    }
+                }
+            }
+        }
+        failHandshakeAndClose(context: context, error: error)
     }
 
     private func completeHandshake(context: ChannelHandlerContext) {
@@ -745,9 +1015,15 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
     /// `Context.client` does), is the host the server's certificate must
     /// match. With nil, no SNI is sent and no host is checked; a context that
     /// verifies host names (`Context.client`) then refuses to handshake.
-    /// - Parameter closeTimeout: how long `close()` waits for the server's close_notify.
+    /// - Parameters:
+    ///   - closeTimeout: how long `close()` waits for the server's close_notify.
+    ///   - verification: an asynchronous whole-chain hook (see
+    ///     `OpenSSLAsyncPeerVerifier`): the handshake waits for its answer,
+    ///     without blocking the event loop, and it takes the place of the
+    ///     context's whole-chain hook on this connection.
     /// - Throws: `OpenSSLError` when the connection cannot be made or OpenSSL refuses the name.
-    public init(context: Context, serverHostname: String?, closeTimeout: TimeAmount = .seconds(5)) throws {
+    public init(context: Context, serverHostname: String?, closeTimeout: TimeAmount = .seconds(5),
+                verification: OpenSSLAsyncPeerVerifier? = nil) throws {
         let connection = try Connection(context)
         connection.setConnectState()
         if let serverHostname {
@@ -756,17 +1032,21 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
                 try connection.setExpectedHost(serverHostname)
             }
         }
-        super.init(wrapping: connection, closeTimeout: closeTimeout)
+        try super.init(wrapping: connection, closeTimeout: closeTimeout,
+                       asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
     }
 
     /// A client over a memory-BIO connection you made and configured
     /// yourself (a session to resume, per-connection ALPN, a host name).
-    /// It must be new: no handshake started, no I/O done.
+    /// It must be new: no handshake started, no I/O done. `verification` as
+    /// in `init(context:serverHostname:closeTimeout:verification:)`.
     /// - Throws: `SSLError.usage` for a connection that is not over memory BIOs.
-    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5)) throws {
+    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5),
+                verification: OpenSSLAsyncPeerVerifier? = nil) throws {
         try OpenSSLHandler.requireMemoryBIOs(connection)
         connection.setConnectState()
-        super.init(wrapping: connection, closeTimeout: closeTimeout)
+        try super.init(wrapping: connection, closeTimeout: closeTimeout,
+                       asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
     }
 }
 
@@ -774,21 +1054,47 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
 /// `NIOSSLServerHandler(context:)` was.
 public final class OpenSSLServerHandler: OpenSSLHandler {
     /// A server over a new connection from `context`.
-    /// - Parameter closeTimeout: how long `close()` waits for the client's close_notify.
+    /// - Parameters:
+    ///   - closeTimeout: how long `close()` waits for the client's close_notify.
+    ///   - verification: an asynchronous whole-chain hook for client
+    ///     certificates (see `OpenSSLAsyncPeerVerifier`), in place of the
+    ///     context's whole-chain hook. OpenSSL 3.0 cannot suspend a server's
+    ///     verification, so the handshake completes provisionally: until the
+    ///     hook accepts, the application sees no `handshakeCompleted` event
+    ///     and no plaintext, nothing it writes goes out, no TLS 1.3 session
+    ///     ticket is sent, a TLS 1.2 handshake's last flight is held back, and
+    ///     the session is out of the cache. A refusal (or a thrown error)
+    ///     sends the client a fatal alert, forgets the session and closes the
+    ///     channel (Docs/nio.md says which alert).
+    ///   - certificateSelector: chooses the certificate to present, from the
+    ///     server name the client asked for, while the handshake waits
+    ///     (OpenSSL's certificate callback, suspended and resumed).
     /// - Throws: `OpenSSLError` when the connection cannot be made.
-    public init(context: Context, closeTimeout: TimeAmount = .seconds(5)) throws {
+    public init(context: Context, closeTimeout: TimeAmount = .seconds(5),
+                verification: OpenSSLAsyncPeerVerifier? = nil,
+                certificateSelector: OpenSSLAsyncCertificateSelector? = nil) throws {
         let connection = try Connection(context)
         connection.setAcceptState()
-        super.init(wrapping: connection, closeTimeout: closeTimeout)
+        try super.init(wrapping: connection, closeTimeout: closeTimeout,
+                       asyncHooks: Self.hooks(verification, certificateSelector))
     }
 
     /// A server over a memory-BIO connection you made and configured yourself.
-    /// It must be new: no handshake started, no I/O done.
+    /// It must be new: no handshake started, no I/O done. The hooks as in
+    /// `init(context:closeTimeout:verification:certificateSelector:)`.
     /// - Throws: `SSLError.usage` for a connection that is not over memory BIOs.
-    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5)) throws {
+    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5),
+                verification: OpenSSLAsyncPeerVerifier? = nil,
+                certificateSelector: OpenSSLAsyncCertificateSelector? = nil) throws {
         try OpenSSLHandler.requireMemoryBIOs(connection)
         connection.setAcceptState()
-        super.init(wrapping: connection, closeTimeout: closeTimeout)
+        try super.init(wrapping: connection, closeTimeout: closeTimeout,
+                       asyncHooks: Self.hooks(verification, certificateSelector))
+    }
+
+    private static func hooks(_ verification: OpenSSLAsyncPeerVerifier?,
+                              _ selector: OpenSSLAsyncCertificateSelector?) -> AsyncHookState? {
+        verification == nil && selector == nil ? nil : AsyncHookState(verifier: verification, certificateSelector: selector)
     }
 }
 
@@ -798,3 +1104,7 @@ extension OpenSSLHandler {
         _ = try connection.withIncomingCiphertext(UnsafeRawBufferPointer(start: nil, count: 0)) {}
     }
 }
+
+/// Stands for an asynchronous certificate selector's error inside OpenSSL's
+/// certificate callback; the handler reports the selector's own error.
+struct AsyncSelectionFailed: Error {}

@@ -88,6 +88,7 @@ struct CallbackSet {
     var ocspClient: Context.OCSPClientCallback?
     var cookieGenerate: Context.CookieGenerateCallback?
     var cookieVerify: Context.CookieVerifyCallback?
+    var certificate: Context.CertificateCallback?
 
     /// Keeps every callback already set and takes `other`'s for the roles that have none.
     mutating func fillGaps(from other: CallbackSet) {
@@ -100,6 +101,7 @@ struct CallbackSet {
         ocspClient = ocspClient ?? other.ocspClient
         cookieGenerate = cookieGenerate ?? other.cookieGenerate
         cookieVerify = cookieVerify ?? other.cookieVerify
+        certificate = certificate ?? other.certificate
     }
 }
 

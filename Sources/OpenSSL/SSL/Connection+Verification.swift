@@ -45,6 +45,8 @@ extension Connection {
 
     /// Gives the decision the whole-chain hook postponed with `.decideLater`;
     /// the next `doHandshake()` resumes and accepts or fails.
+    /// Driving the handshake again before the decision is given keeps it
+    /// waiting (`.wantRetryVerify` again) without running the hook again.
     public func setVerificationDecision(_ accept: Bool) {
         pendingDecision = accept
     }
@@ -211,6 +213,10 @@ extension Connection {
             X509_STORE_CTX_set_error(store, X509_V_ERR_HOSTNAME_MISMATCH)
             return 0
         }
+        if awaitingDecision, pendingDecision == nil, peerVerifier != nil, callbackError == nil {
+            // Driven again before `setVerificationDecision(_:)`: still waiting.
+            return cossl_SSL_set_retry_verify(ssl)
+        }
         let policy = context.verificationPolicy
         var outcome: PolicyEngine.Outcome?
         let verified: Bool
@@ -232,6 +238,7 @@ extension Connection {
         let decision: VerificationDecision
         if let decided = pendingDecision {
             pendingDecision = nil
+            awaitingDecision = false
             decision = decided ? .accept : .reject
         } else {
             let peerChain = X509.list(fromStack: X509_STORE_CTX_get0_untrusted(store))
@@ -269,6 +276,7 @@ extension Connection {
                 X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
                 return 0
             }
+            awaitingDecision = true
             return cossl_SSL_set_retry_verify(ssl)
         }
     }

@@ -51,6 +51,10 @@ public final class Connection {
     var callbackError: (any Error)?
     /// The decision given with `setVerificationDecision(_:)` after `wantRetryVerify`.
     var pendingDecision: Bool?
+    /// Set while the whole-chain hook's `.decideLater` waits for a decision:
+    /// driving the handshake again without one re-arms the wait without
+    /// running the hook (or the chain verification) a second time.
+    var awaitingDecision = false
     /// Set from the context's `verifiesHostnames`: a client connection then
     /// refuses to handshake until a host is named (see `refuseUnnamedHost`).
     var expectsHost = false

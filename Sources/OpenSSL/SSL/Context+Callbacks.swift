@@ -17,6 +17,7 @@ extension Context {
         SSL_CTX_set_alpn_select_cb(context, alpnSelectTrampoline, nil)
         // Not the keylog trampoline: see `installKeylogTrampoline`.
         _ = cossl_SSL_CTX_set_tlsext_status_cb(context, ocspStatusTrampoline)
+        SSL_CTX_set_cert_cb(context, certificateTrampoline, nil)
         if isDTLS {
             SSL_CTX_set_cookie_generate_cb(context, cookieGenerateTrampoline)
             SSL_CTX_set_cookie_verify_cb(context, cookieVerifyTrampoline)

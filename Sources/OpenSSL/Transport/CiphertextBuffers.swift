@@ -212,6 +212,21 @@ struct CiphertextBuffers {
         if outgoing.isEmpty { releaseDrainedStorage() }
     }
 
+    /// Drops every byte from the peer not yet read by OpenSSL, queued or lent.
+    mutating func discardIncoming() {
+        incoming.consume(incoming.count)
+        borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
+        if isDatagram { incomingDatagrams.release() }
+        releaseDrainedStorage()
+    }
+
+    /// Drops every byte OpenSSL wrote that the caller has not taken.
+    mutating func discardOutgoing() {
+        outgoing.consume(outgoing.count)
+        if isDatagram { outgoingDatagrams.release() }
+        releaseDrainedStorage()
+    }
+
     /// Appends one write to `incoming` (`bioWrite`) — on DTLS, one datagram;
     /// false, and nothing appended, when memory ran out.
     @inline(__always)
