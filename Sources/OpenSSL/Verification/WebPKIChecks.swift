@@ -399,12 +399,28 @@ private struct CertificateFacts {
         // key, so it can verify with the certificate's own key only when the
         // two keys are the same: the signature is checked again only then.
         if let issuer, let own = X509_get0_pubkey(certificate.raw), let issuerKey = X509_get0_pubkey(issuer.raw),
-           EVP_PKEY_eq(own, issuerKey) != 1 {
+           Self.differentECPoints(certificate.raw, own, issuer.raw, issuerKey) || EVP_PKEY_eq(own, issuerKey) != 1 {
             isSelfSigned = false
         } else {
             isSelfSigned = SelfSignedCache.isSelfSigned(certificate)
         }
         ErrorQueue.clear()
+    }
+
+    /// True when both keys are EC keys given as uncompressed points
+    /// (0x04 ‖ X ‖ Y) whose encodings differ: then `EVP_PKEY_eq` cannot find
+    /// them equal (on one curve an uncompressed point has one encoding; on
+    /// two curves the groups already differ), and the comparison, which in
+    /// OpenSSL 3.0 goes through the provider and allocates, is skipped. Any
+    /// other form (compressed, hybrid, not EC) is left to `EVP_PKEY_eq`.
+    private static func differentECPoints(_ certificate: OpaquePointer, _ key: OpaquePointer,
+                                          _ issuer: OpaquePointer, _ issuerKey: OpaquePointer) -> Bool {
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_EC, EVP_PKEY_get_base_id(issuerKey) == EVP_PKEY_EC,
+              let own = X509_get0_pubkey_bitstr(certificate), let other = X509_get0_pubkey_bitstr(issuer),
+              let ownBytes = ASN1_STRING_get0_data(own), let otherBytes = ASN1_STRING_get0_data(other) else { return false }
+        let ownLength = Int(ASN1_STRING_length(own)), otherLength = Int(ASN1_STRING_length(other))
+        guard ownLength > 0, otherLength > 0, ownBytes[0] == 0x04, otherBytes[0] == 0x04 else { return false }
+        return ownLength != otherLength || memcmp(ownBytes, otherBytes, ownLength) != 0
     }
 
     /// "the leaf", "the trust anchor", "the CA certificate at depth 2".
