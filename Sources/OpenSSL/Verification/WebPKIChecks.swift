@@ -518,18 +518,38 @@ struct NameConstraintsValue {
 /// certificate itself: its equality is `X509_cmp`, which compares the whole
 /// encoding after the hash, so two certificates sharing a SHA-1 hash never
 /// share an answer.
+///
+/// A second map keyed by the `X509 *` answers first: an anchor comes back as
+/// the same object of its store every time, and hashing a certificate
+/// (`X509.hash(into:)`, a SHA-1 digest) costs more than the rest of the
+/// lookup. The entry holds the certificate, so its address cannot be given
+/// to another one while the entry exists.
 enum SelfSignedCache {
-    private static let known = Locked([X509: Bool]())
+    private struct Entries {
+        var byCertificate: [X509: Bool] = [:]
+        var byAddress: [OpaquePointer: (certificate: X509, selfSigned: Bool)] = [:]
+    }
+    private static let known = Locked(Entries())
     private static let capacity = 4096
 
     static func isSelfSigned(_ certificate: X509) -> Bool {
-        if let cached = known.withLock({ $0[certificate] }) { return cached }
-        guard let key = X509_get0_pubkey(certificate.raw) else { ErrorQueue.clear(); return false }
-        let result = X509_verify(certificate.raw, key) == 1
+        let address = certificate.raw
+        let cached = known.withLock { entries -> Bool? in
+            if let entry = entries.byAddress[address] { return entry.selfSigned }
+            guard let answer = entries.byCertificate[certificate] else { return nil }
+            if entries.byAddress.count >= capacity { entries.byAddress.removeAll() }
+            entries.byAddress[address] = (certificate, answer)
+            return answer
+        }
+        if let cached { return cached }
+        guard let key = X509_get0_pubkey(address) else { ErrorQueue.clear(); return false }
+        let result = X509_verify(address, key) == 1
         ErrorQueue.clear()
-        known.withLock { cache in
-            if cache.count >= capacity { cache.removeAll() }
-            cache[certificate] = result
+        known.withLock { entries in
+            if entries.byCertificate.count >= capacity { entries.byCertificate.removeAll() }
+            if entries.byAddress.count >= capacity { entries.byAddress.removeAll() }
+            entries.byCertificate[certificate] = result
+            entries.byAddress[address] = (certificate, result)
         }
         return result
     }
