@@ -256,7 +256,9 @@ struct WebPKIChecks {
     // MARK: Helpers
 
 
-    private static let acceptedCurves: Set<String> = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
+    /// K1's curves, as OpenSSL names them (`OSSL_PKEY_PARAM_GROUP_NAME`), in bytes.
+    private static let acceptedCurves: [[UInt8]] = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
+        .map { Array($0.utf8) }
 
     /// K1: nil for an acceptable key, else what is wrong with it.
     private func keyProblem(_ certificate: X509) -> String? {
@@ -271,13 +273,18 @@ struct WebPKIChecks {
             if bits >= 2048 && bits % 8 == 0 { return nil }
             return "has an RSA-\(bits) key; \(accepted)"
         case EVP_PKEY_EC:
-            var buffer = [CChar](repeating: 0, count: 80)
-            var length = 0
-            let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, &buffer, buffer.count, &length) == 1
-            ErrorQueue.clear()
-            let curve = named ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "explicit parameters"
-            if Self.acceptedCurves.contains(curve) { return nil }
-            return "has an EC key on \(curve); \(accepted)"
+            // The curve's name into a buffer on the stack, compared as bytes:
+            // text is made only for a refusal.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 80) { buffer -> String? in
+                var length = 0
+                let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, buffer.baseAddress,
+                                                           buffer.count, &length) == 1
+                ErrorQueue.clear()
+                let name = UnsafeRawBufferPointer(start: buffer.baseAddress, count: named ? min(length, buffer.count) : 0)
+                if named && Self.acceptedCurves.contains(where: { $0.elementsEqual(name) }) { return nil }
+                let curve = named ? String(decoding: name, as: UTF8.self) : "explicit parameters"
+                return "has an EC key on \(curve); \(accepted)"
+            }
         default:
             let name = EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown"
             return "has a \(name) key; \(accepted)"
