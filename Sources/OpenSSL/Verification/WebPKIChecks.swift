@@ -436,15 +436,25 @@ private struct CertificateFacts {
         return isAnchor ? "the trust anchor (depth \(depth))" : "the CA certificate at depth \(depth)"
     }
 
-    /// The extension with this NID: its critical flag and value bytes.
-    func ext(_ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+    /// The first extension with this NID.
+    func ext(_ nid: Int32) -> ExtensionData? {
         Self.extensionData(certificate.raw, nid)
     }
 
-    static func extensionData(_ certificate: OpaquePointer, _ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+    /// The first extension of `certificate` with this NID. Valid while the certificate is.
+    static func extensionData(_ certificate: OpaquePointer, _ nid: Int32) -> ExtensionData? {
         let index = X509_get_ext_by_NID(certificate, nid, -1)
         guard index >= 0, let ext = X509_get_ext(certificate, index) else { return nil }
-        return (X509_EXTENSION_get_critical(ext) == 1, ASN1.bytes(X509_EXTENSION_get_data(ext)))
+        return ExtensionData(isCritical: X509_EXTENSION_get_critical(ext) == 1, raw: ext)
+    }
+
+    /// An extension's critical flag, and its value bytes copied only when
+    /// asked for (most rules look at the flag or the presence alone).
+    struct ExtensionData {
+        let isCritical: Bool
+        /// The `X509_EXTENSION *`, owned by the certificate.
+        let raw: OpaquePointer
+        var value: [UInt8] { ASN1.bytes(X509_EXTENSION_get_data(raw)) }
     }
 
     /// basicConstraints present with cA TRUE.
