@@ -37,6 +37,8 @@ let package = Package(
                 "OpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
+                // The bootstrap helpers only (AsyncChannel+OpenSSL.swift).
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(
