@@ -49,17 +49,16 @@ extension ChannelPipeline.SynchronousOperations {
     /// with OpenSSL's reason when the handshake failed, or
     /// `OpenSSLHandshakeError.channelClosed` when the channel closed first.
     /// - Throws: what `addHandler` throws (`ChannelError.ioOnClosedChannel`
-    ///   on a closed channel, for instance).
+    ///   on a closed channel, for instance); `ChannelPipelineError.notFound`
+    ///   if the handler did not join the pipeline.
     @discardableResult
     public func addOpenSSLHandler(_ handler: OpenSSLHandler, position: ChannelPipeline.SynchronousOperations.Position = .last,
                                   handshakeTimeout: TimeAmount? = nil) throws -> EventLoopFuture<TLSHandshakeResult> {
         try addHandler(handler, position: position)
-        let channel = try context(handler: handler).channel
-        guard let handshake = handler.handshakeFuture else {
-            // Not reachable: `handlerAdded` makes the future. A failure, not a crash, if it ever is.
-            return channel.eventLoop.makeFailedFuture(ChannelPipelineError.notFound)
-        }
-        guard let handshakeTimeout else { return handshake }
+        // `handlerAdded` made the future; nil would mean the handler never joined the pipeline.
+        guard let handshake = handler.handshakeFuture else { throw ChannelPipelineError.notFound }
+        // A handler already gone (its first step failed and closed the channel) has its outcome.
+        guard let handshakeTimeout, let channel = try? context(handler: handler).channel else { return handshake }
         let outcome = channel.eventLoop.makePromise(of: TLSHandshakeResult.self)
         let deadline = channel.eventLoop.scheduleTask(in: handshakeTimeout) {
             // Failed first, so the close's own handshake failure (`channelClosed`) is not the answer.
@@ -79,11 +78,21 @@ extension NIOAsyncChannel {
     /// Waits for the TLS handshake of this channel's `OpenSSLHandler` and
     /// returns what it negotiated (at once when it has completed).
     ///
-    /// - Throws: `OpenSSLHandshakeError` when the handshake failed (with
-    ///   OpenSSL's reason) or the channel closed first;
-    ///   `ChannelPipelineError.notFound` when the channel has no such handler.
+    /// The outcome lives in the handler, which leaves the pipeline when the
+    /// channel closes: ask while the channel is open. A connection that
+    /// closed first (a server's child whose handshake failed at once, say)
+    /// answers `OpenSSLHandshakeError.channelClosed`; its `inbound` still
+    /// throws the handshake's own error.
+    ///
+    /// - Throws: `OpenSSLHandshakeError` when the handshake failed (`.failed`
+    ///   with OpenSSL's reason) or the channel closed first (`.channelClosed`);
+    ///   `ChannelPipelineError.notFound` when an open channel has no such handler.
     public func openSSLHandshakeResult() async throws -> TLSHandshakeResult {
-        try await channel.openSSLHandshakeResult().get()
+        do {
+            return try await channel.openSSLHandshakeResult().get()
+        } catch let error as ChannelPipelineError where error == .notFound && !channel.isActive {
+            throw OpenSSLHandshakeError.channelClosed
+        }
     }
 }
 
@@ -119,9 +128,12 @@ extension ServerBootstrap {
     ///   - handshakeTimeout: a connection whose handshake has not completed
     ///     this long after it was accepted is closed; nil waits forever.
     ///   - childChannelConfiguration: the back pressure and half-closure of each connection's async channel.
-    ///   - configure: adds handlers after the TLS handler (on the event loop); a thrown error drops that connection.
+    ///   - configure: adds handlers after the TLS handler (on the event loop).
     /// - Throws: what binding throws (the address does not resolve, the port is taken).
-    ///   A connection whose handler cannot be made (`OpenSSLError`) is closed at once and never comes out.
+    ///   An error while setting up one connection (`configure` threw, or
+    ///   its handler could not be made: `OpenSSLError`) closes that
+    ///   connection and, as NIO's async `bind` does for any failed child
+    ///   initializer, ends the returned channel's `inbound` with that error.
     public func bindOpenSSL(
         host: String,
         port: Int,
@@ -183,7 +195,9 @@ extension ServerBootstrap {
     ///   - handshakeTimeout: a connection whose handshake has not completed
     ///     this long after it was accepted is closed; nil waits forever.
     ///   - serverBackPressureStrategy: the back pressure of the accepted connections' sequence.
-    ///   - makeHandler: makes one connection's TLS handler; a thrown error closes that connection.
+    ///   - makeHandler: makes one connection's TLS handler. An error it throws
+    ///     (or the initializer fails with) closes that connection and, as
+    ///     with NIO's async `bind`, ends the returned channel's `inbound` with that error.
     ///   - childChannelInitializer: runs on the connection's event loop after the TLS handler is added.
     /// - Throws: what binding throws (the address does not resolve, the port is taken).
     public func bindOpenSSL<Output: Sendable>(

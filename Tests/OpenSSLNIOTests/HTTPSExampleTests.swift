@@ -55,9 +55,9 @@ struct HTTPSExampleTests {
         return try PeerProcess(curl, arguments, lifetime: 20)
     }
 
-    static func finish(_ curl: PeerProcess) -> CurlOutcome {
+    static func finish(_ curl: PeerProcess) async -> CurlOutcome {
         defer { curl.stop() }
-        let exit = curl.waitForExit(timeout: 15)
+        let exit = await offThePool { curl.waitForExit(timeout: 15) }
         let text = curl.stdoutText
         let marker = text.range(of: "\nstatus=", options: .backwards)
         let body = marker.map { String(text[..<$0.lowerBound]) } ?? text
@@ -65,9 +65,9 @@ struct HTTPSExampleTests {
         return CurlOutcome(exit: exit, status: status, body: body, stderr: curl.stderr)
     }
 
-    static func curl(port: Int, files: Files, certificate: (chain: String, key: String)?) -> CurlOutcome {
+    static func curl(port: Int, files: Files, certificate: (chain: String, key: String)?) async -> CurlOutcome {
         do {
-            return finish(try startCurl(port: port, files: files, certificate: certificate))
+            return await finish(try startCurl(port: port, files: files, certificate: certificate))
         } catch {
             return CurlOutcome(exit: nil, status: "", body: "", stderr: "\(error)")
         }
@@ -81,23 +81,23 @@ struct HTTPSExampleTests {
         defer { Task { try? await server.close() } }
         let port = server.port
 
-        let known = Self.curl(port: port, files: files, certificate: ("client-chain.pem", "client-key.pem"))
+        let known = await Self.curl(port: port, files: files, certificate: ("client-chain.pem", "client-key.pem"))
         #expect(known.exit?.succeeded == true, "\(known)")
         #expect(known.status == "200", "\(known)")
         #expect(known.body == "Hello, CN=Test Client: your certificate is known.\n", "\(known)")
 
         // Signed by the client CA, so OpenSSL accepts it; the trust store does not know it.
-        let stranger = Self.curl(port: port, files: files, certificate: ("stranger-chain.pem", "stranger-key.pem"))
+        let stranger = await Self.curl(port: port, files: files, certificate: ("stranger-chain.pem", "stranger-key.pem"))
         #expect(stranger.status == "403", "\(stranger)")
         #expect(stranger.body.contains("CN=Unknown Client is not known"), "\(stranger)")
 
         // Refused by OpenSSL's verdict during the handshake: no HTTP at all.
-        let selfSigned = Self.curl(port: port, files: files, certificate: ("self-signed-client.pem", "self-signed-client-key.pem"))
+        let selfSigned = await Self.curl(port: port, files: files, certificate: ("self-signed-client.pem", "self-signed-client-key.pem"))
         #expect(selfSigned.exit != nil && selfSigned.exit?.succeeded == false, "\(selfSigned)")
         #expect(selfSigned.status == "000", "\(selfSigned)")
 
         // No certificate: the server requires one.
-        let none = Self.curl(port: port, files: files, certificate: nil)
+        let none = await Self.curl(port: port, files: files, certificate: nil)
         #expect(none.exit != nil && none.exit?.succeeded == false, "\(none)")
         #expect(none.status == "000", "\(none)")
         #expect(none.body.isEmpty, "\(none)")
@@ -131,7 +131,7 @@ struct HTTPSExampleTests {
         #expect(latency < .milliseconds(500), "the event loop took \(latency) to run a task")
         #expect(await trustStore.pending == 1, "the trust store answered before the loop was checked")
 
-        let outcome = Self.finish(curl)
+        let outcome = await Self.finish(curl)
         #expect(outcome.status == "200", "\(outcome)")
         try await server.close()
         try await serving

@@ -163,11 +163,11 @@ struct StartTLSTests {
         defer { peer.stop() }
         // Over TLS now: s_client sends what it reads on its input.
         peer.send(Array("EHLO secure.test\r\n".utf8))
-        let answered = peer.waitForText("250 AUTH PLAIN", timeout: 15)
+        let answered = await offThePool { peer.waitForText("250 AUTH PLAIN", timeout: 15) }
         peer.send(Array("QUIT\r\n".utf8))
-        let quit = peer.waitForText("221 2.0.0 Bye", timeout: 10)
+        let quit = await offThePool { peer.waitForText("221 2.0.0 Bye", timeout: 10) }
         peer.closeInput()
-        let exit = peer.waitForExit(timeout: 10)
+        let exit = await offThePool { peer.waitForExit(timeout: 10) }
         try await log.waitUntilFinished()
         try await server.close().get()
 
@@ -200,7 +200,7 @@ struct StartTLSTests {
             script, files.path("chain.pem"), files.path("server-key.pem"), version == .tls1_2 ? "1.2" : "1.3",
         ])
         defer { peer.stop() }
-        guard let port = peer.listeningPort(timeout: 10) else {
+        guard let port = await offThePool({ peer.listeningPort(timeout: 10) }) else {
             Issue.record("the Python server did not listen: \(peer.stdoutText) \(peer.stderr.suffix(800))")
             return
         }
@@ -216,12 +216,13 @@ struct StartTLSTests {
             }
             .connect(host: "127.0.0.1", port: Int(port)).get()
         try await log.waitUntilFinished()
-        // The handshake result from async code: the future `addOpenSSLHandler` returned mid-connection.
-        let result = try #require(try await log.handshakeFuture.get()?.get())
-        try? await client.close().get()
-        let closed = peer.waitForText("CLOSED", timeout: 10)
-
         #expect(log.finished.get(), "client: \(log.summary); python said: \(peer.stdoutText) \(peer.stderr.suffix(800))")
+        // The handshake result from async code: the future `addOpenSSLHandler` returned mid-connection.
+        let handshake = try #require(log.handshakeFuture.get(), "TLS never started: \(log.summary)")
+        let result = try await handshake.get()
+        try? await client.close().get()
+        let closed = await offThePool { peer.waitForText("CLOSED", timeout: 10) }
+
         #expect(log.plaintextLines.get() == ["220 python ESMTP", "250-python greets you", "250 STARTTLS",
                                              "220 2.0.0 Ready to start TLS"], "\(log.summary)")
         let versionName = version == .tls1_2 ? "TLSv1.2" : "TLSv1.3"

@@ -326,3 +326,13 @@ async def main():
 asyncio.run(main())
 """#
 }
+
+/// Runs a blocking wait (on a peer process) on a thread of its own, so it
+/// never holds one of the few threads that run the test suite's async tasks
+/// (a server under test may need them meanwhile).
+func offThePool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.start()
+    }
+}
