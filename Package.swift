@@ -37,6 +37,8 @@ let package = Package(
                 "OpenSSL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
+                // The bootstrap helpers only (AsyncChannel+OpenSSL.swift).
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(
@@ -57,6 +59,20 @@ let package = Package(
             name: "keylog-demo",
             dependencies: ["OpenSSL"]
         ),
+        // The HTTPS example (Docs/nio.md): a mutual-TLS server on NIOHTTP1 and
+        // OpenSSLServerHandler whose client check asks a slow trust store.
+        // `swift run https-example --cert … --key … --client-ca … --known …`;
+        // HTTPSExampleTests drives it with curl.
+        .executableTarget(
+            name: "https-example",
+            dependencies: [
+                "OpenSSL", "OpenSSLNIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Examples/https-server"
+        ),
         // "ossl" too: the CLI's security tests (CLISecurityTests) reach its
         // TOFU store and atomic file writer with @testable import.
         .testTarget(
@@ -65,11 +81,12 @@ let package = Package(
             exclude: ["Fixtures"]
         ),
         // The NIO handlers over EmbeddedChannel pairs and real sockets, against
-        // NIOSSLHandler in process and openssl, Python's ssl and GnuTLS peers.
+        // NIOSSLHandler in process and openssl, Python's ssl and GnuTLS peers;
+        // the HTTPS example (in process) against curl.
         .testTarget(
             name: "OpenSSLNIOTests",
             dependencies: [
-                "OpenSSLNIO", "OpenSSL", "COpenSSL",
+                "OpenSSLNIO", "OpenSSL", "COpenSSL", "https-example",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -7,7 +7,7 @@
 #   Scripts/bench.sh --quick       timing only, 5 short rounds (under a minute
 #                                  once built); prints the table, writes
 #                                  Benchmarks/.build-bench/results-quick.md
-#   Scripts/bench.sh --callgrind   instruction counts only (W1, W3, N1, N3); prints them
+#   Scripts/bench.sh --callgrind   instruction counts only (W1, W3, N1, N3, W8); prints them
 #   Scripts/bench.sh --no-callgrind  full timing run without callgrind
 #   Any other argument goes to `bench run` (e.g. --workloads w1,w3 --rounds 21).
 #
@@ -140,6 +140,17 @@ if [ "$callgrind" = yes ]; then
             rows+=$'\n'"| $title | $(commas "${per[handler]}") | $(commas "${per[nio]}") | $(commas "${per[swift]}") | $(ratio "${per[handler]}" "${per[nio]}") | $(ratio "${per[handler]}" "${per[swift]}") |"
             unset per
         done
+        # W8 (issue 16): one chain verification under .openSSL ("swift") and .webPKI, and plain C.
+        rows+=$'\n\n'"| workload | .openSSL | .webPKI | C (X509_verify_cert) | .webPKI / .openSSL | .openSSL / C |"$'\n'"|---|--:|--:|--:|--:|--:|"
+        declare -A per=()
+        for impl in swift webpki c; do
+            echo "bench: callgrind w8 $impl…" >&2
+            a=$(instructions w8 "$impl" 100)
+            b=$(instructions w8 "$impl" 500)
+            per[$impl]=$(( (b - a) / 400 ))
+        done
+        rows+=$'\n'"| W8 verify a three-certificate chain (instructions per verification) | $(commas "${per[swift]}") | $(commas "${per[webpki]}") | $(commas "${per[c]}") | $(ratio "${per[webpki]}" "${per[swift]}") | $(ratio "${per[swift]}" "${per[c]}") |"
+        unset per
         callgrind_table="$rows"
         echo
         echo "$callgrind_table"

@@ -79,6 +79,7 @@ final class Environments {
             case .w3: return try CRoundTrips(env)
             case .w5: let b = try bundle(); return CParse(bundle: b.bytes, expected: b.count)
             case .w6: return CTCP(env)
+            case .w8: return try CVerify(pki)
             case .n1, .n2, .n3: return nil  // the handler's workloads compare Swift layers
             }
         case .swift:
@@ -100,10 +101,13 @@ final class Environments {
             case .n1: return LibraryHandshakesWithClose(client: env.client, server: env.ecdsaServer)
             case .n2: return try LibraryBulk(env)
             case .n3: return try LibraryRoundTrips(env)
+            case .w8: return try LibraryVerify(pki, policy: .openSSL)
             }
+        case .webPKI:
+            return workload == .w8 ? try LibraryVerify(pki, policy: try .webPKI()) : nil
         case .nio:
             switch workload {
-            case .w5, .w6: return nil  // no certificate-inspection API / not an in-memory workload
+            case .w5, .w6, .w8: return nil  // no certificate-inspection or store API / not an in-memory workload
             default: break
             }
             let env = try nioEnvironment()
@@ -114,7 +118,7 @@ final class Environments {
             case .w4: return EmbeddedHandshakes { try .nioSSL(client: env.mutualClient, server: env.mutualServer, mutual: true) }
             case .w2, .n2: return EmbeddedBulk(try .nioSSL(client: env.client, server: env.ecdsaServer))
             case .w3, .n3: return EmbeddedRoundTrips(try .nioSSL(client: env.client, server: env.ecdsaServer))
-            case .w5, .w6: return nil
+            case .w5, .w6, .w8: return nil
             }
         case .handler:
             let env = try libraryEnvironment()
@@ -272,6 +276,28 @@ func handlerTable(_ rows: [Row]) -> String {
             row.medianRate(.swift).map(format) ?? "—",
             formatRatio(row.medianRatio(.handler, to: .nio)), formatRatio(row.medianRatio(.handler, to: .swift)),
             formatMallocs(row.mallocs[.handler]), formatMallocs(row.mallocs[.nio]), formatMallocs(row.mallocs[.swift]),
+        ]
+        lines.append("| " + cells.joined(separator: " | ") + " |")
+    }
+    return lines.joined(separator: "\n")
+}
+
+/// W8's table: the two policies side by side, and the C reference.
+/// "webPKI / openSSL" is the time of a `.webPKI` verification over an
+/// `.openSSL` one (the median of the per-round ratios): 1.15 means the
+/// policy adds 15 %.
+func policyTable(_ rows: [Row]) -> String {
+    var lines = [
+        "| workload | unit | .openSSL | .webPKI | C (X509_verify_cert) | time .webPKI / .openSSL | time .openSSL / C | mallocs/op .openSSL | .webPKI | C |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows {
+        let cells = [
+            row.workload.title, row.workload.unit,
+            row.medianRate(.swift).map(format) ?? "—", row.medianRate(.webPKI).map(format) ?? "—",
+            row.medianRate(.c).map(format) ?? "—",
+            formatRatio(row.medianRatio(.swift, to: .webPKI)), formatRatio(row.medianRatio(.c, to: .swift)),
+            formatMallocs(row.mallocs[.swift]), formatMallocs(row.mallocs[.webPKI]), formatMallocs(row.mallocs[.c]),
         ]
         lines.append("| " + cells.joined(separator: " | ") + " |")
     }

@@ -37,6 +37,8 @@ enum IdleConnections {
         case .handler:
             let contexts = try LibraryIdleContexts(pki, release: release)
             open = { count in try HandlerIdlePairs(count: count) { try .openSSLNIO(client: contexts.client, server: contexts.server, loop: $0) } }
+        case .webPKI:
+            throw BenchError("idle: \(implementation.rawValue) is a verification policy, not a connection")
         }
         // Warm up: code paths, caches and the allocator's first arenas.
         _ = try open(32)

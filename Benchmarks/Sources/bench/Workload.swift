@@ -18,8 +18,11 @@ enum Workload: String, CaseIterable, Sendable {
     case w1, w1b, w1c, w2, w3, w4, w5, w6
     /// The NIO handler's workloads (EmbeddedChannel pairs; the raw pump for reference).
     case n1, n2, n3
+    /// Chain verification under the two verification policies (issue 16).
+    case w8
 
     var isNIOHandlerWorkload: Bool { self == .n1 || self == .n2 || self == .n3 }
+    var isPolicyWorkload: Bool { self == .w8 }
 
     var title: String {
         switch self {
@@ -34,6 +37,7 @@ enum Workload: String, CaseIterable, Sendable {
         case .n1: return "N1 handshake + close_notify both ways, TLS 1.3 ECDSA"
         case .n2: return "N2 bulk, 16 KiB writes, TLS 1.3 AES-128-GCM"
         case .n3: return "N3 64-byte request + 64-byte response"
+        case .w8: return "W8 verify root → intermediate → leaf (P-256), X509Store, host checked"
         }
     }
 
@@ -44,6 +48,7 @@ enum Workload: String, CaseIterable, Sendable {
         case .w2, .n2: return "MB/s"
         case .w3, .n3: return "round trips/s"
         case .w5: return "certificates/s"
+        case .w8: return "verifications/s"
         }
     }
 
@@ -64,6 +69,7 @@ enum Workload: String, CaseIterable, Sendable {
         case .w2, .n2: return 512
         case .w3, .n3: return 2_000
         case .w5: return 1
+        case .w8: return 200
         }
     }
 }
@@ -73,6 +79,8 @@ enum Implementation: String, CaseIterable, Sendable {
     case swift, c, nio
     /// This library's OpenSSLNIO handlers (N workloads only).
     case handler
+    /// This library under `VerificationPolicy.webPKI()` (W8 only; "swift" is `.openSSL` there).
+    case webPKI = "webpki"
 
     var title: String {
         switch self {
@@ -80,6 +88,7 @@ enum Implementation: String, CaseIterable, Sendable {
         case .c: return "C (libssl)"
         case .nio: return "swift-nio-ssl"
         case .handler: return "OpenSSLNIO handlers"
+        case .webPKI: return "this library, .webPKI"
         }
     }
 }

@@ -8,6 +8,11 @@
 //   bench allocs [--pki DIR]                                (allocations of the library's own layer)
 //   bench idle --impl I --count N [--release] [--pki DIR]   (W7: KiB per idle pair, this process)
 //   bench idle-table [--counts 1000,3000]                   (W7: every implementation and mode, a process each)
+//   bench stime [--seconds 5] [--rounds 3] [--cases ecdsa-new,rsa-new,ecdsa-reuse] [--servers handler,nio,s_server]
+//               [--pki DIR] [--markdown FILE]           (openssl s_time against NIO servers and s_server, real sockets)
+//
+// W8 (chain verification) runs under `run` with --impls c,swift,webpki: "swift" is
+// X509Store under .openSSL, "webpki" under .webPKI(), "c" plain X509_verify_cert.
 import Foundation
 
 func value(_ name: String, in arguments: [String]) -> String? {
@@ -61,6 +66,27 @@ func main() throws {
         try loadPKI(arguments).write(to: directory)
         let executable = Bundle.main.executablePath ?? CommandLine.arguments[0]
         print(try IdleConnections.table(counts: counts, executable: executable, pkiDirectory: directory))
+    case "stime":
+        var options = STimeOptions()
+        if let seconds = value("--seconds", in: arguments).flatMap(Int.init) { options.seconds = max(1, seconds) }
+        if let rounds = value("--rounds", in: arguments).flatMap(Int.init) { options.rounds = max(1, rounds) }
+        if let list = value("--cases", in: arguments) {
+            options.cases = try list.split(separator: ",").map { name in
+                guard let found = STimeCase.all.first(where: { $0.name == name }) else { throw BenchError("unknown case \(name)") }
+                return found
+            }
+        }
+        if let list = value("--servers", in: arguments) {
+            options.servers = try list.split(separator: ",").map {
+                guard let kind = STimeServerKind(rawValue: String($0)) else { throw BenchError("unknown server \($0)") }
+                return kind
+            }
+        }
+        let text = sTimeTables(try measureSTime(options, pki: try loadPKI(arguments)))
+        print(text)
+        if let path = value("--markdown", in: arguments) {
+            try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        }
     case "run", nil:
         var options = TimingOptions()
         if arguments.contains("--quick") {
@@ -86,16 +112,18 @@ func main() throws {
         }
         let environments = Environments(pki: try loadPKI(arguments))
         let rows = try measure(options, environments: environments)
-        let libraryRows = rows.filter { !$0.workload.isNIOHandlerWorkload }
+        let libraryRows = rows.filter { !$0.workload.isNIOHandlerWorkload && !$0.workload.isPolicyWorkload }
         let handlerRows = rows.filter { $0.workload.isNIOHandlerWorkload }
-        let text = [libraryRows.isEmpty ? nil : table(libraryRows), handlerRows.isEmpty ? nil : handlerTable(handlerRows)]
+        let policyRows = rows.filter { $0.workload.isPolicyWorkload }
+        let text = [libraryRows.isEmpty ? nil : table(libraryRows), handlerRows.isEmpty ? nil : handlerTable(handlerRows),
+                    policyRows.isEmpty ? nil : policyTable(policyRows)]
             .compactMap { $0 }.joined(separator: "\n\n")
         print(text)
         if let path = value("--markdown", in: arguments) {
             try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)
         }
     default:
-        throw BenchError("unknown command \(arguments[0]) (run, one, pki)")
+        throw BenchError("unknown command \(arguments[0]) (run, one, pki, allocs, idle, idle-table, stime)")
     }
 }
 

@@ -256,7 +256,9 @@ struct WebPKIChecks {
     // MARK: Helpers
 
 
-    private static let acceptedCurves: Set<String> = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
+    /// K1's curves, as OpenSSL names them (`OSSL_PKEY_PARAM_GROUP_NAME`), in bytes.
+    private static let acceptedCurves: [[UInt8]] = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
+        .map { Array($0.utf8) }
 
     /// K1: nil for an acceptable key, else what is wrong with it.
     private func keyProblem(_ certificate: X509) -> String? {
@@ -271,13 +273,18 @@ struct WebPKIChecks {
             if bits >= 2048 && bits % 8 == 0 { return nil }
             return "has an RSA-\(bits) key; \(accepted)"
         case EVP_PKEY_EC:
-            var buffer = [CChar](repeating: 0, count: 80)
-            var length = 0
-            let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, &buffer, buffer.count, &length) == 1
-            ErrorQueue.clear()
-            let curve = named ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "explicit parameters"
-            if Self.acceptedCurves.contains(curve) { return nil }
-            return "has an EC key on \(curve); \(accepted)"
+            // The curve's name into a buffer on the stack, compared as bytes:
+            // text is made only for a refusal.
+            return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 80) { buffer -> String? in
+                var length = 0
+                let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, buffer.baseAddress,
+                                                           buffer.count, &length) == 1
+                ErrorQueue.clear()
+                let name = UnsafeRawBufferPointer(start: buffer.baseAddress, count: named ? min(length, buffer.count) : 0)
+                if named && Self.acceptedCurves.contains(where: { $0.elementsEqual(name) }) { return nil }
+                let curve = named ? String(decoding: name, as: UTF8.self) : "explicit parameters"
+                return "has an EC key on \(curve); \(accepted)"
+            }
         default:
             let name = EVP_PKEY_get0_type_name(key).map { String(cString: $0) } ?? "unknown"
             return "has a \(name) key; \(accepted)"
@@ -399,12 +406,28 @@ private struct CertificateFacts {
         // key, so it can verify with the certificate's own key only when the
         // two keys are the same: the signature is checked again only then.
         if let issuer, let own = X509_get0_pubkey(certificate.raw), let issuerKey = X509_get0_pubkey(issuer.raw),
-           EVP_PKEY_eq(own, issuerKey) != 1 {
+           Self.differentECPoints(certificate.raw, own, issuer.raw, issuerKey) || EVP_PKEY_eq(own, issuerKey) != 1 {
             isSelfSigned = false
         } else {
             isSelfSigned = SelfSignedCache.isSelfSigned(certificate)
         }
         ErrorQueue.clear()
+    }
+
+    /// True when both keys are EC keys given as uncompressed points
+    /// (0x04 ‖ X ‖ Y) whose encodings differ: then `EVP_PKEY_eq` cannot find
+    /// them equal (on one curve an uncompressed point has one encoding; on
+    /// two curves the groups already differ), and the comparison, which in
+    /// OpenSSL 3.0 goes through the provider and allocates, is skipped. Any
+    /// other form (compressed, hybrid, not EC) is left to `EVP_PKEY_eq`.
+    private static func differentECPoints(_ certificate: OpaquePointer, _ key: OpaquePointer,
+                                          _ issuer: OpaquePointer, _ issuerKey: OpaquePointer) -> Bool {
+        guard EVP_PKEY_get_base_id(key) == EVP_PKEY_EC, EVP_PKEY_get_base_id(issuerKey) == EVP_PKEY_EC,
+              let own = X509_get0_pubkey_bitstr(certificate), let other = X509_get0_pubkey_bitstr(issuer),
+              let ownBytes = ASN1_STRING_get0_data(own), let otherBytes = ASN1_STRING_get0_data(other) else { return false }
+        let ownLength = Int(ASN1_STRING_length(own)), otherLength = Int(ASN1_STRING_length(other))
+        guard ownLength > 0, otherLength > 0, ownBytes[0] == 0x04, otherBytes[0] == 0x04 else { return false }
+        return ownLength != otherLength || memcmp(ownBytes, otherBytes, ownLength) != 0
     }
 
     /// "the leaf", "the trust anchor", "the CA certificate at depth 2".
@@ -413,15 +436,25 @@ private struct CertificateFacts {
         return isAnchor ? "the trust anchor (depth \(depth))" : "the CA certificate at depth \(depth)"
     }
 
-    /// The extension with this NID: its critical flag and value bytes.
-    func ext(_ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+    /// The first extension with this NID.
+    func ext(_ nid: Int32) -> ExtensionData? {
         Self.extensionData(certificate.raw, nid)
     }
 
-    static func extensionData(_ certificate: OpaquePointer, _ nid: Int32) -> (isCritical: Bool, value: [UInt8])? {
+    /// The first extension of `certificate` with this NID. Valid while the certificate is.
+    static func extensionData(_ certificate: OpaquePointer, _ nid: Int32) -> ExtensionData? {
         let index = X509_get_ext_by_NID(certificate, nid, -1)
         guard index >= 0, let ext = X509_get_ext(certificate, index) else { return nil }
-        return (X509_EXTENSION_get_critical(ext) == 1, ASN1.bytes(X509_EXTENSION_get_data(ext)))
+        return ExtensionData(isCritical: X509_EXTENSION_get_critical(ext) == 1, raw: ext)
+    }
+
+    /// An extension's critical flag, and its value bytes copied only when
+    /// asked for (most rules look at the flag or the presence alone).
+    struct ExtensionData {
+        let isCritical: Bool
+        /// The `X509_EXTENSION *`, owned by the certificate.
+        let raw: OpaquePointer
+        var value: [UInt8] { ASN1.bytes(X509_EXTENSION_get_data(raw)) }
     }
 
     /// basicConstraints present with cA TRUE.
@@ -502,18 +535,38 @@ struct NameConstraintsValue {
 /// certificate itself: its equality is `X509_cmp`, which compares the whole
 /// encoding after the hash, so two certificates sharing a SHA-1 hash never
 /// share an answer.
+///
+/// A second map keyed by the `X509 *` answers first: an anchor comes back as
+/// the same object of its store every time, and hashing a certificate
+/// (`X509.hash(into:)`, a SHA-1 digest) costs more than the rest of the
+/// lookup. The entry holds the certificate, so its address cannot be given
+/// to another one while the entry exists.
 enum SelfSignedCache {
-    private static let known = Locked([X509: Bool]())
+    private struct Entries {
+        var byCertificate: [X509: Bool] = [:]
+        var byAddress: [OpaquePointer: (certificate: X509, selfSigned: Bool)] = [:]
+    }
+    private static let known = Locked(Entries())
     private static let capacity = 4096
 
     static func isSelfSigned(_ certificate: X509) -> Bool {
-        if let cached = known.withLock({ $0[certificate] }) { return cached }
-        guard let key = X509_get0_pubkey(certificate.raw) else { ErrorQueue.clear(); return false }
-        let result = X509_verify(certificate.raw, key) == 1
+        let address = certificate.raw
+        let cached = known.withLock { entries -> Bool? in
+            if let entry = entries.byAddress[address] { return entry.selfSigned }
+            guard let answer = entries.byCertificate[certificate] else { return nil }
+            if entries.byAddress.count >= capacity { entries.byAddress.removeAll() }
+            entries.byAddress[address] = (certificate, answer)
+            return answer
+        }
+        if let cached { return cached }
+        guard let key = X509_get0_pubkey(address) else { ErrorQueue.clear(); return false }
+        let result = X509_verify(address, key) == 1
         ErrorQueue.clear()
-        known.withLock { cache in
-            if cache.count >= capacity { cache.removeAll() }
-            cache[certificate] = result
+        known.withLock { entries in
+            if entries.byCertificate.count >= capacity { entries.byCertificate.removeAll() }
+            if entries.byAddress.count >= capacity { entries.byAddress.removeAll() }
+            entries.byCertificate[certificate] = result
+            entries.byAddress[address] = (certificate, result)
         }
         return result
     }

@@ -70,6 +70,10 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        // Nothing else: the sockets of this process (servers under test that
+        // run in process, without close-on-exec) must not be inherited, or a
+        // peer would hold them open and `listeningPort` could find one of them.
+        closeOtherDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -322,6 +326,13 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
                 }
             }
         }
+        // A socket this process holds too is one of ours, inherited (a C library without closefrom).
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+               target.hasPrefix("socket:[") {
+                inodes.remove(String(target.dropFirst(8).dropLast()))
+            }
+        }
         guard !inodes.isEmpty, let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [] }
         return table.split(separator: "\n").dropFirst().compactMap { line -> UInt16? in
             let fields = line.split(separator: " ")
@@ -331,6 +342,14 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
             return UInt16(fields[1][fields[1].index(after: colon)...], radix: 16)
         }
     }
+}
+
+/// Adds glibc's `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (2.34
+/// and later; Swift's Glibc module does not declare it) when the C library has it.
+private func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
 }
 
 /// Where a program is: the first of `candidates` that is executable, else

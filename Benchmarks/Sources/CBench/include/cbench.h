@@ -65,6 +65,16 @@ typedef struct cb_idle cb_idle;
 cb_idle *cb_idle_new(cb_env *env, int kind, long count, int release);
 void cb_idle_free(cb_idle *idle);
 
+/* W8: one chain verification, the plain way: a store trusting `root`, the
+ * expected host set on its parameters (X509_VERIFY_PARAM_set1_host), and per
+ * verification a new X509_STORE_CTX with the leaf and the intermediate as
+ * untrusted, X509_verify_cert, free. NULL on failure. */
+typedef struct cb_verify cb_verify;
+cb_verify *cb_verify_new(const char *root_pem, const char *intermediate_pem, const char *leaf_pem, const char *host);
+void cb_verify_free(cb_verify *verify);
+/* `iterations` verifications; 0 when every one succeeded. */
+int cb_verify_run(cb_verify *verify, long iterations);
+
 /* SHA-256 (for swift-nio-ssl's W4 hook, which has no digest of its own to call). */
 void cb_sha256(const void *data, size_t length, unsigned char out[32]);
 
