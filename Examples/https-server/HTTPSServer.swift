@@ -4,7 +4,6 @@ import NIOHTTP1
 import NIOPosix
 import OpenSSL
 import OpenSSLNIO
-import Synchronization
 
 /// Where the server's identity and its clients come from (PEM files).
 struct HTTPSServerConfiguration: Sendable {
@@ -26,11 +25,9 @@ struct HTTPSServerConfiguration: Sendable {
 /// it answers 200, naming the client certificate's subject, to a client
 /// the `ClientPolicy` accepts, and refuses everyone else.
 struct HTTPSServer: Sendable {
-    /// One accepted connection: its HTTP parts and what its TLS layer left to decide.
-    struct HTTPConnection: Sendable {
-        let channel: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
-        let admission: Admission
-    }
+    /// One accepted connection's HTTP parts, after a TLS handshake whose
+    /// client the policy admitted.
+    typealias HTTPConnection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     let listener: NIOAsyncChannel<HTTPConnection, Never>
     let policy: ClientPolicy
@@ -61,11 +58,10 @@ struct HTTPSServer: Sendable {
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .bind(host: configuration.host, port: configuration.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let (handler, admission) = try ClientCheck.makeHandler(context: context, policy: policy)
+                    let handler = try ClientCheck.makeHandler(context: context, policy: policy)
                     try channel.pipeline.syncOperations.addOpenSSLHandler(handler, handshakeTimeout: .seconds(10))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    return HTTPConnection(
-                        channel: try NIOAsyncChannel(wrappingChannelSynchronously: channel), admission: admission)
+                    return try HTTPConnection(wrappingChannelSynchronously: channel)
                 }
             }
         guard let port = listener.channel.localAddress?.port else {
@@ -94,9 +90,10 @@ struct HTTPSServer: Sendable {
 
     private func serve(_ connection: HTTPConnection) async {
         do {
-            try await connection.channel.executeThenClose { inbound, outbound in
-                let handshake = try await connection.channel.channel.openSSLHandshakeResult().get()
-                let admitted = try await connection.admission.isAdmitted(by: policy)
+            try await connection.executeThenClose { inbound, outbound in
+                // Completed only once the policy accepted the client (a refused
+                // client's handshake fails, and this throws).
+                let handshake = try await connection.channel.openSSLHandshakeResult().get()
                 let subject = (try? handshake.peerCertificate?.subject.rfc2253String) ?? "(none)"
                 var keepAlive = true
                 for try await part in inbound {
@@ -106,15 +103,9 @@ struct HTTPSServer: Sendable {
                     case .body:
                         break
                     case .end:
-                        if admitted {
-                            try await respond(outbound, status: .ok, keepAlive: keepAlive,
-                                              body: "Hello, \(subject): your certificate is known.\n")
-                            if !keepAlive { return }
-                        } else {
-                            try await respond(outbound, status: .forbidden, keepAlive: false,
-                                              body: "Refused: the client certificate \(subject) is not known.\n")
-                            return
-                        }
+                        try await respond(outbound, status: .ok, keepAlive: keepAlive,
+                                          body: "Hello, \(subject): your certificate is known.\n")
+                        if !keepAlive { return }
                     }
                 }
             }
@@ -143,59 +134,20 @@ struct HTTPSServer: Sendable {
 
 // MARK: - The client-certificate check
 
-/// What the HTTP layer still has to find out about a connection's client
-/// before it answers.
-enum Admission: Sendable {
-    /// The TLS handshake applied the policy itself: the client is admitted.
-    case decidedDuringHandshake
-    /// The TLS handshake took OpenSSL's verdict only; the policy runs on
-    /// what that verification saw before the first answer.
-    case afterHandshake(VerificationRecord)
-
-    /// Whether the client may be answered (the policy's decision).
-    func isAdmitted(by policy: ClientPolicy) async throws -> Bool {
-        switch self {
-        case .decidedDuringHandshake:
-            return true
-        case .afterHandshake(let record):
-            guard let verification = record.verification else { return false }
-            return try await policy.decide(verification) == .accept
-        }
-    }
-}
-
-/// The `PeerVerification` of one connection's handshake, kept for the
-/// decision that follows it.
-final class VerificationRecord: Sendable {
-    private let stored = Mutex<PeerVerification?>(nil)
-
-    var verification: PeerVerification? { stored.withLock { $0 } }
-
-    func record(_ verification: PeerVerification) {
-        stored.withLock { $0 = verification }
-    }
-}
-
 /// The one place where the client policy meets the TLS layer.
 ///
-/// The trust store answers asynchronously and the whole-chain hook used
-/// here (`Connection.setPeerVerification`) is synchronous: it must not
-/// wait on the event loop. So the hook records what OpenSSL verified and
-/// refuses only what OpenSSL refused; the trust store is asked after the
-/// handshake (`Admission.afterHandshake`), before any answer. A handler
-/// with an asynchronous hook makes this function
-/// `OpenSSLServerHandler(context:closeTimeout:verification: policy.decide)`
-/// with `.decidedDuringHandshake`; nothing else changes.
+/// The trust store answers asynchronously, so the policy is the server
+/// handler's asynchronous whole-chain hook: it runs in a task while the
+/// event loop goes on, with OpenSSL's verdict in hand. OpenSSL 3.0 cannot
+/// suspend a server's verification, so the handshake completes
+/// provisionally and the handler holds everything back (the completion
+/// event, the request, any answer, the session) until the policy decides.
+/// A client the policy refuses gets a fatal alert and the connection
+/// closes: the HTTP layer never sees it.
 enum ClientCheck {
-    /// One connection's TLS handler, and what is left to decide after its handshake.
+    /// One connection's TLS handler, asking `policy` about its client.
     /// - Throws: `OpenSSLError` when the connection cannot be made.
-    static func makeHandler(context: Context, policy: ClientPolicy) throws -> (handler: OpenSSLServerHandler, admission: Admission) {
-        let connection = try Connection(context)
-        let record = VerificationRecord()
-        connection.setPeerVerification { _, verification in
-            record.record(verification)
-            return verification.isAcceptedByPolicy ? .accept : .reject
-        }
-        return (try OpenSSLServerHandler(connection: connection, closeTimeout: .seconds(2)), .afterHandshake(record))
+    static func makeHandler(context: Context, policy: ClientPolicy) throws -> OpenSSLServerHandler {
+        try OpenSSLServerHandler(context: context, closeTimeout: .seconds(2), verification: policy.decide)
     }
 }

@@ -15,7 +15,8 @@ struct ConformanceIndexTests {
             + (1...5).map { String(format: "P%02d", $0) } + (1...5).map { String(format: "C%02d", $0) }
             + (1...4).map { String(format: "R%02d", $0) } + (1...4).map { String(format: "I%02d", $0) }
             + (1...6).map { String(format: "X%02d", $0) } + (1...3).map { String(format: "T%02d", $0) }
-            + (1...4).map { String(format: "W%02d", $0) } + (1...3).map { String(format: "G%02d", $0) })
+            + (1...4).map { String(format: "W%02d", $0) } + (1...3).map { String(format: "G%02d", $0) }
+            + (1...9).map { String(format: "N%02d", $0) } + (1...3).map { String(format: "B%02d", $0) })
 
     static let root = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
