@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // Tests only: NIOSSLHandler as an in-process peer of the NIO handlers (N04).
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // Scripts/docs.sh only: `swift package generate-documentation`.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // The system OpenSSL 3 (Debian's libssl-dev). module.modulemap + shim.h only:

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The public API of the library targets, one sorted text file each:
+# API/<Target>.txt, one line per public declaration ("path [kind]:
+# declaration"), generated from the symbol graph swiftc emits (via
+# `swift package dump-symbol-graph`; Scripts/symbols.py says what is left
+# out: synthesized members and declarations inherited from other modules).
+#
+#   Scripts/api.sh          regenerates API/ (commit it with the change)
+#   Scripts/api.sh --check  regenerates into a temporary folder and fails,
+#                           with the diff, when API/ differs: the public API
+#                           changed without the listing (CI runs this)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+check=0
+for argument in "$@"; do
+    case "$argument" in
+        --check) check=1 ;;
+        *) echo "api.sh: unknown option $argument (known: --check)" >&2; exit 2 ;;
+    esac
+done
+Scripts/bootstrap.sh
+started=$(date +%s)
+targets=(OpenSSL OpenSSLNIO OpenSSLCertificates)
+
+log=$(mktemp)
+generated=$(mktemp -d)
+trap 'rm -rf "$log" "$generated"' EXIT
+if ! swift package dump-symbol-graph --minimum-access-level public >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "api.sh: dump-symbol-graph failed" >&2
+    exit 1
+fi
+# "Files written to <dir>" is the last line SwiftPM prints.
+graphs=$(sed -n 's/^Files written to //p' "$log" | tail -1)
+if [ -z "$graphs" ] || [ ! -d "$graphs" ]; then
+    cat "$log" >&2
+    echo "api.sh: cannot find the symbol graphs in dump-symbol-graph's output" >&2
+    exit 1
+fi
+for target in "${targets[@]}"; do
+    python3 Scripts/symbols.py listing "$graphs" "$target" >"$generated/$target.txt"
+    if [ ! -s "$generated/$target.txt" ]; then
+        echo "api.sh: no public symbol found for $target in $graphs" >&2
+        exit 1
+    fi
+done
+
+if [ "$check" -eq 1 ]; then
+    if ! diff -ru API "$generated"; then
+        echo "api.sh: the public API changed; run Scripts/api.sh and commit API/ with the change" >&2
+        exit 1
+    fi
+    echo "api.sh: API/ matches the public API of ${targets[*]} ($(( $(date +%s) - started ))s)" >&2
+    exit 0
+fi
+
+mkdir -p API
+rm -f API/*.txt
+cp "$generated"/*.txt API/
+echo "api.sh: wrote $(cd API && wc -l -- *.txt | tail -1 | awk '{print $1}') declarations to API/ ($(( $(date +%s) - started ))s)" >&2
