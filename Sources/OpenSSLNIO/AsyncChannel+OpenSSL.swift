@@ -123,6 +123,8 @@ extension ServerBootstrap {
     /// ```
     ///
     /// - Parameters:
+    ///   - host: the address to bind to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port (0: one the system picks).
     ///   - context: the server `Context` every connection's handler is made from.
     ///   - closeTimeout: how long a connection's `close()` waits for the client's close_notify.
     ///   - handshakeTimeout: a connection whose handshake has not completed
@@ -162,6 +164,8 @@ extension ServerBootstrap {
     /// what comes out of the returned channel's `inbound` for that connection.
     ///
     /// - Parameters:
+    ///   - host: the address to bind to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port (0: one the system picks).
     ///   - context: the server `Context` every connection's handler is made from.
     ///   - closeTimeout: how long a connection's `close()` waits for the client's close_notify.
     ///   - handshakeTimeout: a connection whose handshake has not completed
@@ -192,6 +196,8 @@ extension ServerBootstrap {
     /// `childChannelInitializer` adds after it.
     ///
     /// - Parameters:
+    ///   - host: the address to bind to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port (0: one the system picks).
     ///   - handshakeTimeout: a connection whose handshake has not completed
     ///     this long after it was accepted is closed; nil waits forever.
     ///   - serverBackPressureStrategy: the back pressure of the accepted connections' sequence.
@@ -234,6 +240,8 @@ extension ClientBootstrap {
     /// ```
     ///
     /// - Parameters:
+    ///   - host: the address to connect to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port.
     ///   - context: the client `Context` (trust, client certificate, ALPN, versions).
     ///   - serverHostname: sent as SNI (names only) and, when `context`
     ///     verifies its peer, the name or address the server's certificate
@@ -277,6 +285,8 @@ extension ClientBootstrap {
     /// handshake, and returns the initializer's result.
     ///
     /// - Parameters:
+    ///   - host: the address to connect to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port.
     ///   - context: the client `Context`.
     ///   - serverHostname: SNI and the host the certificate must match (see
     ///     `connectOpenSSL(host:port:context:serverHostname:closeTimeout:handshakeTimeout:channelConfiguration:configure:)`).
@@ -309,6 +319,8 @@ extension ClientBootstrap {
     /// initializer's result.
     ///
     /// - Parameters:
+    ///   - host: the address to connect to (a name or a numeric IPv4/IPv6 address).
+    ///   - port: the TCP port.
     ///   - handshakeTimeout: how long the handshake may take once connected; nil waits forever.
     ///   - makeHandler: makes the TLS handler.
     ///   - channelInitializer: runs on the event loop after the TLS handler is added.

@@ -1016,6 +1016,8 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
     /// match. With nil, no SNI is sent and no host is checked; a context that
     /// verifies host names (`Context.client`) then refuses to handshake.
     /// - Parameters:
+    ///   - context: the client `Context` the connection is made from.
+    ///   - serverHostname: the server's name or IP address: SNI and the host checked.
     ///   - closeTimeout: how long `close()` waits for the server's close_notify.
     ///   - verification: an asynchronous whole-chain hook (see
     ///     `OpenSSLAsyncPeerVerifier`): the handshake waits for its answer,
@@ -1055,6 +1057,7 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
 public final class OpenSSLServerHandler: OpenSSLHandler {
     /// A server over a new connection from `context`.
     /// - Parameters:
+    ///   - context: the server `Context` the connection is made from.
     ///   - closeTimeout: how long `close()` waits for the client's close_notify.
     ///   - verification: an asynchronous whole-chain hook for client
     ///     certificates (see `OpenSSLAsyncPeerVerifier`), in place of the

@@ -11,7 +11,9 @@ extension X509Extension {
     ///
     /// Text names are written byte for byte: a NUL inside a DNS name is kept
     /// (and read back as such), it is not a terminator.
-    /// - Parameter critical: RFC 5280 wants it critical only when the subject name is empty.
+    /// - Parameters:
+    ///   - names: The names, in the order they are written.
+    ///   - critical: RFC 5280 wants it critical only when the subject name is empty.
     /// - Throws: `OpenSSLError` for an empty list, non-ASCII text in a DNS,
     ///   email or URI name (IA5String), an unknown OID, or a value OpenSSL cannot parse.
     /// - SeeAlso: d2i_GENERAL_NAMES(3)
@@ -36,7 +38,9 @@ extension X509Extension {
     }
 
     /// A basicConstraints extension.
-    /// - Parameter critical: RFC 5280 wants it critical in CA certificates.
+    /// - Parameters:
+    ///   - constraints: Whether the subject is a CA, and its path length.
+    ///   - critical: RFC 5280 wants it critical in CA certificates.
     /// - Throws: `OpenSSLError` when a path length is given for a non-CA or is negative.
     /// - SeeAlso: d2i_BASIC_CONSTRAINTS(3)
     public static func basicConstraints(_ constraints: BasicConstraints, critical: Bool = true) throws -> X509Extension {
@@ -56,7 +60,9 @@ extension X509Extension {
     }
 
     /// A keyUsage extension with the given bits.
-    /// - Parameter critical: RFC 5280 recommends critical.
+    /// - Parameters:
+    ///   - usage: The bits to set; at least one.
+    ///   - critical: RFC 5280 recommends critical.
     /// - Throws: `OpenSSLError` for an empty set (RFC 5280 requires at least one bit).
     /// - SeeAlso: d2i_ASN1_BIT_STRING(3)
     public static func keyUsage(_ usage: KeyUsage, critical: Bool = true) throws -> X509Extension {
@@ -132,7 +138,10 @@ extension X509Extension {
     ///
     /// Each subtree is a `GeneralName`; an IP subtree is an address and a
     /// mask (8 or 16+16 bytes, see `GeneralName.ipNetwork(_:)`).
-    /// - Parameter critical: RFC 5280 requires critical.
+    /// - Parameters:
+    ///   - permitted: The subtrees names below this CA must fall in (per name type).
+    ///   - excluded: The subtrees they must not fall in; these win over `permitted`.
+    ///   - critical: RFC 5280 requires critical.
     /// - Throws: `OpenSSLError` when both lists are empty, or a name cannot be encoded.
     /// - SeeAlso: NAME_CONSTRAINTS_check(3), which enforces it
     public static func nameConstraints(permitted: [GeneralName], excluded: [GeneralName] = [],

@@ -17,16 +17,26 @@ public struct MessageDigest: Sendable, Hashable, CustomStringConvertible {
         self.name = name
     }
 
+    /// MD5: broken; only for interoperating with old formats and fingerprints.
     public static let md5 = MessageDigest("MD5")
+    /// SHA-1: collisions are practical; not for new signatures.
     public static let sha1 = MessageDigest("SHA1")
+    /// SHA-224.
     public static let sha224 = MessageDigest("SHA224")
+    /// SHA-256.
     public static let sha256 = MessageDigest("SHA256")
+    /// SHA-384.
     public static let sha384 = MessageDigest("SHA384")
+    /// SHA-512.
     public static let sha512 = MessageDigest("SHA512")
+    /// SHA3-256.
     public static let sha3_256 = MessageDigest("SHA3-256")
+    /// SHA3-384.
     public static let sha3_384 = MessageDigest("SHA3-384")
+    /// SHA3-512.
     public static let sha3_512 = MessageDigest("SHA3-512")
 
+    /// The algorithm name, as given.
     public var description: String { name }
 
     /// The digest's output size in bytes.

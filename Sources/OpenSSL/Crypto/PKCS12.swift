@@ -47,9 +47,12 @@ public struct PKCS12: Sendable {
     /// bundle without a MAC is opened without a password (OpenSSL 3.0's
     /// `PKCS12_parse` cannot check one): its contents must not be encrypted.
     ///
-    /// - Parameter maximumIterations: the most key-derivation iterations the
-    ///   MAC and the encryption may ask for (default
-    ///   `defaultMaximumIterations`, 1,000,000).
+    /// - Parameters:
+    ///   - der: The bundle's bytes.
+    ///   - passphrase: The bundle's password; nil for an unprotected bundle.
+    ///   - maximumIterations: the most key-derivation iterations the
+    ///     MAC and the encryption may ask for (default
+    ///     `defaultMaximumIterations`, 1,000,000).
     /// - Throws: `PassphraseError.incorrect` when the passphrase does not
     ///   match the MAC; `PassphraseError.required` when the bundle needs a
     ///   passphrase and none was given; the passphrase closure's own error if
@@ -133,7 +136,10 @@ public struct PKCS12: Sendable {
     /// default. With `nil`, nothing is encrypted and there is no MAC: anyone
     /// who has the bytes has the key.
     ///
-    /// - Parameter iterations: PBKDF2 and MAC iteration count (OpenSSL's default 2048).
+    /// - Parameters:
+    ///   - passphrase: The password that encrypts the key and certificates
+    ///     and keys the MAC; nil for an unprotected bundle.
+    ///   - iterations: PBKDF2 and MAC iteration count (OpenSSL's default 2048).
     /// - Throws: `PassphraseError.empty` for an empty passphrase (pass nil
     ///   for an unprotected bundle); the passphrase closure's error if it
     ///   throws; `PassphraseError.tooLong` for a passphrase longer than

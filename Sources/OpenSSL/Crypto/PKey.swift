@@ -40,14 +40,23 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         /// Makes a type from OpenSSL's id.
         public init(rawValue: Int32) { self.rawValue = rawValue }
 
+        /// RSA (`EVP_PKEY_RSA`).
         public static let rsa = KeyType(rawValue: EVP_PKEY_RSA)
+        /// RSA restricted to PSS signatures (`EVP_PKEY_RSA_PSS`).
         public static let rsaPSS = KeyType(rawValue: EVP_PKEY_RSA_PSS)
+        /// An elliptic-curve key on a named curve (`EVP_PKEY_EC`).
         public static let ec = KeyType(rawValue: EVP_PKEY_EC)
+        /// Ed25519 (RFC 8032).
         public static let ed25519 = KeyType(rawValue: EVP_PKEY_ED25519)
+        /// Ed448 (RFC 8032).
         public static let ed448 = KeyType(rawValue: EVP_PKEY_ED448)
+        /// X25519, key agreement only (RFC 7748).
         public static let x25519 = KeyType(rawValue: EVP_PKEY_X25519)
+        /// X448, key agreement only (RFC 7748).
         public static let x448 = KeyType(rawValue: EVP_PKEY_X448)
+        /// DSA.
         public static let dsa = KeyType(rawValue: EVP_PKEY_DSA)
+        /// Finite-field Diffie-Hellman, key agreement only.
         public static let dh = KeyType(rawValue: EVP_PKEY_DH)
 
         /// OpenSSL's short name for the type ("rsaEncryption" → "RSA" style names are in `PKey.typeName`).
@@ -76,9 +85,13 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
             self.name = name
         }
 
+        /// NIST P-256 (prime256v1, secp256r1).
         public static let p256 = Curve(known: "P-256")
+        /// NIST P-384 (secp384r1).
         public static let p384 = Curve(known: "P-384")
+        /// NIST P-521 (secp521r1).
         public static let p521 = Curve(known: "P-521")
+        /// secp256k1, the curve of Bitcoin's signatures.
         public static let secp256k1 = Curve(known: "secp256k1")
 
         /// The NID of a curve name in any of the spellings `init` accepts (NID_undef if none).
@@ -225,7 +238,9 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// ENCRYPTED PRIVATE KEY`) or a traditional form (`BEGIN RSA PRIVATE KEY`,
     /// `BEGIN EC PRIVATE KEY`, with or without `Proc-Type: 4,ENCRYPTED`).
     ///
-    /// - Parameter passphrase: used only if the key is encrypted.
+    /// - Parameters:
+    ///   - pem: The PEM text.
+    ///   - passphrase: used only if the key is encrypted.
     /// - Throws: `PassphraseError` when the key is encrypted and the
     ///   passphrase is missing, empty or wrong; the passphrase closure's own
     ///   error if it throws; `OpenSSLError` for anything else (not PEM, no
@@ -414,9 +429,11 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
 
     /// Signs `data`.
     ///
-    /// - Parameter digest: the hash to sign with. `nil` means the key's
-    ///   default: SHA-256 for RSA and EC, and none for Ed25519 and Ed448,
-    ///   which hash internally and refuse a digest.
+    /// - Parameters:
+    ///   - data: The message (not a hash of it).
+    ///   - digest: the hash to sign with. `nil` means the key's
+    ///     default: SHA-256 for RSA and EC, and none for Ed25519 and Ed448,
+    ///     which hash internally and refuse a digest.
     /// - Throws: `OpenSSLError` for a public-only key, an unknown digest, or a
     ///   digest the key type refuses.
     /// - SeeAlso: EVP_DigestSignInit_ex(3), EVP_DigestSign(3)

@@ -44,6 +44,8 @@ public struct X509Builder: Sendable {
 
     /// Starts a certificate. Everything can also be set afterwards.
     /// - Parameters:
+    ///   - subject: The subject's name; nil leaves it empty.
+    ///   - publicKey: The key to certify; nil until set (``sign(with:digest:rsaPadding:issuer:)`` needs one).
     ///   - notBefore: default now.
     ///   - notAfter: default 365 days after `notBefore`.
     /// - SeeAlso: X509_new(3), called by `sign`
@@ -181,7 +183,7 @@ public struct X509Builder: Sendable {
     ///   - digest: the hash to sign with; nil means SHA-256 for RSA and EC.
     ///     Ed25519 and Ed448 take none, and giving one is an error.
     ///   - rsaPadding: PKCS#1 v1.5 (default) or PSS, for RSA keys only.
-    ///   - issuer: the issuer's certificate; nil for a self-signed certificate.
+    ///   - issuerCertificate: the issuer's certificate; nil for a self-signed certificate.
     /// - Returns: the certificate, re-read from its DER encoding.
     /// - Throws: `OpenSSLError` with a `detail` saying why for: a public-only
     ///   key, an unknown digest, a digest with Ed25519/Ed448, PSS with a

@@ -70,15 +70,25 @@ public struct X509Extension: Sendable, Hashable {
 
     // MARK: Well-known OIDs
 
+    /// subjectAltName (RFC 5280 §4.2.1.6).
     public static let subjectAlternativeNameOID = "2.5.29.17"
+    /// issuerAltName (RFC 5280 §4.2.1.7).
     public static let issuerAlternativeNameOID = "2.5.29.18"
+    /// basicConstraints (RFC 5280 §4.2.1.9).
     public static let basicConstraintsOID = "2.5.29.19"
+    /// keyUsage (RFC 5280 §4.2.1.3).
     public static let keyUsageOID = "2.5.29.15"
+    /// extKeyUsage (RFC 5280 §4.2.1.12).
     public static let extendedKeyUsageOID = "2.5.29.37"
+    /// subjectKeyIdentifier (RFC 5280 §4.2.1.2).
     public static let subjectKeyIdentifierOID = "2.5.29.14"
+    /// authorityKeyIdentifier (RFC 5280 §4.2.1.1).
     public static let authorityKeyIdentifierOID = "2.5.29.35"
+    /// cRLDistributionPoints (RFC 5280 §4.2.1.13).
     public static let crlDistributionPointsOID = "2.5.29.31"
+    /// authorityInfoAccess (RFC 5280 §4.2.2.1).
     public static let authorityInfoAccessOID = "1.3.6.1.5.5.7.1.1"
+    /// nameConstraints (RFC 5280 §4.2.1.10).
     public static let nameConstraintsOID = "2.5.29.30"
 
     // MARK: Typed decoding
@@ -208,6 +218,10 @@ public struct BasicConstraints: Sendable, Hashable {
     /// The most intermediate CAs that may follow this one in a path, or nil for no limit.
     public let pathLength: Int?
 
+    /// Makes the extension's value.
+    /// - Parameters:
+    ///   - isCA: Whether the subject is a CA.
+    ///   - pathLength: The most intermediate CAs that may follow it in a path; nil for no limit.
     public init(isCA: Bool, pathLength: Int? = nil) {
         self.isCA = isCA
         self.pathLength = pathLength
@@ -219,14 +233,23 @@ public struct KeyUsage: OptionSet, Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt16
     public init(rawValue: UInt16) { self.rawValue = rawValue }
 
+    /// Signatures other than on certificates and CRLs (TLS handshakes, for one).
     public static let digitalSignature = KeyUsage(rawValue: 1 << 0)
+    /// Signatures meant to be binding (RFC 5280 also calls it contentCommitment).
     public static let nonRepudiation = KeyUsage(rawValue: 1 << 1)
+    /// Encrypting keys (RSA key transport, as in TLS 1.2's RSA key exchange).
     public static let keyEncipherment = KeyUsage(rawValue: 1 << 2)
+    /// Encrypting data directly with the public key.
     public static let dataEncipherment = KeyUsage(rawValue: 1 << 3)
+    /// Key agreement (static (EC)DH keys).
     public static let keyAgreement = KeyUsage(rawValue: 1 << 4)
+    /// Signing certificates: a CA's key.
     public static let keyCertSign = KeyUsage(rawValue: 1 << 5)
+    /// Signing CRLs.
     public static let cRLSign = KeyUsage(rawValue: 1 << 6)
+    /// With `keyAgreement`: the agreed key only encrypts.
     public static let encipherOnly = KeyUsage(rawValue: 1 << 7)
+    /// With `keyAgreement`: the agreed key only decrypts.
     public static let decipherOnly = KeyUsage(rawValue: 1 << 8)
 
     private static let names = [
@@ -268,12 +291,19 @@ public struct ExtendedKeyUsage: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { name ?? oid }
 
+    /// TLS server authentication.
     public static let serverAuth = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.1")
+    /// TLS client authentication.
     public static let clientAuth = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.2")
+    /// Signing code.
     public static let codeSigning = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.3")
+    /// S/MIME email protection.
     public static let emailProtection = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.4")
+    /// Time-stamping (RFC 3161).
     public static let timeStamping = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.8")
+    /// Signing OCSP responses on a CA's behalf.
     public static let ocspSigning = ExtendedKeyUsage(oid: "1.3.6.1.5.5.7.3.9")
+    /// Any purpose (RFC 5280's anyExtendedKeyUsage).
     public static let anyExtendedKeyUsage = ExtendedKeyUsage(oid: "2.5.29.37.0")
 
     /// The usages of a STACK_OF(ASN1_OBJECT) someone else owns, in order.
@@ -367,7 +397,9 @@ public struct AccessDescription: Sendable, Hashable {
         AccessDescription(method: caIssuersMethod, location: .uri(url))
     }
 
+    /// The access method of an OCSP responder (id-ad-ocsp).
     public static let ocspMethod = "1.3.6.1.5.5.7.48.1"
+    /// The access method of the issuing CA's certificate (id-ad-caIssuers).
     public static let caIssuersMethod = "1.3.6.1.5.5.7.48.2"
 }
 

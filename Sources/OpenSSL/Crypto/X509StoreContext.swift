@@ -61,8 +61,11 @@ public final class X509StoreContext {
     private var isVerifying = false
 
     /// Makes a context that verifies `certificate` against `store`.
-    /// - Parameter untrusted: certificates that may be used to build the
-    ///   chain (intermediates a peer sent); they are not trusted.
+    /// - Parameters:
+    ///   - store: The trust anchors, CRLs and rules to verify against.
+    ///   - certificate: The certificate to verify (the leaf).
+    ///   - untrusted: certificates that may be used to build the
+    ///     chain (intermediates a peer sent); they are not trusted.
     /// - Throws: `OpenSSLError` when OpenSSL cannot allocate the context.
     /// - SeeAlso: X509_STORE_CTX_new(3)
     public init(store: X509Store, certificate: X509, untrusted: [X509] = []) throws {

@@ -149,6 +149,11 @@ public struct UsageError: Error, Sendable, Hashable, CustomStringConvertible {
     /// Why it is refused.
     public let reason: String
 
+    /// Makes the error (the library throws it; public so that callers'
+    /// tests and wrappers can make one too).
+    /// - Parameters:
+    ///   - operation: What was attempted, e.g. "setVerify".
+    ///   - reason: Why it is refused.
     public init(operation: String, reason: String) {
         self.operation = operation
         self.reason = reason

@@ -19,6 +19,11 @@ public struct UnknownNameError: Error, Sendable, Hashable, CustomStringConvertib
     /// The name as given.
     public let name: String
 
+    /// Makes the error (the library throws it; public so that callers'
+    /// tests and wrappers can make one too).
+    /// - Parameters:
+    ///   - kind: What kind of name it was meant to be.
+    ///   - name: The name as given.
     public init(kind: Kind, name: String) {
         self.kind = kind
         self.name = name

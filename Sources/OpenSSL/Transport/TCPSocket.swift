@@ -54,13 +54,16 @@ public final class TCPSocket: Transport, Sendable {
     /// kernel (its connection requests went unanswered) — is followed by the
     /// next one; only `timeout` passing ends the attempt early.
     ///
-    /// - Parameter timeout: the longest the whole attempt may take, name
-    ///   resolution and all addresses together; nil waits as long as the
-    ///   system does. With a timeout, a name (not a numeric address) is
-    ///   resolved on a separate thread, and the call stops waiting for it at
-    ///   the deadline: a resolver that hangs (an unanswering DNS server)
-    ///   then costs that thread, not the caller; it finishes, and frees what
-    ///   it found, whenever the resolver returns.
+    /// - Parameters:
+    ///   - host: A host name or a numeric IPv4/IPv6 address.
+    ///   - port: The TCP port.
+    ///   - timeout: the longest the whole attempt may take, name
+    ///     resolution and all addresses together; nil waits as long as the
+    ///     system does. With a timeout, a name (not a numeric address) is
+    ///     resolved on a separate thread, and the call stops waiting for it at
+    ///     the deadline: a resolver that hangs (an unanswering DNS server)
+    ///     then costs that thread, not the caller; it finishes, and frees what
+    ///     it found, whenever the resolver returns.
     /// - Returns: a connected, blocking socket.
     /// - Throws: `SocketError`: the resolver's failure (`resolverCode`), or
     ///   the last address's failure (`ECONNREFUSED`, `ENETUNREACH`,
