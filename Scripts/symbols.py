@@ -23,9 +23,15 @@ import os
 import sys
 
 
-def load(directory, module):
+# Conformances every type has under Swift 6 whatever it declares; left out
+# so that the listing does not change with the compiler that wrote it.
+IMPLICIT_CONFORMANCES = {"Copyable", "Escapable", "BitwiseCopyable", "SendableMetatype"}
+
+
+def load(directory, module, conformances=None):
     """The symbols of MODULE from every graph of it in DIRECTORY, with the
-    name of the module each graph extends (None for the module's own)."""
+    name of the module each graph extends (None for the module's own).
+    With a dict for CONFORMANCES, fills it: identifier -> protocol names."""
     symbols = {}
     for name in sorted(os.listdir(directory)):
         if not name.endswith(".symbols.json"):
@@ -47,6 +53,16 @@ def load(directory, module):
             if symbol["kind"]["identifier"] == "swift.extension":
                 continue  # an extension block: its members are listed
             symbols[identifier] = (symbol, extended or None)
+        if conformances is None:
+            continue
+        names = {symbol["identifier"]["precise"]: symbol["names"]["title"] for symbol in graph.get("symbols", [])}
+        for relation in graph.get("relationships", []):
+            if relation["kind"] != "conformsTo":
+                continue
+            target = relation.get("targetFallback") or names.get(relation["target"]) or relation["target"]
+            target = target.split(".")[-1]
+            if target not in IMPLICIT_CONFORMANCES:
+                conformances.setdefault(relation["source"], set()).add(target)
     return symbols
 
 
@@ -72,9 +88,13 @@ def path(symbol, extended):
 
 def listing(directory, module):
     lines = set()
-    for symbol, extended in load(directory, module).values():
+    conformances = {}
+    for identifier, (symbol, extended) in load(directory, module, conformances).items():
         kind = symbol["kind"]["identifier"].removeprefix("swift.")
-        lines.add(f"{path(symbol, extended)} [{kind}]: {declaration(symbol)}")
+        text = declaration(symbol)
+        if conformances.get(identifier):
+            text += ": " + ", ".join(sorted(conformances[identifier]))
+        lines.add(f"{path(symbol, extended)} [{kind}]: {text}")
     for line in sorted(lines):
         print(line)
     return 0
