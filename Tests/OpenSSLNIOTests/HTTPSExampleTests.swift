@@ -114,7 +114,7 @@ struct HTTPSExampleTests {
     func trustStoreDoesNotBlockTheLoop() async throws {
         let files = try Files()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let server = try await HTTPSServer.start(files.configuration(delay: .seconds(1)), group: group)
+        let server = try await HTTPSServer.start(files.configuration(delay: .seconds(2)), group: group)
         async let serving: Void = server.run()
         let curl = try Self.startCurl(port: server.port, files: files, certificate: ("client-chain.pem", "client-key.pem"))
         defer { curl.stop() }
@@ -126,12 +126,12 @@ struct HTTPSExampleTests {
             try await Task.sleep(for: .milliseconds(10))
         }
         #expect(await trustStore.pending == 1)
-        // ...then the server's only event loop answers at once.
-        let started = ContinuousClock.now
+        // ...then the server's only event loop runs a task while the store is
+        // still thinking: a loop blocked by the question would run it only
+        // after the answer, when nothing is pending any more. (No bound on the
+        // time it takes: a loaded machine may be slow, never wrong.)
         try await group.next().submit {}.get()
-        let latency = ContinuousClock.now - started
-        #expect(latency < .milliseconds(500), "the event loop took \(latency) to run a task")
-        #expect(await trustStore.pending == 1, "the trust store answered before the loop was checked")
+        #expect(await trustStore.pending == 1, "the event loop ran the task only once the trust store had answered")
 
         let outcome = await Self.finish(curl)
         #expect(outcome.status == "200", "\(outcome)")

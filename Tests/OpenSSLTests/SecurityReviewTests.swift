@@ -164,46 +164,87 @@ struct SecurityReviewTests {
         expectErrorQueueEmpty()
     }
 
-    // MARK: SEC04 — the SIGPIPE probe
+    // MARK: SEC04 — no SIGPIPE, and no signal disposition touched
 
-    /// The handler address of `signal`'s current action.
+    /// The current action of `signal`.
     static func action(of signal: Int32) -> sigaction {
         var current = sigaction()
         sigaction(signal, nil, &current)
         return current
     }
 
-    @Test("SEC04 the probe leaves an application's SA_SIGINFO handler, flags and mask as installed")
-    func signalProbeLeavesHandlers() throws {
-        // SIGUSR2 stands in for SIGPIPE: nothing else in the tests uses it,
-        // and changing SIGPIPE here could kill the process while other tests write to closed sockets.
-        let signal = SIGUSR2
-        let original = Self.action(of: signal)
-        defer { var restore = original; sigaction(signal, &restore, nil) }
+    @Test("SEC04 a TLS write over a descriptor to a peer that has gone fails with EPIPE, raises no SIGPIPE, and SIGPIPE's disposition is left alone")
+    func descriptorWriteRaisesNoSIGPIPE() throws {
+        let before = Self.action(of: SIGPIPE)
+        let serverContext = try TestContexts.server()
+        let server = try TransportTLSTests.ThreadedServer { socket in
+            let connection = try Connection(serverContext, transport: socket)
+            connection.setAcceptState()
+            try connection.doHandshake()
+            // Hang up at the TCP level, no close_notify.
+        }
+        let socket = try TCPSocket.connect(host: "127.0.0.1", port: server.port, timeout: .seconds(5))
+        defer { socket.close() }
+        let client = try Connection(try TestContexts.client(), transport: socket)
+        client.setConnectState()
+        try client.setServerName("localhost")
+        try client.doHandshake()
+        #expect(server.wait() == nil)
 
-        var installed = sigaction()
-        installed.__sigaction_handler.sa_sigaction = { _, _, _ in }
-        installed.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART
-        sigemptyset(&installed.sa_mask)
-        sigaddset(&installed.sa_mask, SIGUSR1)
-        #expect(sigaction(signal, &installed, nil) == 0)
-        let before = Self.action(of: signal)
+        // Block SIGPIPE on this thread (this test is synchronous: it stays on
+        // it). A write(2) without MSG_NOSIGNAL leaves SIGPIPE pending here,
+        // since a blocked signal is kept even when the process ignores it.
+        var pipeOnly = sigset_t()
+        sigemptyset(&pipeOnly)
+        sigaddset(&pipeOnly, SIGPIPE)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &pipeOnly, &previous)
+        var raised = false
+        defer {
+            if raised {
+                var now = timespec()
+                _ = sigtimedwait(&pipeOnly, nil, &now)
+            }
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
+        }
+        var failure: SSLError?
+        for _ in 0..<200 where failure == nil {
+            switch Result(catching: { () throws(SSLError) in try client.write([UInt8](repeating: 1, count: 4096)) }) {
+            case .success: usleep(5_000)
+            case .failure(let error): failure = error
+            }
+        }
+        var pending = sigset_t()
+        sigpending(&pending)
+        raised = sigismember(&pending, SIGPIPE) == 1
+        #expect(!raised, "the write raised SIGPIPE")
+        guard case .sysCall(let code, _) = failure else {
+            Issue.record("expected sysCall, got \(String(describing: failure))")
+            return
+        }
+        #expect(code == EPIPE || code == ECONNRESET)
+        let after = Self.action(of: SIGPIPE)
+        #expect(unsafeBitCast(after.__sigaction_handler.sa_handler, to: Int.self)
+                == unsafeBitCast(before.__sigaction_handler.sa_handler, to: Int.self), "SIGPIPE's handler changed")
+        #expect(after.sa_flags == before.sa_flags)
+        expectErrorQueueEmpty()
+    }
 
-        #expect(Connection.ignoreIfDefault(signal) == false, "an application's handler is not the default")
-        var after = Self.action(of: signal)
-        #expect(after.sa_flags & (SA_SIGINFO | SA_ONSTACK | SA_RESTART) == SA_SIGINFO | SA_ONSTACK | SA_RESTART)
-        #expect(unsafeBitCast(after.__sigaction_handler.sa_sigaction, to: Int.self)
-                == unsafeBitCast(before.__sigaction_handler.sa_sigaction, to: Int.self))
-        #expect(sigismember(&after.sa_mask, SIGUSR1) == 1)
-
-        // The default action becomes "ignored"; "ignored" stays.
-        var standard = sigaction()
-        Connection.setHandler(&standard, SIG_DFL)
-        #expect(sigaction(signal, &standard, nil) == 0)
-        #expect(Connection.ignoreIfDefault(signal) == true)
-        #expect(Connection.handlerAddress(of: Self.action(of: signal)) == unsafeBitCast(SIG_IGN, to: Int.self))
-        #expect(Connection.ignoreIfDefault(signal) == false)
-        #expect(Connection.handlerAddress(of: Self.action(of: signal)) == unsafeBitCast(SIG_IGN, to: Int.self))
+    @Test("SEC04 after a Connection goes, an SSL kept alive through withUnsafeOpenSSLPointer no longer points at it")
+    func appDataClearedOnDeinit() throws {
+        let context = try TestContexts.server()
+        try context.setServerNameCallback { _ in }
+        var connection: Connection? = try Connection(context)
+        let ssl = try #require(connection?.withUnsafeOpenSSLPointer { ssl -> OpaquePointer? in
+            SSL_up_ref(ssl) == 1 ? ssl : nil
+        })
+        defer { SSL_free(ssl) }
+        #expect(cossl_SSL_get_app_data(ssl) != nil)
+        #expect(Connection.from(ssl) === connection)
+        connection = nil
+        #expect(cossl_SSL_get_app_data(ssl) == nil)
+        #expect(Connection.from(ssl) == nil)
+        expectErrorQueueEmpty()
     }
 
     // MARK: SEC05 — DTLS datagrams over memory buffers

@@ -415,7 +415,10 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         ![KeyType.ed25519, .ed448, .x25519, .x448].contains(type)
     }
 
-    private func requirePrivate(_ operation: String) throws {
+    /// Throws unless this key has its private part: the one check behind
+    /// every operation that needs it (exporting, signing, a TLS endpoint's key).
+    /// - Throws: `OpenSSLError` naming `operation` for a public key.
+    func requirePrivate(_ operation: String) throws(OpenSSLError) {
         guard hasPrivateKey else {
             throw OpenSSLError(operation: operation, detail: "this is a public key; it has no private part")
         }

@@ -48,9 +48,7 @@ enum Signer {
     private static func checkedDigestName(
         _ operation: String, key: PKey, digest: MessageDigest?, padding: RSASignaturePadding
     ) throws -> String? {
-        guard key.hasPrivateKey else {
-            throw OpenSSLError(operation: operation, detail: "the signing key is a public key; it has no private part")
-        }
+        try key.requirePrivate(operation)
         let type = key.type
         let isEdDSA = type == .ed25519 || type == .ed448
         let isRSA = type == .rsa || type == .rsaPSS

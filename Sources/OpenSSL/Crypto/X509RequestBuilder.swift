@@ -52,11 +52,8 @@ public struct X509RequestBuilder: Sendable {
         for ext in extensions where !seen.insert(ext.oid).inserted {
             throw OpenSSLError(operation: operation, detail: "extension \(ext.shortName ?? ext.oid) is requested more than once")
         }
-        guard key.hasPrivateKey else {
-            // Checked again by the signer; checked here first so nothing is built for nothing.
-            throw OpenSSLError(operation: "sign certificate request",
-                               detail: "the signing key is a public key; it has no private part")
-        }
+        // Checked again by the signer; checked here first so nothing is built for nothing.
+        try key.requirePrivate("sign certificate request")
         let subjectName = try subject ?? X509Name([])
         let draft = X509Request(takingOwnership: try ErrorQueue.call(operation) { X509_REQ_new() })
         let request = draft.raw

@@ -200,23 +200,8 @@ public final class X509StoreContext {
         guard let callback else { return ok ? 1 : 0 }
         // After a throw OpenSSL should already have stopped; refuse anything more and keep the first error.
         guard thrownByCallback == nil else { return 0 }
-        let info = VerifyInfo(
-            certificate: X509_STORE_CTX_get_current_cert(context).flatMap { try? X509(borrowing: $0) },
-            depth: Int(X509_STORE_CTX_get_error_depth(context)),
-            error: X509VerificationError.Code(rawValue: X509_STORE_CTX_get_error(context))
-        )
-        ErrorQueue.clear()
-        let accepted: Bool
-        do {
-            accepted = try callback(ok, info)
-        } catch {
-            thrownByCallback = error
-            accepted = false
-        }
-        if !accepted && X509_STORE_CTX_get_error(context) == X509_V_OK {
-            X509_STORE_CTX_set_error(context, X509_V_ERR_APPLICATION_VERIFICATION)
-        }
-        return accepted ? 1 : 0
+        return PerCertificateVerification.run(ok: ok, store: context, decide: { try callback(ok, $0) },
+                                              record: { thrownByCallback = $0 })
     }
 
     /// Calls `body` with the underlying `X509_STORE_CTX *`. It is initialised

@@ -280,3 +280,11 @@ public struct X509VerificationError: Error, Sendable, Hashable, CustomStringConv
         return text
     }
 }
+
+extension X509VerificationError {
+    /// The error recorded in a store context after a failed verification.
+    init(store: OpaquePointer) {
+        let info = PerCertificateVerification.info(of: store)
+        self.init(code: info.error, depth: info.depth, certificate: info.certificate)
+    }
+}

@@ -11,8 +11,8 @@ public enum KeyUpdate: Sendable, Hashable {
     var rawValue: Int32 { self == .requested ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED }
 }
 
-// Key update, post-handshake authentication, renegotiation, and the
-// connection-level options and certificate.
+// Key update, post-handshake authentication and renegotiation: what a
+// connection can do once its handshake is over.
 
 extension Connection {
     // MARK: TLS 1.3 key update
@@ -85,55 +85,4 @@ extension Connection {
     /// How many renegotiations this connection has started.
     /// - SeeAlso: SSL_total_renegotiations(3)
     public var totalRenegotiations: Int { cossl_SSL_total_renegotiations(raw) }
-
-    // MARK: Options and certificate
-
-    /// Adds options for this connection only; returns all options now set.
-    /// - SeeAlso: SSL_set_options(3)
-    @discardableResult
-    public func setOptions(_ options: SSLOptions) -> SSLOptions {
-        SSLOptions(rawValue: SSL_set_options(raw, options.rawValue))
-    }
-
-    /// Removes options for this connection only; returns the options still set.
-    /// - SeeAlso: SSL_clear_options(3)
-    @discardableResult
-    public func clearOptions(_ options: SSLOptions) -> SSLOptions {
-        SSLOptions(rawValue: SSL_clear_options(raw, options.rawValue))
-    }
-
-    /// This connection's options (its context's, plus or minus its own changes).
-    /// - SeeAlso: SSL_get_options(3)
-    public var options: SSLOptions { SSLOptions(rawValue: SSL_get_options(raw)) }
-
-    /// Uses `certificate` for this connection only. OpenSSL keeps one
-    /// certificate per key type (RSA, ECDSA, Ed25519, …): this replaces the
-    /// context's certificate of the same type, and a server picks among
-    /// the types it has by what the client supports.
-    /// - Throws: `OpenSSLError` when OpenSSL refuses it.
-    /// - SeeAlso: SSL_use_certificate(3)
-    public func useCertificate(_ certificate: X509) throws {
-        try ErrorQueue.check("use certificate") { SSL_use_certificate(raw, certificate.raw) }
-    }
-
-    /// Uses `key` for this connection only, instead of its context's.
-    /// - Throws: `OpenSSLError` when the key is public-only or does not match the certificate.
-    /// - SeeAlso: SSL_use_PrivateKey(3)
-    public func usePrivateKey(_ key: PKey) throws {
-        guard key.hasPrivateKey else {
-            throw OpenSSLError(operation: "use private key", detail: "the key has no private part")
-        }
-        try ErrorQueue.check("use private key") { SSL_use_PrivateKey(raw, key.raw) }
-    }
-}
-
-extension Context {
-    /// Client: lets the server ask connections from this context for a
-    /// certificate after a TLS 1.3 handshake (`Connection.requestClientCertificate()`).
-    /// - Throws: `UsageError` when the context is in use.
-    /// - SeeAlso: SSL_CTX_set_post_handshake_auth(3)
-    public func setPostHandshakeAuthentication(_ enabled: Bool) throws {
-        try ensureConfigurable("set post-handshake authentication")
-        SSL_CTX_set_post_handshake_auth(raw, enabled ? 1 : 0)
-    }
 }

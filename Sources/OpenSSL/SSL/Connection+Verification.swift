@@ -185,24 +185,11 @@ extension Connection {
     func runPerCertificateCallback(ok: Bool, store: OpaquePointer) -> Int32 {
         if callbackError != nil { return 0 }
         guard let callback = verifyCallback else { return ok ? 1 : 0 }
-        guard let current = X509_STORE_CTX_get_current_cert(store),
-              let certificate = try? X509(borrowing: current) else {
-            return ok ? 1 : 0
-        }
-        let code = X509VerificationError.Code(rawValue: X509_STORE_CTX_get_error(store))
-        let depth = Int(X509_STORE_CTX_get_error_depth(store))
-        do {
-            if try callback(self, certificate, code, depth, ok) {
-                X509_STORE_CTX_set_error(store, X509_V_OK)
-                return 1
-            }
-            if ok { X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION) }
-            return 0
-        } catch {
-            callbackError = error
-            X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
-            return 0
-        }
+        return PerCertificateVerification.run(ok: ok, store: store, decide: { info in
+            // pyOpenSSL's callback always gets a certificate; without one, OpenSSL's verdict stands.
+            guard let certificate = info.certificate else { return ok }
+            return try callback(self, certificate, info.error, info.depth, ok)
+        }, record: { callbackError = $0 })
     }
 
     func runPeerVerification(ssl: OpaquePointer, store: OpaquePointer) -> Int32 {

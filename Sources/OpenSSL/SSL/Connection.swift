@@ -136,11 +136,11 @@ public final class Connection {
     /// From a DTLS context, a descriptor (a `UDPSocket`) gets a datagram BIO,
     /// which keeps datagram boundaries and runs DTLS's timers on the socket.
     ///
-    /// With a descriptor, SIGPIPE is set to ignored if it still has its
-    /// default action (OpenSSL's writes would otherwise raise it when the
-    /// peer has gone); see the Connection guide.
+    /// A write to a peer that has gone fails with EPIPE (`SSLError.sysCall`)
+    /// and never raises SIGPIPE: the descriptor's BIO sends with
+    /// `MSG_NOSIGNAL`, so the process's signal dispositions are left alone.
     /// - Throws: `OpenSSLError` when OpenSSL cannot make the connection.
-    /// - SeeAlso: SSL_set_fd(3)
+    /// - SeeAlso: SSL_set_bio(3), send(2)
     public convenience init(_ context: Context, transport: any Transport) throws {
         let ssl = try ErrorQueue.call("make TLS connection") { SSL_new(context.raw) }
         if let descriptor = transport.fileDescriptor, context.isDTLS {
@@ -156,11 +156,16 @@ public final class Connection {
             SSL_set_bio(ssl, bio, bio)
             self.init(ssl: ssl, context: context, io: .descriptor(transport))
         } else if let descriptor = transport.fileDescriptor {
-            Connection.ignoreSIGPIPE()
-            guard SSL_set_fd(ssl, descriptor) == 1 else {
+            // OpenSSL does the I/O on the descriptor, through a socket BIO
+            // that sends with MSG_NOSIGNAL (SocketBIO.swift): no SIGPIPE.
+            let bio: OpaquePointer
+            do {
+                bio = try SocketBIO.make(descriptor: descriptor)
+            } catch {
                 SSL_free(ssl)
-                throw ErrorQueue.drain("attach descriptor \(descriptor)")
+                throw error
             }
+            SSL_set_bio(ssl, bio, bio)
             self.init(ssl: ssl, context: context, io: .descriptor(transport))
         } else {
             let bridge: TransportBridge
@@ -200,56 +205,16 @@ public final class Connection {
     }
 
     deinit {
-        // Our reference to the memory BIO; the SSL (freed right after, with
-        // `handle`) holds the other, and the last one frees the buffers.
+        // The SSL is freed right after this, with `handle`, unless code that
+        // borrowed it through `withUnsafeOpenSSLPointer` took a reference of
+        // its own (`SSL_up_ref`). Such an SSL must not call back into this
+        // object: every trampoline finds its Connection through the app data,
+        // and answers as if no callback were set when there is none.
+        _ = cossl_SSL_set_app_data(raw, nil)
+        SSL_set_info_callback(raw, nil)
+        // Our reference to the memory BIO; the SSL holds the other, and the
+        // last one frees the buffers.
         if case .memory(_, let bio) = io { BIO_free(bio) }
-    }
-
-    /// OpenSSL writes to a descriptor with `send` and no `MSG_NOSIGNAL`, so
-    /// a write to a peer that has gone would raise SIGPIPE and end the
-    /// process. The first descriptor connection therefore sets SIGPIPE to
-    /// ignored — only when it still has its default action; a handler the
-    /// application installed is left alone. Writes then fail with EPIPE,
-    /// which comes out as `SSLError.sysCall(errno: EPIPE, …)`.
-    static func ignoreSIGPIPE() {
-        _ = sigpipeIgnored
-    }
-
-    private static let sigpipeIgnored: Bool = ignoreIfDefault(SIGPIPE)
-
-    /// Sets `signal` to ignored when its action is the default; true when it
-    /// did. Used once per process for SIGPIPE (`sigpipeIgnored`); it takes
-    /// the signal as a parameter so tests can check it on another one.
-    static func ignoreIfDefault(_ signal: Int32) -> Bool {
-        // Read the current action, and change it only when it is the default:
-        // a handler the application installed (with whatever flags, mask or
-        // SA_SIGINFO form) is never touched, not even for a moment.
-        var current = sigaction()
-        guard sigaction(signal, nil, &current) == 0 else { return false }
-        guard (current.sa_flags & SA_SIGINFO) == 0, Connection.handlerAddress(of: current) == 0 else {
-            return false  // SIG_IGN already, or the application's own handler
-        }
-        var ignore = sigaction()
-        Connection.setHandler(&ignore, SIG_IGN)
-        sigemptyset(&ignore.sa_mask)
-        return sigaction(signal, &ignore, nil) == 0
-    }
-
-    /// The `sa_handler` of an action as an address (0 is `SIG_DFL`).
-    static func handlerAddress(of action: sigaction) -> Int {
-        #if canImport(Darwin)
-        return unsafeBitCast(action.__sigaction_u.__sa_handler, to: Int.self)
-        #else
-        return unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self)
-        #endif
-    }
-
-    static func setHandler(_ action: inout sigaction, _ handler: (@convention(c) (Int32) -> Void)?) {
-        #if canImport(Darwin)
-        action.__sigaction_u.__sa_handler = handler
-        #else
-        action.__sigaction_handler.sa_handler = handler
-        #endif
     }
 
     /// The Connection whose SSL this is.

@@ -153,9 +153,7 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     /// - SeeAlso: SSL_CTX_use_PrivateKey(3)
     public func usePrivateKey(_ key: PKey) throws {
         try ensureConfigurable("use private key")
-        guard key.hasPrivateKey else {
-            throw OpenSSLError(operation: "use private key", detail: "the key has no private part")
-        }
+        try key.requirePrivate("use private key")
         try ErrorQueue.check("use private key") { SSL_CTX_use_PrivateKey(raw, key.raw) }
     }
 
@@ -307,7 +305,14 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     }
 
     /// The context's certificate store (trusted certificates, CRLs, verification flags).
-    /// Change it only before the context is in use.
+    ///
+    /// Not frozen with the rest of the configuration, on purpose: the store is
+    /// OpenSSL's own locked object, shared by every connection of the context,
+    /// so a certificate or CRL added while connections run (a new CA, a fresh
+    /// CRL) applies to the verifications that start afterwards, and never
+    /// tears one in progress. Its flags and purpose are read per verification
+    /// too. `setCertificateStore(_:)` (replacing the store) is frozen.
+    /// - Throws: `OpenSSLError` when OpenSSL cannot give a reference to it.
     /// - SeeAlso: SSL_CTX_get_cert_store(3)
     public var certificateStore: X509Store {
         get throws {
@@ -616,8 +621,24 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     }
 
     /// Calls `body` with the underlying `SSL_CTX *`. Valid only inside `body`; do not free it.
+    ///
+    /// This bypasses the freeze (`isInUse`): nothing stops `body` from
+    /// changing the configuration while connections use the context, which
+    /// OpenSSL does not allow (`SSL_CTX` setters are not thread-safe once
+    /// shared). Read through it freely; change things through it only before
+    /// the first connection. It also bypasses this type's bookkeeping: do
+    /// not replace the callbacks or the app data it installed.
     public func withUnsafeOpenSSLPointer<R>(_ body: (OpaquePointer) throws -> R) rethrows -> R {
         try body(raw)
+    }
+
+    /// Client: lets the server ask connections from this context for a
+    /// certificate after a TLS 1.3 handshake (`Connection.requestClientCertificate()`).
+    /// - Throws: `UsageError` when the context is in use.
+    /// - SeeAlso: SSL_CTX_set_post_handshake_auth(3)
+    public func setPostHandshakeAuthentication(_ enabled: Bool) throws {
+        try ensureConfigurable("set post-handshake authentication")
+        SSL_CTX_set_post_handshake_auth(raw, enabled ? 1 : 0)
     }
 
     // MARK: Helpers
@@ -642,119 +663,5 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     static func from(_ context: OpaquePointer?) -> Context? {
         guard let context, let pointer = cossl_SSL_CTX_get_app_data(context) else { return nil }
         return Unmanaged<Context>.fromOpaque(pointer).takeUnretainedValue()
-    }
-}
-
-// MARK: - Named constructors
-
-extension Context {
-    /// A client context that verifies servers: against `trusting` when given,
-    /// else the system's roots; and, for every connection, the server's host
-    /// name, which `Connection.setServerName(_:)` (or `setExpectedHost(_:)`)
-    /// must name before the handshake. TLS 1.2 is the lowest version allowed.
-    ///
-    /// With the system's roots the verification policy is `.webPKI()` (a
-    /// client of public servers gets the browsers' rules); with `trusting`
-    /// it is `.openSSL` (a private PKI's own rules). Change it with
-    /// `setVerificationPolicy(_:)`.
-    ///
-    /// - Parameters:
-    ///   - trusting: the only roots to trust, or nil for the system's.
-    ///   - certificate, key: a client certificate for mutual TLS.
-    ///   - chain: intermediates sent after `certificate`.
-    /// - Throws: `OpenSSLError` when a certificate or key is refused, or the
-    ///   key does not match; with the system's roots, when the Public Suffix
-    ///   List the Web-PKI policy needs cannot be read.
-    public static func client(trusting roots: [X509]? = nil, certificate: X509? = nil, key: PKey? = nil,
-                              chain: [X509] = []) throws -> Context {
-        let context = try Context(.tlsClient)
-        if let roots {
-            try context.trust(roots)
-        } else {
-            try context.setDefaultVerifyPaths()
-            try context.setVerificationPolicy(try .webPKI())
-        }
-        if let certificate, let key {
-            try context.useCertificateChain([certificate] + chain)
-            try context.usePrivateKey(key)
-            try context.checkPrivateKey()
-        }
-        try context.setVerify(.peer)
-        try context.setVerifiesHostnames(true)
-        return context
-    }
-
-    /// A server context presenting `certificate` (and `chain` after it) with `key`.
-    ///
-    /// Finite-field DHE for TLS 1.2 stays off (`setDHAuto(_:)` turns it on):
-    /// every current client offers an elliptic-curve group (ECDHE, always
-    /// on), while DHE makes the server do a 2048-bit or larger modular
-    /// exponentiation per handshake that the client chooses to trigger — a
-    /// cheap way to load a server (CVE-2002-20001, "D(HE)at"). Turn it on
-    /// when you must serve old TLS 1.2 clients with no EC group in common, as
-    /// `ossl serve` does; TLS 1.3's ffdhe groups (`setGroups(_:)`) do not need it.
-    /// - Throws: `OpenSSLError` when a certificate or key is refused, or the key does not match.
-    public static func server(certificate: X509, key: PKey, chain: [X509] = []) throws -> Context {
-        let context = try Context(.tlsServer)
-        try context.useCertificateChain([certificate] + chain)
-        try context.usePrivateKey(key)
-        try context.checkPrivateKey()
-        return context
-    }
-
-    /// A server that requires a client certificate. Clients are verified
-    /// against `trusting` (when given) by OpenSSL; `verifier`, when given,
-    /// sees each client chain and OpenSSL's verdict and decides — the place
-    /// for trust on first use of self-signed client certificates or pinning.
-    /// - Throws: `OpenSSLError` when a certificate or key is refused, or the key does not match.
-    public static func mutualTLSServer(certificate: X509, key: PKey, chain: [X509] = [],
-                                       trusting clientRoots: [X509] = [],
-                                       verifier: PeerVerifier? = nil) throws -> Context {
-        let context = try server(certificate: certificate, key: key, chain: chain)
-        try context.trust(clientRoots)
-        if !clientRoots.isEmpty {
-            try context.setClientCAList(try clientRoots.map { try $0.subject })
-        }
-        try context.setVerify([.peer, .failIfNoPeerCertificate])
-        try context.setPeerVerification(verifier)
-        // Resumed sessions of a verifying server must be tied to it.
-        try context.setSessionIDContext(Array("swift-openssl mTLS".utf8))
-        return context
-    }
-}
-
-// MARK: - Stacks
-
-extension X509 {
-    /// The certificates of a STACK_OF(X509) someone else owns, each with a reference of its own.
-    static func list(fromStack stack: OpaquePointer?) -> [X509] {
-        guard let stack else { return [] }
-        return (0..<max(cossl_sk_X509_num(stack), 0)).compactMap { index in
-            cossl_sk_X509_value(stack, index).flatMap { try? X509(borrowing: $0) }
-        }
-    }
-}
-
-extension X509Name {
-    /// The names of a STACK_OF(X509_NAME) someone else owns, as copies.
-    static func list(fromStack stack: OpaquePointer?) -> [X509Name] {
-        guard let stack else { return [] }
-        let names = (0..<max(cossl_sk_X509_NAME_num(stack), 0)).compactMap { index in
-            cossl_sk_X509_NAME_value(stack, index).flatMap { try? X509Name(copying: $0) }
-        }
-        ErrorQueue.clear()
-        return names
-    }
-
-    /// A new STACK_OF(X509_NAME) holding copies of `names`; the caller owns it.
-    static func makeStack(_ names: [X509Name]) throws -> OpaquePointer {
-        let stack = try ErrorQueue.call("make name list") { cossl_sk_X509_NAME_new_null() }
-        for name in names {
-            guard let copy = X509_NAME_dup(name.raw), cossl_sk_X509_NAME_push(stack, copy) > 0 else {
-                cossl_sk_X509_NAME_pop_free(stack)
-                throw ErrorQueue.drain("make name list")
-            }
-        }
-        return stack
     }
 }

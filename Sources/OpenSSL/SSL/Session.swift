@@ -1,11 +1,6 @@
 import Foundation
 internal import COpenSSL
 
-enum SSLSessionKind: OpenSSLObjectKind {
-    static func free(_ pointer: OpaquePointer) { SSL_SESSION_free(pointer) }
-    static func upRef(_ pointer: OpaquePointer) -> Bool { SSL_SESSION_up_ref(pointer) == 1 }
-}
-
 /// A TLS session (OpenSSL's `SSL_SESSION`), the counterpart of pyOpenSSL's
 /// `SSL.Session`: what a client keeps to resume a connection without a full
 /// handshake.

@@ -99,3 +99,8 @@ enum X509CRLKind: OpenSSLObjectKind {
     static func free(_ pointer: OpaquePointer) { X509_CRL_free(pointer) }
     static func upRef(_ pointer: OpaquePointer) -> Bool { X509_CRL_up_ref(pointer) == 1 }
 }
+
+enum SSLSessionKind: OpenSSLObjectKind {
+    static func free(_ pointer: OpaquePointer) { SSL_SESSION_free(pointer) }
+    static func upRef(_ pointer: OpaquePointer) -> Bool { SSL_SESSION_up_ref(pointer) == 1 }
+}
