@@ -9,6 +9,10 @@
 #   Scripts/api.sh --check  regenerates into a temporary folder and fails,
 #                           with the diff, when API/ differs: the public API
 #                           changed without the listing (CI runs this)
+#
+# SWIFT_SCRATCH_PATH, when set, is the build folder instead of .build (as in
+# Scripts/test.sh): `Scripts/matrix.sh run Scripts/api.sh --check` lists the
+# API as built against OpenSSL 3.5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 check=0
@@ -25,7 +29,9 @@ targets=(OpenSSL OpenSSLNIO OpenSSLCertificates)
 log=$(mktemp)
 generated=$(mktemp -d)
 trap 'rm -rf "$log" "$generated"' EXIT
-if ! swift package dump-symbol-graph --minimum-access-level public >"$log" 2>&1; then
+scratch=()
+if [ -n "${SWIFT_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$SWIFT_SCRATCH_PATH"); fi
+if ! swift package "${scratch[@]}" dump-symbol-graph --minimum-access-level public >"$log" 2>&1; then
     cat "$log" >&2
     echo "api.sh: dump-symbol-graph failed" >&2
     exit 1

@@ -13,7 +13,8 @@
 #   DocC shows the requirement's text there.
 #
 # The archives go to .build/docs/<Target>.doccarchive (DOCS_OUTPUT overrides;
-# outside git either way). `swift package --disable-sandbox preview-documentation
+# outside git either way). SWIFT_SCRATCH_PATH, when set, is the build folder
+# instead of .build (as in Scripts/test.sh). `swift package --disable-sandbox preview-documentation
 # --target OpenSSL` serves one while you write.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +29,9 @@ target_arguments=()
 for target in "${targets[@]}"; do target_arguments+=(--target "$target"); done
 mkdir -p "$output"
 set +e
-swift package --allow-writing-to-directory "$output" generate-documentation \
+scratch=()
+if [ -n "${SWIFT_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$SWIFT_SCRATCH_PATH"); fi
+swift package "${scratch[@]}" --allow-writing-to-directory "$output" generate-documentation \
     "${target_arguments[@]}" --output-path "$output" --verbose 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e

@@ -14,8 +14,9 @@ extension Context {
     /// `setVerificationPolicy(_:)`.
     ///
     /// - Parameters:
-    ///   - trusting: the only roots to trust, or nil for the system's.
-    ///   - certificate, key: a client certificate for mutual TLS.
+    ///   - roots: the only roots to trust, or nil for the system's.
+    ///   - certificate: a client certificate for mutual TLS (with `key`).
+    ///   - key: the private key of `certificate`.
     ///   - chain: intermediates sent after `certificate`.
     /// - Throws: `OpenSSLError` when a certificate or key is refused, or the
     ///   key does not match; with the system's roots, when the Public Suffix

@@ -159,7 +159,10 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
 
     /// The encoding of a certificate or key file.
     public enum FileFormat: Sendable, Hashable {
-        case pem, der
+        /// PEM: Base64 between `-----BEGIN …-----` lines.
+        case pem
+        /// DER: the binary ASN.1 encoding.
+        case der
     }
 
     /// Reads this side's certificate from a file.
