@@ -31,17 +31,20 @@ generated=$(mktemp -d)
 trap 'rm -rf "$log" "$generated"' EXIT
 scratch=()
 if [ -n "${SWIFT_SCRATCH_PATH:-}" ]; then scratch=(--scratch-path "$SWIFT_SCRATCH_PATH"); fi
+# Where SwiftPM writes the graphs: emptied first, so that no graph of an
+# earlier run can stand in for one this run failed to write.
+graphs=$(dirname "$(swift build "${scratch[@]}" --show-bin-path)")/symbolgraph
+rm -rf "$graphs"
+# dump-symbol-graph also tries the test modules and exits non-zero when the
+# tests have not been built (a fresh clone); only the library graphs matter.
 if ! swift package "${scratch[@]}" dump-symbol-graph --minimum-access-level public >"$log" 2>&1; then
-    cat "$log" >&2
-    echo "api.sh: dump-symbol-graph failed" >&2
-    exit 1
-fi
-# "Files written to <dir>" is the last line SwiftPM prints.
-graphs=$(sed -n 's/^Files written to //p' "$log" | tail -1)
-if [ -z "$graphs" ] || [ ! -d "$graphs" ]; then
-    cat "$log" >&2
-    echo "api.sh: cannot find the symbol graphs in dump-symbol-graph's output" >&2
-    exit 1
+    for target in "${targets[@]}"; do
+        if ! grep -q "^Build complete" "$log" || [ ! -s "$graphs/$target.symbols.json" ]; then
+            cat "$log" >&2
+            echo "api.sh: dump-symbol-graph wrote no symbol graph for $target" >&2
+            exit 1
+        fi
+    done
 fi
 for target in "${targets[@]}"; do
     python3 Scripts/symbols.py listing "$graphs" "$target" >"$generated/$target.txt"
