@@ -7,6 +7,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 // N05–N07: asynchronous verification and certificate selection, over
 // NIOAsyncTestingChannel pairs (EmbeddedChannel's thread-safe sibling: an
