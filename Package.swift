@@ -75,12 +75,28 @@ let package = Package(
             ],
             path: "Examples/https-server"
         ),
+        // What every test target shares (not a product): TestPKI, the
+        // memory-BIO pair (TLSPair, TestContexts), PeerProcess (the one way a
+        // test starts a program: peers, servers, tools run to completion),
+        // TemporaryDirectory and LockedBox. Test files `import TestSupport`.
+        .target(
+            name: "TestSupport",
+            dependencies: ["OpenSSL", "COpenSSL"],
+            path: "Tests/TestSupport"
+        ),
         // "ossl" too: the CLI's security tests (CLISecurityTests) reach its
         // TOFU store and atomic file writer with @testable import.
         .testTarget(
             name: "OpenSSLTests",
-            dependencies: ["OpenSSL", "COpenSSL", "ossl"],
+            dependencies: ["OpenSSL", "COpenSSL", "ossl", "TestSupport"],
             exclude: ["Fixtures"]
+        ),
+        // The code of Docs/getting-started.md, in a module of its own with a
+        // plain `import OpenSSL`: an example that used internal API would not
+        // compile, and no other file's @testable import can lend it any.
+        .testTarget(
+            name: "DocExamplesTests",
+            dependencies: ["OpenSSL", "TestSupport"]
         ),
         // The NIO handlers over EmbeddedChannel pairs and real sockets, against
         // NIOSSLHandler in process and openssl, Python's ssl and GnuTLS peers;
@@ -88,7 +104,7 @@ let package = Package(
         .testTarget(
             name: "OpenSSLNIOTests",
             dependencies: [
-                "OpenSSLNIO", "OpenSSL", "COpenSSL", "https-example",
+                "OpenSSLNIO", "OpenSSL", "COpenSSL", "https-example", "TestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -100,7 +116,7 @@ let package = Package(
         // child processes; Scripts/conformance.sh runs it alone.
         .testTarget(
             name: "InteropTests",
-            dependencies: ["OpenSSL", "COpenSSL"],
+            dependencies: ["OpenSSL", "COpenSSL", "TestSupport"],
             exclude: ["Peers"]
         ),
     ],
@@ -131,6 +147,6 @@ package.targets += [
     ),
     .testTarget(
         name: "OpenSSLCertificatesTests",
-        dependencies: ["OpenSSLCertificates", "OpenSSL", "COpenSSL"]
+        dependencies: ["OpenSSLCertificates", "OpenSSL", "COpenSSL", "TestSupport"]
     ),
 ]

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 @testable import OpenSSL
+import TestSupport
 
 /// Runs one cell: starts the column's peer, plays the other role with this
 /// library, and checks what both ends saw. Returns a short note on success;
@@ -15,7 +16,7 @@ enum CellRunner {
     static func run(_ cell: Cell) throws -> String {
         let pki = try InteropPKI.shared.get()
         _ = try Peers.program(for: cell.column)
-        let scratch = try ScratchDirectory()
+        let scratch = try TemporaryDirectory()
         let deadline = ContinuousClock.now + .seconds(25)
         switch cell.column.role {
         case .server: return try weAreClient(cell, pki: pki, scratch: scratch, deadline: deadline)
@@ -25,7 +26,7 @@ enum CellRunner {
 
     // MARK: This library as client, the peer as server
 
-    static func weAreClient(_ cell: Cell, pki: InteropPKI, scratch: ScratchDirectory,
+    static func weAreClient(_ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
                             deadline: ContinuousClock.Instant) throws -> String {
         let row = cell.row, kind = cell.column.peer
         let identity = pki.server(row.key)
@@ -206,7 +207,7 @@ enum CellRunner {
 
     // MARK: This library as server, the peer as client
 
-    static func weAreServer(_ cell: Cell, pki: InteropPKI, scratch: ScratchDirectory,
+    static func weAreServer(_ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
                             deadline: ContinuousClock.Instant) throws -> String {
         let row = cell.row, kind = cell.column.peer
         var identity = pki.server(row.key)
@@ -277,7 +278,7 @@ enum CellRunner {
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { listener.close() }
         let port = listener.localPort
-        let sessionFile = scratch.file("session.pem")
+        let sessionFile = scratch.path("session.pem")
         let twoRuns = row.scenario == .resumption && kind == .openssl
         var peer = try Peers.startClient(kind, spec, port: port, scratch: scratch,
                                          sessionFile: twoRuns ? sessionFile : nil)
@@ -394,7 +395,7 @@ enum CellRunner {
 
     /// After the echo: how this library's server ends the connection, per scenario.
     private static func finishAsServer(_ scenario: Scenario, kind: PeerKind, peer: PeerProcess, tls: LocalTLS,
-                                       spec: ClientSpec, scratch: ScratchDirectory, note: inout String,
+                                       spec: ClientSpec, scratch: TemporaryDirectory, note: inout String,
                                        failure: (String) -> CellFailure) throws {
         switch scenario {
         case .closeNotifyFromPeer:

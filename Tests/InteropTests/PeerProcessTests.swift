@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The harness's own promises: a peer never outlives its bound, `stop()`
 /// ends it at once, and its listening port is found without guessing.

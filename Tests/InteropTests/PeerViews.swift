@@ -1,12 +1,13 @@
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 /// What the peer itself reports about a connection, read from its output.
 /// Each peer says it in its own words; these are the words.
 extension CellRunner {
     /// The peer server saw (and accepted) the client certificate named `commonName`.
     static func peerSawClientCertificate(_ peer: PeerProcess, _ kind: PeerKind, commonName: String,
-                                         scratch: ScratchDirectory) -> Bool {
+                                         scratch: TemporaryDirectory) -> Bool {
         switch kind {
         case .openssl:
             return peer.waitForText("Peer certificate: CN = \(commonName)", timeout: 5)
@@ -20,7 +21,7 @@ extension CellRunner {
     }
 
     /// The peer server refused this library's client certificate.
-    static func peerRefusedClientCertificate(_ peer: PeerProcess, _ kind: PeerKind, scratch: ScratchDirectory) -> Bool {
+    static func peerRefusedClientCertificate(_ peer: PeerProcess, _ kind: PeerKind, scratch: TemporaryDirectory) -> Bool {
         switch kind {
         case .openssl:
             return peer.waitForText("self-signed certificate", timeout: 5)
@@ -39,7 +40,7 @@ extension CellRunner {
 
     /// The peer client refused this library's server certificate with `code`.
     static func peerRefusedServerCertificate(_ peer: PeerProcess, _ kind: PeerKind, _ code: X509VerificationError.Code,
-                                             scratch: ScratchDirectory) -> Bool {
+                                             scratch: TemporaryDirectory) -> Bool {
         let log = Peers.log(peer, kind, scratch: scratch)
         switch kind {
         case .openssl:
@@ -54,7 +55,7 @@ extension CellRunner {
     }
 
     /// The peer saw the connection end without close_notify.
-    static func peerSawUncleanClose(_ peer: PeerProcess, _ kind: PeerKind, scratch: ScratchDirectory) -> Bool {
+    static func peerSawUncleanClose(_ peer: PeerProcess, _ kind: PeerKind, scratch: TemporaryDirectory) -> Bool {
         switch kind {
         case .python:
             return peer.waitForText("\"how\": \"eof\"", timeout: 5)
@@ -70,7 +71,7 @@ extension CellRunner {
     }
 
     /// The peer saw the connection end with close_notify.
-    static func peerSawCleanClose(_ peer: PeerProcess, _ kind: PeerKind, scratch: ScratchDirectory) -> Bool {
+    static func peerSawCleanClose(_ peer: PeerProcess, _ kind: PeerKind, scratch: TemporaryDirectory) -> Bool {
         let log = Peers.log(peer, kind, scratch: scratch)
         switch kind {
         case .python:

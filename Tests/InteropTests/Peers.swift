@@ -1,5 +1,6 @@
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 /// How each real peer is started for a cell, and how its own view of the
 /// connection is read back from its output.
@@ -74,7 +75,7 @@ enum Peers {
     // MARK: Servers
 
     /// Starts a peer server on an ephemeral port; returns it and its port.
-    static func startServer(_ kind: PeerKind, _ spec: ServerSpec, scratch: ScratchDirectory) throws -> (PeerProcess, UInt16) {
+    static func startServer(_ kind: PeerKind, _ spec: ServerSpec, scratch: TemporaryDirectory) throws -> (PeerProcess, UInt16) {
         let peer: PeerProcess
         switch kind {
         case .openssl:
@@ -157,7 +158,7 @@ enum Peers {
     // MARK: Clients
 
     /// Starts a peer client towards 127.0.0.1:`port`.
-    static func startClient(_ kind: PeerKind, _ spec: ClientSpec, port: UInt16, scratch: ScratchDirectory,
+    static func startClient(_ kind: PeerKind, _ spec: ClientSpec, port: UInt16, scratch: TemporaryDirectory,
                             sessionFile: String? = nil, resumeFrom: String? = nil) throws -> PeerProcess {
         switch kind {
         case .openssl:
@@ -195,7 +196,7 @@ enum Peers {
             return try PeerProcess(try program(for: Column(peer: .python, role: .client)), arguments)
         case .gnutls:
             var arguments = ["-p", String(port), "127.0.0.1", "--x509cafile", spec.trustFile,
-                             "--logfile", scratch.file("gnutls-cli.log")]
+                             "--logfile", scratch.path("gnutls-cli.log")]
             if let name = spec.serverName {
                 arguments += ["--sni-hostname", name, "--verify-hostname", name]
             } else {
@@ -212,10 +213,10 @@ enum Peers {
     }
 
     /// The peer's own log: its standard error, plus gnutls-cli's log file.
-    static func log(_ peer: PeerProcess, _ kind: PeerKind, scratch: ScratchDirectory) -> String {
+    static func log(_ peer: PeerProcess, _ kind: PeerKind, scratch: TemporaryDirectory) -> String {
         var text = peer.stderr
         if kind == .gnutls {
-            text += (try? String(contentsOfFile: scratch.file("gnutls-cli.log"), encoding: .utf8)) ?? ""
+            text += (try? String(contentsOfFile: scratch.path("gnutls-cli.log"), encoding: .utf8)) ?? ""
         }
         if kind == .openssl || kind == .gnutls {
             // s_server -rev and gnutls-serv log on standard output.

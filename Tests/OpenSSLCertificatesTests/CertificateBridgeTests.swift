@@ -4,6 +4,7 @@ import OpenSSLCertificates
 import SwiftASN1
 import Testing
 import X509
+import TestSupport
 
 /// B01: certificates, chains, names, requests and extensions cross to
 /// swift-certificates and back unchanged.

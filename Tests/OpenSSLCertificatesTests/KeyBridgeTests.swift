@@ -5,6 +5,7 @@ import OpenSSLCertificates
 import Testing
 import X509
 import _CryptoExtras
+import TestSupport
 
 /// B02: keys cross to swift-crypto and swift-certificates and back; a
 /// signature made on either side verifies on the other.

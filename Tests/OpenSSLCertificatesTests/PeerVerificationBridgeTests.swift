@@ -5,6 +5,7 @@ import SwiftASN1
 import Testing
 import X509
 import _CryptoExtras
+import TestSupport
 
 /// B03: the whole-chain hook gets the peer's chain as `Certificate`s and
 /// runs swift-certificates' `Verifier` beside OpenSSL's verdict.

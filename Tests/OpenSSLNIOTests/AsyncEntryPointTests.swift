@@ -5,6 +5,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 /// The async/await entry points (AsyncChannel+OpenSSL.swift) over real
 /// sockets on 127.0.0.1: `ServerBootstrap.bindOpenSSL`,

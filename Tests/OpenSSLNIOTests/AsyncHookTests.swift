@@ -7,6 +7,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 // N05–N07: asynchronous verification and certificate selection, over
 // NIOAsyncTestingChannel pairs (EmbeddedChannel's thread-safe sibling: an
@@ -421,5 +422,147 @@ struct AsyncHookTests {
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
         #expect(try await pair.client { $0.errorTexts }.first?.contains("internal error") == true)
         await pair.finish()
+    }
+
+    // MARK: Error paths
+
+    /// The error a handshake failed with on `pair`'s side, read on its loop.
+    static func handshakeFailure(_ channel: NIOAsyncTestingChannel, _ recorder: Recorder) async throws -> SSLError? {
+        nonisolated(unsafe) let recorder = recorder
+        return try await channel.testingEventLoop.executeInContext { () -> SSLError? in
+            guard case .failed(let error)? = recorder.errors.first as? OpenSSLHandshakeError else { return nil }
+            return error
+        }
+    }
+
+    @Test("N05 client with VerifyMode.none: an async rejection still fails the handshake (OpenSSL alone would go on)",
+          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    func clientRejectWithoutPeerVerification(version: ProtocolVersion) async throws {
+        let gate = Gate<VerificationDecision>()
+        let context = try NIOContexts.client(maximumVersion: version)
+        try context.setVerify(.none)
+        let pair = try await AsyncPair(
+            client: try OpenSSLClientHandler(context: context, serverHostname: "localhost", verification: gate.hook),
+            server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
+        gate.answer(.success(.reject))
+        #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
+        #expect(try await pair.client { $0.handshakeCompletions.isEmpty })
+        let errors = try await pair.client { $0.errorTexts }
+        #expect(errors.count == 1)
+        #expect(errors.first?.contains("rejected the server") == true, "\(errors)")
+        #expect(try await eventually { !pair.client.isActive })
+        #expect(gate.calls == 1)
+        await pair.finish()
+    }
+
+    @Test("N05 an async hook answering decideLater fails the handshake with a usage error, in both roles")
+    func asyncDecideLaterIsAUsageError() async throws {
+        let clientGate = Gate<VerificationDecision>()
+        let clientSide = try await AsyncPair(
+            client: try OpenSSLClientHandler(context: try NIOContexts.client(), serverHostname: "localhost",
+                                             verification: clientGate.hook),
+            server: try OpenSSLServerHandler(context: try NIOContexts.server()))
+        clientGate.answer(.success(.decideLater))
+        #expect(try await eventually({ try await clientSide.pump() }) { try await clientSide.client { !$0.errors.isEmpty } })
+        let clientError = try await Self.handshakeFailure(clientSide.client, clientSide.clientRecorder)
+        guard case .callback(let clientCause)? = clientError else {
+            Issue.record("expected .callback(UsageError), got \(String(describing: clientError))")
+            return
+        }
+        #expect(clientCause is UsageError, "\(clientCause)")
+        #expect("\(clientCause)".contains("answer .accept or .reject"))
+        await clientSide.finish()
+
+        let serverGate = Gate<VerificationDecision>()
+        let tickets = LockedBox(0)
+        let (serverSide, serverContext, _) = try await Self.serverPair(version: .tls1_3, gate: serverGate, clientTickets: tickets)
+        serverGate.answer(.success(.decideLater))
+        #expect(try await eventually({ try await serverSide.pump() }) { try await serverSide.server { !$0.errors.isEmpty } })
+        let serverError = try await Self.handshakeFailure(serverSide.server, serverSide.serverRecorder)
+        guard case .callback(let serverCause)? = serverError else {
+            Issue.record("expected .callback(UsageError), got \(String(describing: serverError))")
+            return
+        }
+        #expect(serverCause is UsageError, "\(serverCause)")
+        #expect(try await serverSide.server { $0.handshakeCompletions.isEmpty && $0.received.isEmpty })
+        #expect(tickets.get() == 0)
+        #expect(serverContext.cachedSessionCount == 0)
+        await serverSide.finish()
+    }
+
+    @Test("N07 a selector answering an empty chain fails the handshake with a usage error and an internal_error alert")
+    func certificateSelectionEmptyChain() async throws {
+        let gate = Gate<OpenSSLCertificateSelection>()
+        let pair = try await Self.selectionPair(gate: gate)
+        gate.answer(.success(OpenSSLCertificateSelection(certificateChain: [], privateKey: Self.pki.serverKey)))
+        #expect(try await eventually({ try await pair.pump() }) { try await pair.server { !$0.errors.isEmpty } })
+        let error = try await Self.handshakeFailure(pair.server, pair.serverRecorder)
+        guard case .callback(let cause)? = error else {
+            Issue.record("expected .callback(UsageError), got \(String(describing: error))")
+            return
+        }
+        #expect("\(cause)".contains("the chosen chain is empty"), "\(cause)")
+        #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
+        #expect(try await pair.client { $0.errorTexts }.first?.contains("internal error") == true)
+        #expect(gate.calls == 1)
+        await pair.finish()
+    }
+
+    @Test("N07 a selector answering a key that does not match its certificate fails the handshake with OpenSSL's reason")
+    func certificateSelectionMismatchedKey() async throws {
+        let gate = Gate<OpenSSLCertificateSelection>()
+        let pair = try await Self.selectionPair(gate: gate)
+        gate.answer(.success(OpenSSLCertificateSelection(certificateChain: [Self.pki.server, Self.pki.intermediate],
+                                                         privateKey: Self.pki.wrongHostKey)))
+        #expect(try await eventually({ try await pair.pump() }) { try await pair.server { !$0.errors.isEmpty } })
+        let error = try await Self.handshakeFailure(pair.server, pair.serverRecorder)
+        guard case .callback(let cause)? = error else {
+            Issue.record("expected .callback(OpenSSLError), got \(String(describing: error))")
+            return
+        }
+        #expect(cause is OpenSSLError, "\(cause)")
+        #expect(try await pair.client { $0.handshakeCompletions.isEmpty })
+        await pair.finish()
+    }
+
+    @Test("N06 server, TLS 1.2 with a session cache and no tickets: the session is cached only once the hook accepts, and the client resumes it")
+    func serverAcceptCachesTheSession() async throws {
+        // With tickets, OpenSSL gives a TLS 1.2 session no ID and never caches
+        // it on the server; without them the cache is the only way to resume.
+        let clientContext = try NIOContexts.client(maximumVersion: .tls1_2, withCertificate: true)
+        let serverContext = try NIOContexts.server(maximumVersion: .tls1_2, requireClientCertificate: true)
+        _ = try serverContext.setOptions(.noTicket)
+        let gate = Gate<VerificationDecision>()
+        let first = try Connection(clientContext)
+        try first.setServerName("localhost")
+        let pair = try await AsyncPair(client: try OpenSSLClientHandler(connection: first),
+                                       server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        try await pair.pump()
+        #expect(try await eventually { gate.isWaiting })
+        #expect(serverContext.cachedSessionCount == 0)
+        gate.answer(.success(.accept))
+        #expect(try await eventually({ try await pair.pump() }) {
+            try await pair.client { $0.handshakeCompletions.count == 1 }
+        })
+        #expect(serverContext.cachedSessionCount == 1)
+        nonisolated(unsafe) let firstConnection = first
+        let session = try #require(try await pair.client.testingEventLoop.executeInContext { firstConnection.session })
+        await pair.finish()
+
+        // The next connection offers the session and resumes it: the hook does not run again.
+        let resuming = try Connection(clientContext)
+        try resuming.setSession(session)
+        try resuming.setServerName("localhost")
+        let again = try await AsyncPair(client: try OpenSSLClientHandler(connection: resuming),
+                                        server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        #expect(try await eventually({ try await again.pump() }) {
+            let client = try await again.client { $0.handshakeCompletions.count == 1 }
+            let server = try await again.server { $0.handshakeCompletions.count == 1 }
+            return client && server
+        })
+        nonisolated(unsafe) let resumingConnection = resuming
+        #expect(try await again.client.testingEventLoop.executeInContext { resumingConnection.isSessionReused })
+        #expect(gate.calls == 1)
+        await again.finish()
     }
 }

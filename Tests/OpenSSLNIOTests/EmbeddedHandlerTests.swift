@@ -6,6 +6,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 @testable import OpenSSLNIO
+import TestSupport
 
 /// The handlers' behaviour (NIO.md) over two EmbeddedChannels back to back:
 /// deterministic, so every step can be checked in between.

@@ -5,6 +5,7 @@ import Testing
 @testable import OpenSSL
 import OpenSSLNIO
 @testable import https_example
+import TestSupport
 
 /// The HTTPS example (Examples/https-server), run in this process on an
 /// ephemeral port of 127.0.0.1, with curl as the client.

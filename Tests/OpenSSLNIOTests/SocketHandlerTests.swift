@@ -7,6 +7,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 /// The handlers over real TCP (NIOPosix, 127.0.0.1, ephemeral ports) against
 /// real peers: openssl s_server/s_client, Python's ssl, GnuTLS, and

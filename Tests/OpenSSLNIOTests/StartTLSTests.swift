@@ -6,6 +6,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 /// N08: STARTTLS. A plaintext SMTP dialogue, then this library's handler
 /// added to the live pipeline (`addOpenSSLHandler(_:position: .first)`), then
@@ -193,8 +194,8 @@ struct StartTLSTests {
           arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientAgainstPythonStartTLSServer(version: ProtocolVersion) async throws {
         let files = try PEMFiles()
-        let scratch = try ScratchDirectory()
-        let script = scratch.file("starttls_server.py")
+        let scratch = try TemporaryDirectory()
+        let script = scratch.path("starttls_server.py")
         try Data(PythonStartTLSServer.script.utf8).write(to: URL(fileURLWithPath: script))
         let peer = try PeerProcess(try Peers.program(.python, server: true), [
             script, files.path("chain.pem"), files.path("server-key.pem"), version == .tls1_2 ? "1.2" : "1.3",

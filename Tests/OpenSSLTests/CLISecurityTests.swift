@@ -7,6 +7,7 @@ import Foundation
 import OpenSSL
 import Testing
 @testable import ossl
+import TestSupport
 
 /// Security review fixes (issue 12) in the `ossl` tool: the TOFU store
 /// (CRLF files, several processes on one file, empty subjects), `serve`'s

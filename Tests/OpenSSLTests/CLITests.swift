@@ -1,6 +1,7 @@
 import Foundation
 import OpenSSL
 import Testing
+import TestSupport
 
 /// The `ossl` command-line tool, run as a child process on real files:
 /// every subcommand's happy path, bad input (exit status 2 and one line on
@@ -530,7 +531,7 @@ struct CLITests {
     func serveSIGINT() throws {
         let server = try ServeProcess([])
         defer { server.stop() }
-        kill(server.process.processIdentifier, SIGINT)
+        server.signal(SIGINT)
         #expect(server.waitForExit(timeout: 20) == 0)
         #expect(server.logLines(waitingFor: 1) == ["stopped"])
     }

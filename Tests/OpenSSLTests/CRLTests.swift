@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// A serial as `openssl crl -text` prints it: whole bytes, uppercase hex.
 private func opensslSerial(_ serial: BigEndianInteger) -> String {

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Info, keylog, server-name, ALPN and OCSP callbacks (CONFORMANCE C01–C05).
 @Suite("TLS feature callbacks")

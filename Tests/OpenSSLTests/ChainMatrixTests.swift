@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The chain matrix: one verification per row, each asserting OpenSSL's exact
 /// verify code, the depth and the certificate at fault; the same rows are

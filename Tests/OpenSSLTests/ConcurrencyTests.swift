@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Objects shared between threads: one server and one client `Context` used
 /// by 8 threads for mutual-TLS handshakes with callbacks, and `X509`/`PKey`

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Handshakes and I/O through memory BIOs (CONFORMANCE S01, S02-less core, S04, S06–S09, S11, S12, I01).
 @Suite("Connection over memory BIOs")

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Context configuration (CONFORMANCE P01–P05) and the named constructors.
 @Suite("Context")

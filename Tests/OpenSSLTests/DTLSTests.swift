@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// DTLS over memory BIOs and over UDP: cookie exchange, timers, MTU, SRTP (CONFORMANCE I03).
 @Suite("DTLS")

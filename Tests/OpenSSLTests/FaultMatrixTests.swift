@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The fault matrix: TLS 1.2 and TLS 1.3 handshakes over a `MemoryTransportPair`
 /// whose ends misbehave — one-byte reads and writes, EINTR, would-block

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The TLS-feature shims of shim.h, each called on real OpenSSL objects and checked.
 @Suite("COpenSSL TLS feature shims")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// Certificates OpenSSL parses but with one field that does not decode (or
 /// that holds an unusual value), made here by editing the DER of a good one:

@@ -7,6 +7,7 @@ import Foundation
 import Synchronization
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// A server on 127.0.0.1 that handles connections one after another on a
 /// thread of its own, each with `handler`, which must close the socket.

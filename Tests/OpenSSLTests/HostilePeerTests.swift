@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Hostile peers against `TestTLSServer` (the library's `Connection` over
 /// `TCPSocket` on 127.0.0.1): garbage, an HTTP request, a ClientHello cut at

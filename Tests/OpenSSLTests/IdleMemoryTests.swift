@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 /// What an idle connection over memory buffers holds (issue 21).
 @Suite("Idle connection memory")

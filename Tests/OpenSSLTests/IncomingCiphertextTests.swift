@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 /// `Connection.withIncomingCiphertext(_:_:)`: OpenSSL reads the caller's
 /// buffer in place for the length of one call, and keeps what it did not

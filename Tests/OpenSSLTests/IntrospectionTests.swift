@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// What a connection reports about its handshake, keying material export,
 /// and what happens after the handshake (CONFORMANCE I01, I02, S02).

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The memory-BIO mode's own buffers (CiphertextBuffers) and the read that
 /// skips SSL_read when it could only say "want read": the outcomes must be

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// SNI, ALPN and resumption against real `openssl s_server` and `openssl
 /// s_client` processes on 127.0.0.1 (ephemeral ports, bounded in time,
@@ -54,15 +55,16 @@ struct OpenSSLInteropTests {
     func swiftClientAgainstServer(version: ProtocolVersion) throws {
         let directory = try TemporaryDirectory()
         try Self.pki.writePEMFiles(to: directory.url)
-        let server = try ChildProcess("/usr/bin/openssl", [
+        let server = try PeerProcess("/usr/bin/openssl", [
             "s_server", "-accept", "127.0.0.1:0", "-www", "-naccept", "10",
             "-cert", directory.path("server.pem"), "-key", directory.path("server-key.pem"),
             "-servername", "wrong.example",
             "-cert2", directory.path("wrong-host.pem"), "-key2", directory.path("wrong-host-key.pem"),
             "-alpn", "h2,http/1.1", version == .tls1_2 ? "-tls1_2" : "-tls1_3",
-        ])
+        ], lifetime: 120)
         defer { server.stop() }
-        let port = try #require(server.waitFor(#"ACCEPT 127\.0\.0\.1:(\d+)"#).flatMap { UInt16($0) }, "\(server.text)")
+        let port = try #require(server.firstMatch(#"ACCEPT 127\.0\.0\.1:(\d+)"#).flatMap { UInt16($0) },
+                                "\(server.stdoutText)\(server.stderr)")
 
         let tickets = LockedBox<[Session]>([])
         let client = try Context.client(trusting: [Self.pki.root, Self.pki.intermediate])

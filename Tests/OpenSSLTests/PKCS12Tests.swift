@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// PKCS#12 bundles: made here and opened by `openssl pkcs12`, made by
 /// `openssl pkcs12 -export` and opened here, passphrases, bad input.

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Keys: generation, PEM/DER in every layout, passphrases, checks, signatures.
 @Suite("PKey")
@@ -316,14 +317,4 @@ struct PKeyTests {
         #expect(throws: OpenSSLError.self) { try MessageDigest("whirlpool-9000").hash(data) }
         expectErrorQueueEmpty()
     }
-}
-
-/// A value shared with a `@Sendable` closure in a test.
-final class LockedBox<Value: Sendable>: @unchecked Sendable {  // guarded by lock
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.lock(); defer { lock.unlock() }; return value }
-    func set(_ newValue: Value) { lock.lock(); value = newValue; lock.unlock() }
-    func mutate(_ body: (inout Value) -> Void) { lock.lock(); body(&value); lock.unlock() }
 }

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 /// What a port of pyOpenSSL's own tests tripped on (issue 20): each test is
 /// named after the pyOpenSSL test it mirrors, or after the behaviour.

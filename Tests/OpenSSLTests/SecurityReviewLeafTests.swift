@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Security review, issue 12: trusted-certificate PEM (SEC08), TCPSocket
 /// bounds (SEC09), PKCS#12 passphrase length (SEC11), and cache calls made

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The security review's defects in the TLS core (issue 12, items 1, 2, 4,
 /// 5 and 10): each test failed before its fix.

@@ -2,6 +2,7 @@ import COpenSSL
 import Foundation
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// `ossl serve` as an ordinary TLS test server, against the clients people
 /// reach for: `openssl s_client`, `curl`, Python's `ssl` — none of them

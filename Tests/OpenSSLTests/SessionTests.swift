@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Sessions, resumption, the session cache and client CA lists (CONFORMANCE R01–R04).
 @Suite("Sessions and client CAs")

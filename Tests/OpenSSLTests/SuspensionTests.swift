@@ -2,6 +2,7 @@ import COpenSSL
 import Foundation
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// The core calls an event loop needs to let a handshake wait for an
 /// asynchronous answer (issue 15): the certificate callback's suspension,

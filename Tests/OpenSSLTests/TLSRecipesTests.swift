@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 // The code of Docs/tls-recipes.md, compiled and run against a peer in
 // memory. `recipeBlocksAreHere` checks that every ```swift block of the

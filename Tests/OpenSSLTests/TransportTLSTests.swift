@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// TLS over real sockets and over Swift transports (CONFORMANCE S03, S05, S07, S10, S11, S13, S14).
 @Suite("TLS over sockets and transports")

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// The transport layer without TLS on top: `TCPSocket` over loopback, the
 /// custom-BIO `TransportBridge` driven directly with `BIO_read_ex` /

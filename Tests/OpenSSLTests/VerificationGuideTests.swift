@@ -1,6 +1,7 @@
 import Testing
 import Foundation
 @testable import OpenSSL
+import TestSupport
 
 // The code blocks of Docs/verification.md, verbatim.
 

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Peer verification during handshakes (CONFORMANCE V01–V14).
 @Suite("Verification")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// The Web-PKI verification policy (`VerificationPolicy.webPKI`): every rule
 /// refuses a certificate built to break it and accepts its twin that differs

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Keys generated once for the builder, request and CRL tests (RSA generation is slow).
 enum SharedTestKeys {

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Distinguished names (CONFORMANCE X03).
 @Suite("X509Name")

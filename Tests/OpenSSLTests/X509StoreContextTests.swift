@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// X509StoreContext and X509VerificationError: T01–T03, the per-certificate
 /// callback, reuse, and the recipes of Docs/verification.md.

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// X509Store: trust sources (certificates, CA file, hashed directory,
 /// default paths) and the verification rules, read back through OpenSSL.

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// Certificates: loading, encodings, every getter compared with `openssl x509`, and bad input.
 @Suite("X509")

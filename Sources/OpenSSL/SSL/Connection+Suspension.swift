@@ -117,6 +117,9 @@ extension Connection {
     /// Server: takes this connection's session out of the session cache, so
     /// no other connection can resume it (until `addSessionToCache()`).
     /// Returns false when it was not there.
+    ///
+    /// OpenSSL marks a session it removes from a cache as never resumable
+    /// again; `addSessionToCache()` therefore puts back a fresh copy.
     /// - SeeAlso: SSL_CTX_remove_session(3)
     @discardableResult
     public func removeSessionFromCache() -> Bool {
@@ -124,21 +127,35 @@ extension Connection {
         defer { ErrorQueue.clear() }
         // The cache is that of the context the connection was made from
         // (OpenSSL's session_ctx), even after a context switch.
-        return SSL_CTX_remove_session(originalContext.raw, session) == 1
+        let removed = SSL_CTX_remove_session(originalContext.raw, session) == 1
+        if removed { sessionTakenFromCache = true }
+        return removed
     }
 
     /// Server: puts this connection's session into the session cache (back,
     /// after `removeSessionFromCache()`), when the context caches server
-    /// sessions and the session can be resumed. Returns false otherwise.
+    /// sessions, the handshake completed and nothing failed. Returns false
+    /// otherwise.
+    ///
+    /// A session `removeSessionFromCache()` took out is marked not resumable
+    /// by OpenSSL, so what goes back is a copy made through its DER form
+    /// (`i2d_SSL_SESSION`, `d2i_SSL_SESSION`): the same id, secrets, peer
+    /// certificate, id context and lifetime, without the mark.
     /// - SeeAlso: SSL_CTX_add_session(3)
     @discardableResult
     public func addSessionToCache() -> Bool {
-        guard let session = SSL_get_session(raw), SSL_SESSION_is_resumable(session) == 1,
+        guard let session = SSL_get_session(raw), SSL_is_init_finished(raw) == 1, !hasFailed,
               cossl_SSL_CTX_get_session_cache_mode(originalContext.raw) & Int(SSL_SESS_CACHE_SERVER) != 0 else {
             return false
         }
         defer { ErrorQueue.clear() }
-        return SSL_CTX_add_session(originalContext.raw, session) == 1
+        if SSL_SESSION_is_resumable(session) == 1 {
+            return SSL_CTX_add_session(originalContext.raw, session) == 1
+        }
+        guard sessionTakenFromCache,
+              let copy = try? Session(der: try Session(borrowing: session, origin: nil).der) else { return false }
+        sessionTakenFromCache = false
+        return SSL_CTX_add_session(originalContext.raw, copy.raw) == 1
     }
 
     // MARK: Dropping ciphertext

@@ -79,6 +79,9 @@ public final class Connection {
     /// error thrown by a callback or the transport): `closeGracefully` then
     /// sends no close_notify, so the session is not kept for resumption.
     var hasFailed = false
+    /// True once `removeSessionFromCache()` took this connection's session
+    /// out of the cache (OpenSSL then marks it not resumable).
+    var sessionTakenFromCache = false
 
     /// The transport the connection was made with (pyOpenSSL's
     /// `get_socket`): the `TCPSocket`, `UDPSocket` or your own `Transport`

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 @testable import OpenSSL
+import TestSupport
 
 /// The test PKI (TestPKI, shared with the unit tests) written once to PEM
 /// files that the peer programs read. The directory is removed at exit.

@@ -6,6 +6,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 // MARK: - Contexts
 
@@ -226,16 +227,4 @@ extension Error {
     }
 
     var isHandshakeFailure: Bool { self is OpenSSLHandshakeError }
-}
-
-/// A value guarded by a lock, for what event-loop threads record and tests read.
-final class LockedBox<Value>: @unchecked Sendable {  // `value` is only touched under `lock`
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func get() -> Value { lock.withLock { value } }
-
-    func mutate<R>(_ body: (inout Value) -> R) -> R { lock.withLock { body(&value) } }
 }

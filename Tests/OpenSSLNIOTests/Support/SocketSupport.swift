@@ -6,6 +6,7 @@ import NIOTLS
 import Testing
 @testable import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 /// Echoes what it reads; records the handshake result and errors; closes
 /// after echoing `closeAfter` bytes when given.
@@ -201,14 +202,14 @@ enum PeerKind: String, Sendable, CaseIterable, CustomStringConvertible {
 
 /// The test PKI as PEM files for peer programs.
 final class PEMFiles: Sendable {
-    let directory: ScratchDirectory
+    let directory: TemporaryDirectory
 
     init() throws {
-        directory = try ScratchDirectory()
-        try TestPKI.shared.writePEMFiles(to: URL(fileURLWithPath: directory.path))
+        directory = try TemporaryDirectory()
+        try TestPKI.shared.writePEMFiles(to: directory.url)
     }
 
-    func path(_ name: String) -> String { directory.file(name) }
+    func path(_ name: String) -> String { directory.path(name) }
 }
 
 enum Peers {

@@ -4,6 +4,7 @@ import NIOTLS
 import Testing
 import OpenSSL
 import OpenSSLNIO
+import TestSupport
 
 // A small SMTP dialogue (RFC 3207's STARTTLS) for the N08 tests: a server
 // and a client application handler that talk plaintext, then add this

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import OpenSSL
+import TestSupport
 
 /// An error a test's callback throws, recognisable when it comes back out.
 struct TaggedError: Error, Equatable, CustomStringConvertible {

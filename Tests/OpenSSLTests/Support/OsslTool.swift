@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The built `ossl` executable, run as a child process by the CLI tests.
 ///
@@ -40,32 +41,25 @@ enum OsslTool {
     }
 }
 
-/// `ossl serve` running in a child process: started, read line by line, and
+/// `ossl serve` running as a `PeerProcess`: started, read line by line, and
 /// always stopped (SIGTERM, then SIGKILL) — by `stop()` or when dropped.
 final class ServeProcess {
-    let process = Process()
+    /// The process (the `timeout` wrapper and `ossl serve` under it).
+    let peer: PeerProcess
     /// The port it listens on, from its first line.
     private(set) var port: UInt16 = 0
     /// Its first line: `listening on 127.0.0.1:PORT (certificate sha256 …)`.
     private(set) var banner = ""
-    private let stdout = LineBuffer()
-    private let stderr = LineBuffer()
 
     /// Starts `ossl serve arguments…` and waits (at most `timeout` seconds) for its banner.
     init(_ arguments: [String], timeout: TimeInterval = 30) throws {
         let executable = try #require(OsslTool.path, "the ossl executable was not built next to the tests")
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["serve"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        stdout.follow(out.fileHandleForReading)
-        stderr.follow(err.fileHandleForReading)
-        guard let first = stdout.waitForLines(1, timeout: timeout).first else {
+        // The lifetime only bounds a server that outlives its test.
+        peer = try PeerProcess(executable, ["serve"] + arguments, lifetime: 600)
+        peer.closeInput()
+        guard let first = lines(atLeast: 1, timeout: timeout).first else {
             stop()
-            throw ServeFailure(message: "ossl serve printed no banner; stderr: \(stderr.text)")
+            throw ServeFailure(message: "ossl serve printed no banner; stderr: \(peer.stderr)")
         }
         banner = first
         guard let range = first.range(of: #":([0-9]+) "#, options: .regularExpression),
@@ -76,34 +70,43 @@ final class ServeProcess {
         self.port = port
     }
 
+    /// The complete lines of standard output so far, once there are `count` (or `timeout` passed).
+    private func lines(atLeast count: Int, timeout: TimeInterval) -> [String] {
+        var lines: [String] = []
+        peer.waitFor(timeout: timeout) { out, _ in
+            lines = String(decoding: out, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            lines.removeLast()  // the part after the last newline is not a complete line
+            return lines.count >= count
+        }
+        return lines
+    }
+
     /// The log lines after the banner, waiting (bounded) until there are `count`.
     func logLines(waitingFor count: Int, timeout: TimeInterval = 20) -> [String] {
-        Array(stdout.waitForLines(count + 1, timeout: timeout).dropFirst())
+        Array(lines(atLeast: count + 1, timeout: timeout).dropFirst())
     }
 
     /// Everything written to stderr so far.
-    var errorText: String { stderr.text }
+    var errorText: String { peer.stderr }
 
-    /// Waits up to `timeout` seconds for the server to exit on its own; its status, or nil.
+    /// Sends `signal` to `ossl serve` itself.
+    func signal(_ signal: Int32) { peer.signalPeer(signal) }
+
+    /// Waits up to `timeout` seconds for the server to exit on its own; its
+    /// status (the signal's number when one ended it), or nil.
     func waitForExit(timeout: TimeInterval) -> Int32? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { return nil }
-        process.waitUntilExit()
-        return process.terminationStatus
+        peer.waitForExit(timeout: timeout).map { $0.status ?? $0.signal ?? -1 }
     }
 
     /// Sends SIGTERM, waits up to 10 seconds, then SIGKILL. Returns the exit status.
     @discardableResult
     func stop() -> Int32 {
-        if process.isRunning {
-            process.terminate()
-            if waitForExit(timeout: 10) == nil {
-                kill(process.processIdentifier, SIGKILL)
-            }
+        if peer.exit == nil {
+            peer.signalPeer(SIGTERM)
+            _ = waitForExit(timeout: 10)
         }
-        process.waitUntilExit()
-        return process.terminationStatus
+        peer.stop()
+        return peer.exit.map { $0.status ?? $0.signal ?? -1 } ?? -1
     }
 
     deinit { stop() }
@@ -111,49 +114,5 @@ final class ServeProcess {
     struct ServeFailure: Error, CustomStringConvertible {
         let message: String
         var description: String { message }
-    }
-}
-
-/// Text read from a pipe by a background thread, as it comes.
-private final class LineBuffer: @unchecked Sendable {  // guarded by condition
-    private let condition = NSCondition()
-    private var data = Data()
-
-    func follow(_ handle: FileHandle) {
-        Thread.detachNewThread { [self] in
-            while true {
-                let chunk = handle.availableData
-                condition.lock()
-                data.append(chunk)
-                condition.broadcast()
-                condition.unlock()
-                if chunk.isEmpty { return }
-            }
-        }
-    }
-
-    var text: String {
-        condition.lock()
-        defer { condition.unlock() }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    /// The complete lines so far, once there are `count` (or `timeout` passed).
-    func waitForLines(_ count: Int, timeout: TimeInterval) -> [String] {
-        let deadline = Date().addingTimeInterval(timeout)
-        condition.lock()
-        defer { condition.unlock() }
-        while true {
-            let lines = completeLines()
-            if lines.count >= count || Date() >= deadline { return lines }
-            _ = condition.wait(until: min(deadline, Date().addingTimeInterval(0.1)))
-        }
-    }
-
-    private func completeLines() -> [String] {
-        let text = String(decoding: data, as: UTF8.self)
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        lines.removeLast()  // the part after the last newline is not a complete line
-        return lines
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import COpenSSL
 @testable import OpenSSL
+import TestSupport
 
 /// A small TLS echo server on 127.0.0.1 built on the library, for hostile-peer
 /// tests: it accepts any number of connections, each on its own thread, over

@@ -1,6 +1,9 @@
 import Foundation
 import Testing
 import COpenSSL
+// @testable only for the placeholder below: it wraps bare EVP_PKEY/X509
+// objects with the library's internal owning initialisers. Everything else is
+// public API, and no test target sees more through this module.
 @testable import OpenSSL
 
 /// A small PKI minted in-process, once per test run (thread-safe lazy static).
@@ -15,53 +18,53 @@ import COpenSSL
 /// If building fails, nothing crashes: every property then records a test
 /// issue saying why (so each test that uses the PKI fails with that reason)
 /// and returns an empty placeholder.
-final class TestPKI: Sendable {
+package final class TestPKI: Sendable {
     /// The PKI, built on first use.
-    static let shared: TestPKI = TestPKI.make()
+    package static let shared: TestPKI = TestPKI.make()
 
     /// Why building failed, or nil when it worked.
-    let buildFailure: String?
+    package let buildFailure: String?
     private let material: Material
 
     /// CN=Test Root CA, self-signed, CA:true, keyCertSign+cRLSign.
-    var rootKey: PKey { use().rootKey }
-    var root: X509 { use().root }
+    package var rootKey: PKey { use().rootKey }
+    package var root: X509 { use().root }
     /// CN=Test Intermediate CA, CA:true pathlen:0, signed by `root`.
-    var intermediateKey: PKey { use().intermediateKey }
-    var intermediate: X509 { use().intermediate }
+    package var intermediateKey: PKey { use().intermediateKey }
+    package var intermediate: X509 { use().intermediate }
     /// CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1; EKU serverAuth; signed by `intermediate`.
-    var serverKey: PKey { use().serverKey }
-    var server: X509 { use().server }
+    package var serverKey: PKey { use().serverKey }
+    package var server: X509 { use().server }
     /// CN=Test Client, EKU clientAuth, signed by `intermediate`.
-    var clientKey: PKey { use().clientKey }
-    var client: X509 { use().client }
+    package var clientKey: PKey { use().clientKey }
+    package var client: X509 { use().client }
     /// Like `server`, but its validity ended 30 days ago.
-    var expiredKey: PKey { use().expiredKey }
-    var expired: X509 { use().expired }
+    package var expiredKey: PKey { use().expiredKey }
+    package var expired: X509 { use().expired }
     /// Like `server`, but its validity starts in 30 days.
-    var notYetValidKey: PKey { use().notYetValidKey }
-    var notYetValid: X509 { use().notYetValid }
+    package var notYetValidKey: PKey { use().notYetValidKey }
+    package var notYetValid: X509 { use().notYetValid }
     /// CN=wrong.example, SAN DNS:wrong.example only; EKU serverAuth; signed by `intermediate`.
-    var wrongHostKey: PKey { use().wrongHostKey }
-    var wrongHost: X509 { use().wrongHost }
+    package var wrongHostKey: PKey { use().wrongHostKey }
+    package var wrongHost: X509 { use().wrongHost }
     /// CN=Self-Signed Client, self-signed, CA:false, EKU clientAuth.
-    var selfSignedClientKey: PKey { use().selfSignedClientKey }
-    var selfSignedClient: X509 { use().selfSignedClient }
+    package var selfSignedClientKey: PKey { use().selfSignedClientKey }
+    package var selfSignedClient: X509 { use().selfSignedClient }
     /// CN=Test Ed25519 Root CA (Ed25519 key, self-signed).
-    var ed25519RootKey: PKey { use().ed25519RootKey }
-    var ed25519Root: X509 { use().ed25519Root }
+    package var ed25519RootKey: PKey { use().ed25519RootKey }
+    package var ed25519Root: X509 { use().ed25519Root }
     /// CN=localhost (Ed25519 key), SAN DNS:localhost, IP:127.0.0.1, signed directly by `ed25519Root`.
-    var ed25519ServerKey: PKey { use().ed25519ServerKey }
-    var ed25519Server: X509 { use().ed25519Server }
+    package var ed25519ServerKey: PKey { use().ed25519ServerKey }
+    package var ed25519Server: X509 { use().ed25519Server }
     /// CN=localhost with an RSA-2048 key, signed by `intermediate`, same SANs as `server`.
-    var rsaServerKey: PKey { use().rsaServerKey }
-    var rsaServer: X509 { use().rsaServer }
+    package var rsaServerKey: PKey { use().rsaServerKey }
+    package var rsaServer: X509 { use().rsaServer }
     /// CN=Test Second Intermediate CA, CA:true, signed by `intermediate` (violating its pathlen:0).
-    var secondIntermediateKey: PKey { use().secondIntermediateKey }
-    var secondIntermediate: X509 { use().secondIntermediate }
+    package var secondIntermediateKey: PKey { use().secondIntermediateKey }
+    package var secondIntermediate: X509 { use().secondIntermediate }
     /// CN=localhost leaf (SANs as `server`) signed by `secondIntermediate`: its chain breaks the path length.
-    var pathLengthViolatingLeafKey: PKey { use().pathLengthViolatingLeafKey }
-    var pathLengthViolatingLeaf: X509 { use().pathLengthViolatingLeaf }
+    package var pathLengthViolatingLeafKey: PKey { use().pathLengthViolatingLeafKey }
+    package var pathLengthViolatingLeaf: X509 { use().pathLengthViolatingLeaf }
 
     /// Issues an extra leaf (for ad-hoc cases in tests).
     ///
@@ -69,7 +72,7 @@ final class TestPKI: Sendable {
     /// (none when empty); basicConstraints CA:`isCA` (critical); keyUsage
     /// digitalSignature (+ keyEncipherment for RSA, + keyCertSign and cRLSign
     /// for a CA); extendedKeyUsage unless empty; key identifiers.
-    func issueLeaf(commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
+    package func issueLeaf(commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
                    notBefore: Date, notAfter: Date, isCA: Bool = false,
                    extendedKeyUsage: [ExtendedKeyUsage] = [.serverAuth], key: PKey? = nil) throws -> (PKey, X509) {
         try TestPKI.issue(commonName: commonName, sans: sans, issuer: issuer, issuerKey: issuerKey,
@@ -86,7 +89,7 @@ final class TestPKI: Sendable {
     /// - chains: chain.pem = server + intermediate; fullchain.pem = server + intermediate + root;
     ///   client-chain.pem = client + intermediate; rsa-chain.pem = rsa-server + intermediate;
     ///   ca-bundle.pem = root + intermediate.
-    func writePEMFiles(to directory: URL) throws {
+    package func writePEMFiles(to directory: URL) throws {
         let m = use()
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let pairs: [(String, PKey, X509)] = [

@@ -1,6 +1,7 @@
 import Testing
 import Foundation
-@testable import OpenSSL
+import OpenSSL
+import TestSupport
 
 // The code of Docs/getting-started.md, compiled (and, where it needs no
 // network, run). `docBlocksAreCompiled` checks that every ```swift block of

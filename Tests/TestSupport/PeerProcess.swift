@@ -17,22 +17,30 @@ import Glibc
 /// Its standard output and error are read as they come; `waitFor` waits for
 /// a condition on them. Its standard input is fed by a writer thread, so a
 /// peer that does not read cannot block the test.
-final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `condition`
-    struct Exit: Equatable, CustomStringConvertible {
-        let status: Int32?
-        let signal: Int32?
-        var succeeded: Bool { status == 0 }
-        var description: String { status.map { "exit \($0)" } ?? "signal \(signal ?? 0)" }
+///
+/// This is the one way the tests start a program: a tool run to completion
+/// (`ExternalTool.run`) and a server kept running (`openssl s_server`,
+/// `ossl serve`) go through it too.
+package final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `condition`
+    /// How the process ended: its exit status, or the signal that ended it.
+    package struct Exit: Equatable, Sendable, CustomStringConvertible {
+        package let status: Int32?
+        package let signal: Int32?
+        package var succeeded: Bool { status == 0 }
+        package var description: String { status.map { "exit \($0)" } ?? "signal \(signal ?? 0)" }
     }
 
-    struct SpawnFailure: Error, CustomStringConvertible {
-        let command: String
-        let errno: Int32
-        var description: String { "cannot start \(command): \(String(cString: strerror(errno)))" }
+    /// Thrown by `init` when the pipes or the process cannot be made.
+    package struct SpawnFailure: Error, CustomStringConvertible {
+        package let command: String
+        package let errno: Int32
+        package var description: String { "cannot start \(command): \(String(cString: strerror(errno)))" }
     }
 
-    let command: String
-    let pid: pid_t
+    /// The command line, for messages.
+    package let command: String
+    /// The `timeout` wrapper's process id, which is also its process group.
+    package let pid: pid_t
     private let condition = NSCondition()
     private var stdoutBytes: [UInt8] = []
     private var stderrBytes: [UInt8] = []
@@ -45,7 +53,8 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     private let stdinDescriptor: Int32
 
     /// Starts `executable` with `arguments`; it is killed after `lifetime` seconds at the latest.
-    init(_ executable: String, _ arguments: [String], lifetime: Int = 40) throws {
+    /// - Throws: `SpawnFailure` when the pipes or the process cannot be made.
+    package init(_ executable: String, _ arguments: [String], lifetime: Int = 40) throws {
         command = ([executable] + arguments).joined(separator: " ")
         signal(SIGPIPE, SIG_IGN)
         // Pipes are made close-on-exec before any other spawn of ours can
@@ -70,6 +79,10 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         posix_spawn_file_actions_adddup2(&actions, input[0], 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
+        // Nothing else: the sockets of this process (servers under test that
+        // run in process, without close-on-exec) must not be inherited, or a
+        // peer would hold them open and `listeningPort` could find one of them.
+        closeOtherDescriptors(&actions)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -104,17 +117,17 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     // MARK: Output
 
     /// What the peer has written to standard output so far.
-    var stdout: [UInt8] { condition.withLock { stdoutBytes } }
+    package var stdout: [UInt8] { condition.withLock { stdoutBytes } }
     /// What the peer has written to standard error so far, as text.
-    var stderr: String { condition.withLock { String(decoding: stderrBytes, as: UTF8.self) } }
+    package var stderr: String { condition.withLock { String(decoding: stderrBytes, as: UTF8.self) } }
     /// Standard output as text.
-    var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    package var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
 
     /// Waits until `done(stdout, stderr)` holds, the peer has exited and
     /// closed its output, or `timeout` passes. Returns whether `done` held.
     /// `done` runs under the lock: it must use its arguments, not this object.
     @discardableResult
-    func waitFor(timeout: Double, _ done: (_ stdout: [UInt8], _ stderr: String) -> Bool) -> Bool {
+    package func waitFor(timeout: Double, _ done: (_ stdout: [UInt8], _ stderr: String) -> Bool) -> Bool {
         let deadline = Date().addingTimeInterval(timeout)
         condition.lock()
         defer { condition.unlock() }
@@ -127,10 +140,29 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
 
     /// Waits until standard output or error contains `text`.
     @discardableResult
-    func waitForText(_ text: String, timeout: Double) -> Bool {
+    package func waitForText(_ text: String, timeout: Double) -> Bool {
         waitFor(timeout: timeout) { out, err in
             String(decoding: out, as: UTF8.self).contains(text) || err.contains(text)
         }
+    }
+
+    /// Waits (at most `timeout` seconds) until standard output, or else
+    /// standard error, matches the regular expression `pattern`; returns its
+    /// first capture group (the whole match without one). Nil when the time
+    /// passes or the process ends first.
+    package func firstMatch(_ pattern: String, timeout: Double = 10) -> String? {
+        guard let regex = try? NSRegularExpression(pattern: pattern) else { return nil }
+        func search(_ text: String) -> String? {
+            guard let match = regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) else { return nil }
+            let range = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
+            return Range(range, in: text).map { String(text[$0]) }
+        }
+        var found: String?
+        waitFor(timeout: timeout) { out, err in
+            found = search(String(decoding: out, as: UTF8.self)) ?? search(err)
+            return found != nil
+        }
+        return found
     }
 
     private func startReader(_ fd: Int32, isStdout: Bool) {
@@ -159,7 +191,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     // MARK: Input
 
     /// Queues `bytes` for the peer's standard input.
-    func send(_ bytes: [UInt8]) {
+    package func send(_ bytes: [UInt8]) {
         condition.withLock {
             inputQueue.append(bytes)
             condition.broadcast()
@@ -167,7 +199,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     }
 
     /// Closes the peer's standard input once everything queued is written.
-    func closeInput() {
+    package func closeInput() {
         condition.withLock {
             inputClosed = true
             condition.broadcast()
@@ -177,7 +209,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     /// From now on, whatever the peer writes on standard output is fed back
     /// to its standard input: turns `openssl s_server` (which prints what it
     /// receives and sends what it reads) into an echo server.
-    func echoOutputToInput() {
+    package func echoOutputToInput() {
         condition.withLock {
             forwarding = true
             if !stdoutBytes.isEmpty { inputQueue.append(stdoutBytes) }
@@ -215,7 +247,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     // MARK: Life
 
     /// The exit of the peer, once it has exited (reaped here).
-    var exit: Exit? {
+    package var exit: Exit? {
         condition.withLock { exitValue } ?? reap(blocking: false)
     }
 
@@ -223,7 +255,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     /// output readers to drain the pipes, so `stdout`/`stderr` hold
     /// everything it wrote (the process can be reaped before a reader thread
     /// has read its last lines).
-    func waitForExit(timeout: Double) -> Exit? {
+    package func waitForExit(timeout: Double) -> Exit? {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if let exit {
@@ -246,7 +278,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
 
     /// Kills the peer's whole process group (the `timeout` wrapper and the
     /// peer), reaps it and closes its input. Idempotent.
-    func stop() {
+    package func stop() {
         let alreadyStopped = condition.withLock { () -> Bool in
             defer { stopped = true; condition.broadcast() }
             return stopped
@@ -260,11 +292,15 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         _ = waitFor(timeout: 2) { _, _ in false }
     }
 
+    /// Sends SIGKILL to the peer itself (not to the `timeout` wrapper): it
+    /// vanishes without close_notify.
+    package func killPeer() { signalPeer(SIGKILL) }
+
     /// Sends `signal` to the peer itself (not to the `timeout` wrapper), e.g.
-    /// SIGKILL to make it vanish without close_notify.
-    func killPeer() {
+    /// SIGTERM or SIGINT to ask it to stop as a user would.
+    package func signalPeer(_ signal: Int32) {
         for child in Self.processes(inGroup: pid) where child != pid {
-            kill(child, SIGKILL)
+            kill(child, signal)
         }
     }
 
@@ -286,7 +322,7 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     /// The TCP port the peer listens on (IPv4), found through /proc: the
     /// peer binds port 0 and the kernel chooses, so no port is guessed and
     /// no race is possible. Nil when none appeared within `timeout`.
-    func listeningPort(timeout: Double) -> UInt16? {
+    package func listeningPort(timeout: Double) -> UInt16? {
         let deadline = Date().addingTimeInterval(timeout)
         repeat {
             if let port = Self.listeningPorts(ofGroup: pid).first { return port }
@@ -296,7 +332,8 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         return nil
     }
 
-    static func processes(inGroup group: pid_t) -> [pid_t] {
+    /// The live processes whose process group is `group`.
+    package static func processes(inGroup group: pid_t) -> [pid_t] {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> pid_t? in
             guard let candidate = pid_t(entry),
@@ -311,7 +348,8 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
         }
     }
 
-    static func listeningPorts(ofGroup group: pid_t) -> [UInt16] {
+    /// The IPv4 TCP ports that processes of `group` listen on, found through /proc.
+    package static func listeningPorts(ofGroup group: pid_t) -> [UInt16] {
         var inodes = Set<String>()
         for process in processes(inGroup: group) {
             let directory = "/proc/\(process)/fd"
@@ -320,6 +358,13 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
                    target.hasPrefix("socket:[") {
                     inodes.insert(String(target.dropFirst(8).dropLast()))
                 }
+            }
+        }
+        // A socket this process holds too is one of ours, inherited (a C library without closefrom).
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+            if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
+               target.hasPrefix("socket:[") {
+                inodes.remove(String(target.dropFirst(8).dropLast()))
             }
         }
         guard !inodes.isEmpty, let table = try? String(contentsOfFile: "/proc/net/tcp", encoding: .utf8) else { return [] }
@@ -333,9 +378,17 @@ final class PeerProcess: @unchecked Sendable {  // mutable state is guarded by `
     }
 }
 
+/// Adds glibc's `posix_spawn_file_actions_addclosefrom_np(actions, 3)` (2.34
+/// and later; Swift's Glibc module does not declare it) when the C library has it.
+private func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    typealias CloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>?, Int32) -> Int32
+    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return }
+    _ = unsafeBitCast(symbol, to: CloseFrom.self)(&actions, 3)
+}
+
 /// Where a program is: the first of `candidates` that is executable, else
 /// the first match on PATH.
-func locateProgram(_ name: String, preferring candidates: [String] = []) -> String? {
+package func locateProgram(_ name: String, preferring candidates: [String] = []) -> String? {
     for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
         return candidate
     }
@@ -348,18 +401,3 @@ func locateProgram(_ name: String, preferring candidates: [String] = []) -> Stri
 
 /// Serialises making pipes and spawning (see `PeerProcess.init`).
 private let spawnLock = NSLock()
-
-/// A temporary directory removed when the value is dropped.
-final class ScratchDirectory: Sendable {
-    let path: String
-
-    init() throws {
-        path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("swift-openssl-interop-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { "\(path)/\(name)" }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}

@@ -1,22 +1,22 @@
 import Foundation
 import Testing
-@testable import OpenSSL
+import OpenSSL
 
 /// Two connections pumped against each other through memory BIOs
 /// (pyOpenSSL's `handshake_in_memory` / `interact_in_memory`).
-final class TLSPair {
-    let client: Connection
-    let server: Connection
+package final class TLSPair {
+    package let client: Connection
+    package let server: Connection
 
     /// Which side a handshake failed on, and how.
-    struct Failure: Error, CustomStringConvertible {
-        enum Side { case client, server }
-        let side: Side
-        let error: SSLError
-        var description: String { "\(side) failed: \(error)" }
+    package struct Failure: Error, CustomStringConvertible {
+        package enum Side: Sendable { case client, server }
+        package let side: Side
+        package let error: SSLError
+        package var description: String { "\(side) failed: \(error)" }
     }
 
-    init(client clientContext: Context, server serverContext: Context, serverName: String? = "localhost") throws {
+    package init(client clientContext: Context, server serverContext: Context, serverName: String? = "localhost") throws {
         client = try Connection(clientContext)
         server = try Connection(serverContext)
         client.setConnectState()
@@ -26,7 +26,7 @@ final class TLSPair {
 
     /// Moves every pending ciphertext byte from `from` to `to`; true when anything moved.
     @discardableResult
-    static func move(from: Connection, to: Connection) throws -> Bool {
+    package static func move(from: Connection, to: Connection) throws -> Bool {
         var moved = false
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while from.pendingCiphertext > 0 {
@@ -38,13 +38,13 @@ final class TLSPair {
     }
 
     /// Moves ciphertext both ways until none is left.
-    func pump() throws {
+    package func pump() throws {
         while try TLSPair.move(from: client, to: server) || TLSPair.move(from: server, to: client) {}
     }
 
     /// Runs both handshakes to completion, pumping between them.
     /// - Throws: `Failure` naming the side whose handshake failed first.
-    func handshake() throws {
+    package func handshake() throws {
         for _ in 0..<64 {
             for (connection, side) in [(client, Failure.Side.client), (server, .server)] where !connection.isHandshakeDone {
                 do {
@@ -63,7 +63,7 @@ final class TLSPair {
     }
 
     /// Sends `bytes` from one side and reads them on the other.
-    func send(_ bytes: [UInt8], from sender: Connection, to receiver: Connection) throws -> [UInt8] {
+    package func send(_ bytes: [UInt8], from sender: Connection, to receiver: Connection) throws -> [UInt8] {
         try sender.writeAll(bytes)
         try pump()
         var received: [UInt8] = []
@@ -75,22 +75,22 @@ final class TLSPair {
 }
 
 /// Contexts for tests, built on the shared TestPKI.
-enum TestContexts {
-    static var pki: TestPKI { TestPKI.shared }
+package enum TestContexts {
+    package static var pki: TestPKI { TestPKI.shared }
 
     /// A server presenting `pki.server` (ECDSA P-256) with the intermediate.
-    static func server(certificate: X509? = nil, key: PKey? = nil, chain: [X509]? = nil) throws -> Context {
+    package static func server(certificate: X509? = nil, key: PKey? = nil, chain: [X509]? = nil) throws -> Context {
         try Context.server(certificate: certificate ?? pki.server, key: key ?? pki.serverKey,
                            chain: chain ?? [pki.intermediate])
     }
 
     /// A client trusting only the test root and verifying host names.
-    static func client(trusting roots: [X509]? = nil) throws -> Context {
+    package static func client(trusting roots: [X509]? = nil) throws -> Context {
         try Context.client(trusting: roots ?? [pki.root])
     }
 
     /// A self-signed server certificate for "localhost" with a fresh key.
-    static func selfSignedServer(type: PKey.Specification = .ec(.p256)) throws -> (PKey, X509) {
+    package static func selfSignedServer(type: PKey.Specification = .ec(.p256)) throws -> (PKey, X509) {
         let key = try PKey.generate(type)
         var builder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: key,
                                   notBefore: Date() - 3600, notAfter: Date() + 86_400)
@@ -102,11 +102,11 @@ enum TestContexts {
 }
 
 /// The case of an `SSLError`, without payload, so tests can compare it.
-enum SSLErrorCase: Equatable {
+package enum SSLErrorCase: Equatable, Sendable {
     case wantRead, wantWrite, wantRetryVerify, wantOther, zeroReturn, sysCall, unexpectedEOF, ssl, callback, transport, usage
     case notSSLError(String)
 
-    init(_ error: SSLError) {
+    package init(_ error: SSLError) {
         switch error {
         case .wantRead: self = .wantRead
         case .wantWrite: self = .wantWrite
@@ -124,7 +124,7 @@ enum SSLErrorCase: Equatable {
 
 
 /// Runs `body` and returns the case of the `SSLError` it threw; nil when it did not throw.
-func sslErrorCase(_ body: () throws -> Void) -> SSLErrorCase? {
+package func sslErrorCase(_ body: () throws -> Void) -> SSLErrorCase? {
     do {
         try body()
         return nil

@@ -1,1 +1,0 @@
-../../OpenSSLTests/Support/TestPKI.swift
