@@ -477,9 +477,12 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     /// ticket at the end of its handshake; once it may, they are queued here.
     private func issueWithheldTickets() {
         guard connection.protocolVersion == .tls1_3, ticketsAfterDecision > 0 else { return }
+        // What OpenSSL itself sends: the context's count after a full
+        // handshake, at most one after a resumption.
+        let count = connection.isSessionReused ? 1 : ticketsAfterDecision
         do {
             try connection.setSessionTicketCount(ticketsAfterDecision)
-            for _ in 0..<ticketsAfterDecision { try connection.issueSessionTicket() }
+            for _ in 0..<count { try connection.issueSessionTicket() }
             try connection.doHandshake()  // writes them
         } catch {
             // Tickets are a convenience: the connection stands without them.

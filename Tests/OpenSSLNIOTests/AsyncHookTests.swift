@@ -565,4 +565,37 @@ struct AsyncHookTests {
         #expect(gate.calls == 1)
         await again.finish()
     }
+
+    @Test("N06 server, TLS 1.3: a client resuming with its ticket gets one new ticket, as OpenSSL sends after a resumption, and the hook does not run")
+    func serverResumptionGetsOneTicket() async throws {
+        let tickets = LockedBox<[Session]>([])
+        let clientContext = try NIOContexts.client(maximumVersion: .tls1_3, withCertificate: true)
+        try clientContext.setNewSessionCallback { _, session in tickets.mutate { $0.append(session) } }
+        let serverContext = try NIOContexts.server(maximumVersion: .tls1_3, requireClientCertificate: true)
+        let gate = Gate<VerificationDecision>()
+        gate.answer(.success(.accept))
+        let first = try await AsyncPair(
+            client: try OpenSSLClientHandler(context: clientContext, serverHostname: "localhost"),
+            server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        #expect(try await eventually({ try await first.pump() }) { tickets.get().count == 2 })
+        await first.finish()
+        let ticket = try #require(tickets.get().first)
+
+        let resuming = try Connection(clientContext)
+        try resuming.setSession(ticket)
+        try resuming.setServerName("localhost")
+        let again = try await AsyncPair(client: try OpenSSLClientHandler(connection: resuming),
+                                        server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        #expect(try await eventually({ try await again.pump() }) {
+            try await again.server { $0.handshakeCompletions.count == 1 }
+        })
+        try await again.send(from: again.client, "x")
+        #expect(try await eventually({ try await again.pump() }) { try await again.server { $0.text == "x" } })
+        nonisolated(unsafe) let resumingConnection = resuming
+        #expect(try await again.client.testingEventLoop.executeInContext { resumingConnection.isSessionReused })
+        #expect(try await eventually({ try await again.pump() }) { tickets.get().count >= 3 })
+        #expect(tickets.get().count == 3)
+        #expect(gate.calls == 1)
+        await again.finish()
+    }
 }

@@ -177,47 +177,10 @@ struct SecurityReviewTests {
     @Test("SEC04 a TLS write over a descriptor to a peer that has gone fails with EPIPE, raises no SIGPIPE, and SIGPIPE's disposition is left alone")
     func descriptorWriteRaisesNoSIGPIPE() throws {
         let before = Self.action(of: SIGPIPE)
-        let serverContext = try TestContexts.server()
-        let server = try TransportTLSTests.ThreadedServer { socket in
-            let connection = try Connection(serverContext, transport: socket)
-            connection.setAcceptState()
-            try connection.doHandshake()
-            // Hang up at the TCP level, no close_notify.
-        }
-        let socket = try TCPSocket.connect(host: "127.0.0.1", port: server.port, timeout: .seconds(5))
+        let (client, socket) = try TransportTLSTests.clientOfVanishedServer()
         defer { socket.close() }
-        let client = try Connection(try TestContexts.client(), transport: socket)
-        client.setConnectState()
-        try client.setServerName("localhost")
-        try client.doHandshake()
-        #expect(server.wait() == nil)
-
-        // Block SIGPIPE on this thread (this test is synchronous: it stays on
-        // it). A write(2) without MSG_NOSIGNAL leaves SIGPIPE pending here,
-        // since a blocked signal is kept even when the process ignores it.
-        var pipeOnly = sigset_t()
-        sigemptyset(&pipeOnly)
-        sigaddset(&pipeOnly, SIGPIPE)
-        var previous = sigset_t()
-        pthread_sigmask(SIG_BLOCK, &pipeOnly, &previous)
-        var raised = false
-        defer {
-            if raised {
-                var now = timespec()
-                _ = sigtimedwait(&pipeOnly, nil, &now)
-            }
-            pthread_sigmask(SIG_SETMASK, &previous, nil)
-        }
-        var failure: SSLError?
-        for _ in 0..<200 where failure == nil {
-            switch Result(catching: { () throws(SSLError) in try client.write([UInt8](repeating: 1, count: 4096)) }) {
-            case .success: usleep(5_000)
-            case .failure(let error): failure = error
-            }
-        }
-        var pending = sigset_t()
-        sigpending(&pending)
-        raised = sigismember(&pending, SIGPIPE) == 1
+        // A write(2) without MSG_NOSIGNAL would leave SIGPIPE pending (see withSIGPIPEBlocked).
+        let (failure, raised) = withSIGPIPEBlocked { TransportTLSTests.writeUntilFailure(client) }
         #expect(!raised, "the write raised SIGPIPE")
         guard case .sysCall(let code, _) = failure else {
             Issue.record("expected sysCall, got \(String(describing: failure))")

@@ -104,32 +104,40 @@ struct TransportTLSTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("S10 writing to a peer that closed the socket throws sysCall with EPIPE or ECONNRESET")
-    func writeAfterPeerClosed() throws {
+    /// A client over TCP whose server completed the handshake and then hung
+    /// up at the TCP level, without close_notify. Keep the socket until done.
+    static func clientOfVanishedServer() throws -> (client: Connection, socket: TCPSocket) {
         let serverContext = try TestContexts.server()
         let server = try ThreadedServer { socket in
             let connection = try Connection(serverContext, transport: socket)
             connection.setAcceptState()
             try connection.doHandshake()
-            // Hang up at the TCP level, no close_notify.
         }
         let socket = try TCPSocket.connect(host: "127.0.0.1", port: server.port, timeout: .seconds(5))
-        defer { socket.close() }
         let client = try Connection(try TestContexts.client(), transport: socket)
         client.setConnectState()
         try client.setServerName("localhost")
         try client.doHandshake()
         #expect(server.wait() == nil)
-        var failure: SSLError?
-        for _ in 0..<100 {
-            do {
-                _ = try client.write([UInt8](repeating: 1, count: 4096))
-                usleep(5_000)
-            } catch {
-                failure = error
-                break
+        return (client, socket)
+    }
+
+    /// Writes 4 KiB at a time until a write fails (at most 200 tries); the failure.
+    static func writeUntilFailure(_ client: Connection) -> SSLError? {
+        for _ in 0..<200 {
+            switch Result(catching: { () throws(SSLError) in try client.write([UInt8](repeating: 1, count: 4096)) }) {
+            case .success: usleep(5_000)
+            case .failure(let error): return error
             }
         }
+        return nil
+    }
+
+    @Test("S10 writing to a peer that closed the socket throws sysCall with EPIPE or ECONNRESET")
+    func writeAfterPeerClosed() throws {
+        let (client, socket) = try Self.clientOfVanishedServer()
+        defer { socket.close() }
+        let failure = Self.writeUntilFailure(client)
         guard case .sysCall(let code, _) = failure else {
             Issue.record("expected sysCall, got \(String(describing: failure))")
             return

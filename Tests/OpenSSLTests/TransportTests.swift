@@ -210,37 +210,20 @@ extension TransportTests {
             connection.server.close()
             #expect(try read(connection.client, count: 1) == [])  // the peer's FIN
 
-            // Block SIGPIPE on this thread: a send without MSG_NOSIGNAL would
-            // leave it pending here (blocked signals are never discarded, even
-            // when the process ignores SIGPIPE), instead of killing the run.
-            var pipeOnly = sigset_t()
-            sigemptyset(&pipeOnly)
-            sigaddset(&pipeOnly, SIGPIPE)
-            var previous = sigset_t()
-            pthread_sigmask(SIG_BLOCK, &pipeOnly, &previous)
-            var raised = false
-            defer {
-                var pending = sigset_t()
-                sigpending(&pending)
-                if sigismember(&pending, SIGPIPE) == 1 {
-                    var now = timespec()
-                    _ = sigtimedwait(&pipeOnly, nil, &now)
+            // A send without MSG_NOSIGNAL would leave SIGPIPE pending (see withSIGPIPEBlocked).
+            let (failure, raised) = withSIGPIPEBlocked { () -> SocketError? in
+                for _ in 0..<200 {
+                    do {
+                        _ = try [UInt8](repeating: 1, count: 1024).withUnsafeBytes { try connection.client.write($0) }
+                        Thread.sleep(forTimeInterval: 0.01)
+                    } catch let error as SocketError {
+                        return error
+                    } catch {
+                        return nil
+                    }
                 }
-                pthread_sigmask(SIG_SETMASK, &previous, nil)
+                return nil
             }
-
-            var failure: SocketError?
-            for _ in 0..<200 where failure == nil {
-                do {
-                    _ = try [UInt8](repeating: 1, count: 1024).withUnsafeBytes { try connection.client.write($0) }
-                    Thread.sleep(forTimeInterval: 0.01)
-                } catch let error as SocketError {
-                    failure = error
-                }
-            }
-            var pending = sigset_t()
-            sigpending(&pending)
-            raised = sigismember(&pending, SIGPIPE) == 1
             #expect(!raised, "the write raised SIGPIPE")
             let error = try #require(failure)
             #expect(error.code == .EPIPE || error.code == .ECONNRESET, "\(error)")
@@ -885,7 +868,7 @@ extension TransportTests {
             #expect(pair.client.readCalls > 100)
         }
 
-        @Test("TLS over TCPSocket: OpenSSL drives the descriptor (SSL_set_fd), echo both ways")
+        @Test("TLS over TCPSocket: OpenSSL drives the descriptor (through the socket BIO), echo both ways; SSL_get_fd finds it")
         func tlsOverTCPSocket() throws {
             let listener = try TCPSocket.listen()
             defer { listener.close() }
@@ -910,6 +893,7 @@ extension TransportTests {
             client.setConnectState()
             try client.setServerName("localhost")
             try client.doHandshake()
+            #expect(client.withUnsafeOpenSSLPointer { SSL_get_fd($0) } == socket.fileDescriptor)
             try client.writeAll([1, 2, 3])
             #expect(try client.read(max: 64) == [3, 2, 1])
             #expect(serverDone.wait(timeout: .now() + 10) == .success)

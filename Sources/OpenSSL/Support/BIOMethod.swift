@@ -13,7 +13,9 @@ struct BIOMethod: @unchecked Sendable {  // immutable after creation and never f
 
     /// Registers a source/sink BIO type called `name` with these callbacks.
     /// Meant for a global's initialiser (run once, lazily, thread-safely).
-    static func make(_ name: String, read: Read, write: Write, control: Control,
+    /// `flags` are OpenSSL's type flags (`BIO_TYPE_DESCRIPTOR` lets
+    /// `SSL_get_fd` find a descriptor BIO).
+    static func make(_ name: String, flags: Int32 = BIO_TYPE_SOURCE_SINK, read: Read, write: Write, control: Control,
                      create: Lifecycle, destroy: Lifecycle) -> Result<BIOMethod, OpenSSLError> {
         Result { () throws(OpenSSLError) -> BIOMethod in
             ErrorQueue.clear()
@@ -21,7 +23,7 @@ struct BIOMethod: @unchecked Sendable {  // immutable after creation and never f
             guard index > 0 else { throw ErrorQueue.drain("allocate a BIO type for \(name)") }
             // BIO_meth_new copies the name.
             let method = try ErrorQueue.call("make the \(name) BIO_METHOD") {
-                BIO_meth_new(index | BIO_TYPE_SOURCE_SINK, name)
+                BIO_meth_new(index | flags, name)
             }
             do throws(OpenSSLError) {
                 try ErrorQueue.check("set the \(name) BIO's read") { BIO_meth_set_read_ex(method, read) }
@@ -34,6 +36,24 @@ struct BIOMethod: @unchecked Sendable {  // immutable after creation and never f
                 throw error
             }
             return BIOMethod(raw: method)
+        }
+    }
+}
+
+extension BIOMethod {
+    /// The `ctrl` answers of a stream BIO that buffers nothing itself (the
+    /// transport bridge and the socket BIO): a flush succeeds at once, EOF
+    /// is the flag a read of 0 bytes set, and anything else (PUSH/POP,
+    /// PENDING/WPENDING, kTLS, …) is unsupported or nothing, which 0 says.
+    static func unbufferedStreamControl(_ bio: OpaquePointer?, _ command: Int32) -> Int {
+        switch command {
+        case BIO_CTRL_FLUSH:
+            return 1
+        case BIO_CTRL_EOF:
+            guard let bio else { return 0 }
+            return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0
+        default:
+            return 0
         }
     }
 }

@@ -24,7 +24,7 @@ internal import COpenSSL
 /// The process's one BIO_METHOD for descriptors, or why it could not be made.
 /// A global's initialiser runs once, lazily and thread-safely.
 private let socketMethod = BIOMethod.make(
-    "TCP socket (no SIGPIPE)", read: socketRead, write: socketWrite,
+    "TCP socket (no SIGPIPE)", flags: BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, read: socketRead, write: socketWrite,
     control: socketControl, create: socketCreate, destroy: socketDestroy)
 
 enum SocketBIO {
@@ -96,22 +96,13 @@ private func socketWrite(_ bio: OpaquePointer?, _ buffer: UnsafePointer<CChar>?,
 
 private func socketControl(_ bio: OpaquePointer?, _ command: Int32, _ argument: Int,
                            _ pointer: UnsafeMutableRawPointer?) -> Int {
-    switch command {
-    case BIO_CTRL_FLUSH:
-        // Nothing is buffered here: every write goes straight to the socket.
-        return 1
-    case BIO_CTRL_EOF:
-        guard let bio else { return 0 }
-        return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0
-    case BIO_C_GET_FD:
+    if command == BIO_C_GET_FD {
         let descriptor = SocketBIO.descriptor(bio)
         pointer?.assumingMemoryBound(to: Int32.self).pointee = descriptor
         return Int(descriptor)
-    default:
-        // PUSH/POP: nothing to do; PENDING/WPENDING: nothing buffered;
-        // anything else (kTLS among them) is unsupported, which 0 says.
-        return 0
     }
+    // Nothing is buffered here: every write goes straight to the socket.
+    return BIOMethod.unbufferedStreamControl(bio, command)
 }
 
 private func socketCreate(_ bio: OpaquePointer?) -> Int32 {

@@ -187,18 +187,8 @@ private func transportWrite(
 private func transportControl(
     _ bio: OpaquePointer?, _ command: Int32, _ argument: Int, _ pointer: UnsafeMutableRawPointer?
 ) -> Int {
-    switch command {
-    case BIO_CTRL_FLUSH:
-        // Nothing is buffered here: every write goes straight to the transport.
-        return 1
-    case BIO_CTRL_EOF:
-        guard let bio else { return 0 }
-        return BIO_test_flags(bio, BIO_FLAGS_IN_EOF) != 0 ? 1 : 0
-    default:
-        // BIO_CTRL_PUSH/POP: nothing to do; PENDING/WPENDING: nothing
-        // buffered; anything else is unsupported, which 0 says.
-        return 0
-    }
+    // Nothing is buffered here: every write goes straight to the transport.
+    BIOMethod.unbufferedStreamControl(bio, command)
 }
 
 private func transportCreate(_ bio: OpaquePointer?) -> Int32 {
