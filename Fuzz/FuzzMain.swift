@@ -13,8 +13,10 @@ import COpenSSL
 nonisolated(unsafe) private var selectedTarget: FuzzTarget = .x509PEM
 
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<Int32>?,
-                             _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?) -> Int32 {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<Int32>?,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>?
+) -> Int32 {
     let environment = ProcessInfo.processInfo.environment
     if let directory = environment["FUZZ_WRITE_SEEDS"] {
         do {
@@ -49,7 +51,8 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> In
     let outcome = FuzzHarness.run(selectedTarget, bytes)
     if outcome.leftOnQueue != 0 {
         // Not a crash, but a broken promise: report it as a finding.
-        FileHandle.standardError.write(Data("fuzz: \(selectedTarget.rawValue) left an error on OpenSSL's queue:\n\(outcome.queueText)\n".utf8))
+        FileHandle.standardError.write(
+            Data("fuzz: \(selectedTarget.rawValue) left an error on OpenSSL's queue:\n\(outcome.queueText)\n".utf8))
         abort()
     }
     return 0

@@ -11,7 +11,8 @@ struct HTTPSExampleCommand {
         do {
             let configuration = try parse(Array(CommandLine.arguments.dropFirst()))
             let server = try await HTTPSServer.start(configuration)
-            FileHandle.standardOutput.write(Data("https-example: listening on https://\(configuration.host):\(server.port)/\n".utf8))
+            FileHandle.standardOutput.write(
+                Data("https-example: listening on https://\(configuration.host):\(server.port)/\n".utf8))
             try await server.run()
         } catch {
             FileHandle.standardError.write(Data("https-example: \(error)\n".utf8))
@@ -29,9 +30,11 @@ struct HTTPSExampleCommand {
         while index < arguments.count {
             let name = arguments[index]
             guard ["--cert", "--key", "--client-ca", "--known", "--port", "--host"].contains(name),
-                  index + 1 < arguments.count else {
-                throw UsageError(description: "usage: https-example --cert chain.pem --key key.pem --client-ca ca.pem "
-                    + "--known client.pem [--known …] [--port 8443] [--host 127.0.0.1] (at \(name))")
+                index + 1 < arguments.count
+            else {
+                throw UsageError(
+                    description: "usage: https-example --cert chain.pem --key key.pem --client-ca ca.pem "
+                        + "--known client.pem [--known …] [--port 8443] [--host 127.0.0.1] (at \(name))")
             }
             values[name, default: []].append(arguments[index + 1])
             index += 2

@@ -37,8 +37,10 @@ struct HTTPSServer: Sendable {
     /// Loads the configuration's files and binds the server.
     /// - Throws: `OpenSSLError` for a file that cannot be read or parsed, or
     ///   a key that does not match the certificate; what binding throws.
-    static func start(_ configuration: HTTPSServerConfiguration,
-                      group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) async throws -> HTTPSServer {
+    static func start(
+        _ configuration: HTTPSServerConfiguration,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> HTTPSServer {
         func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
         let chain = try X509.chain(pem: try read(configuration.certificateChainFile))
         guard let certificate = chain.first else {
@@ -47,8 +49,9 @@ struct HTTPSServer: Sendable {
         let key = try PKey(privateKeyPEM: try read(configuration.privateKeyFile))
         let clientCAs = try X509.chain(pem: try read(configuration.clientCAFile))
         let known = try configuration.knownClientFiles.flatMap { try X509.chain(pem: try read($0)) }
-        let context = try Context.mutualTLSServer(certificate: certificate, key: key, chain: Array(chain.dropFirst()),
-                                                  trusting: clientCAs)
+        let context = try Context.mutualTLSServer(
+            certificate: certificate, key: key, chain: Array(chain.dropFirst()),
+            trusting: clientCAs)
         // Every connection is verified in full: no session is resumed past the trust store.
         try context.setSessionCacheMode(.off)
         _ = try context.setOptions(.noTicket)
@@ -103,8 +106,9 @@ struct HTTPSServer: Sendable {
                     case .body:
                         break
                     case .end:
-                        try await respond(outbound, status: .ok, keepAlive: keepAlive,
-                                          body: "Hello, \(subject): your certificate is known.\n")
+                        try await respond(
+                            outbound, status: .ok, keepAlive: keepAlive,
+                            body: "Hello, \(subject): your certificate is known.\n")
                         if !keepAlive { return }
                     }
                 }
@@ -114,8 +118,10 @@ struct HTTPSServer: Sendable {
         }
     }
 
-    private func respond(_ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, status: HTTPResponseStatus,
-                         keepAlive: Bool, body: String) async throws {
+    private func respond(
+        _ outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>, status: HTTPResponseStatus,
+        keepAlive: Bool, body: String
+    ) async throws {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.utf8.count))

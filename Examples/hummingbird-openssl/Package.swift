@@ -23,7 +23,7 @@ let package = Package(
                 .product(name: "OpenSSLNIO", package: "swift-openssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
-        ),
+        )
     ],
     swiftLanguageModes: [.v6]
 )

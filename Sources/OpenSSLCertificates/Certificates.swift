@@ -143,8 +143,9 @@ extension X509Extension {
     /// form, criticality, the DER of its value). Never fails: every
     /// `Certificate.Extension` has a counterpart.
     public init(_ certificateExtension: Certificate.Extension) {
-        self.init(oid: certificateExtension.oid.description, critical: certificateExtension.critical,
-                  value: Array(certificateExtension.value))
+        self.init(
+            oid: certificateExtension.oid.description, critical: certificateExtension.critical,
+            value: Array(certificateExtension.value))
     }
 }
 

@@ -28,12 +28,14 @@ extension PKey {
             case "secp384r1": return .p384
             case "secp521r1": return .p521
             default:
-                throw CertificateBridgeError(.noCounterpart, operation: operation,
-                                             detail: "swift-crypto has no signing key on curve \(curveName ?? "(explicit parameters)")")
+                throw CertificateBridgeError(
+                    .noCounterpart, operation: operation,
+                    detail: "swift-crypto has no signing key on curve \(curveName ?? "(explicit parameters)")")
             }
         default:
-            throw CertificateBridgeError(.noCounterpart, operation: operation,
-                                         detail: "swift-crypto has no signing key of type \(typeName)")
+            throw CertificateBridgeError(
+                .noCounterpart, operation: operation,
+                detail: "swift-crypto has no signing key of type \(typeName)")
         }
     }
 
@@ -41,12 +43,14 @@ extension PKey {
     func pkcs8DER(as kind: SwiftCryptoKind, _ operation: String) throws -> [UInt8] {
         let actual = try swiftCryptoKind(operation)
         guard actual == kind else {
-            throw CertificateBridgeError(.wrongKeyType, operation: operation,
-                                         detail: "the key is \(actual.rawValue), not \(kind.rawValue)")
+            throw CertificateBridgeError(
+                .wrongKeyType, operation: operation,
+                detail: "the key is \(actual.rawValue), not \(kind.rawValue)")
         }
         guard hasPrivateKey else {
-            throw CertificateBridgeError(.notAPrivateKey, operation: operation,
-                                         detail: "the \(kind.rawValue) key holds only a public key")
+            throw CertificateBridgeError(
+                .notAPrivateKey, operation: operation,
+                detail: "the \(kind.rawValue) key holds only a public key")
         }
         return try privateKeyDER(format: .pkcs8)
     }

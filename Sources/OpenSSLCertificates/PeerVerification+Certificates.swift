@@ -51,8 +51,9 @@ extension PeerVerification {
     ) throws -> CertificateValidationResult {
         let chain = try peerCertificates
         guard let leaf = chain.first else {
-            throw CertificateBridgeError(.refused, operation: "validate peer chain with Verifier",
-                                         detail: "the peer sent no certificate")
+            throw CertificateBridgeError(
+                .refused, operation: "validate peer chain with Verifier",
+                detail: "the peer sent no certificate")
         }
         let intermediates = CertificateStore(chain.dropFirst())
         let box = BlockingResult<CertificateValidationResult>()

@@ -52,8 +52,10 @@ extension ChannelPipeline.SynchronousOperations {
     ///   on a closed channel, for instance); `ChannelPipelineError.notFound`
     ///   if the handler did not join the pipeline.
     @discardableResult
-    public func addOpenSSLHandler(_ handler: OpenSSLHandler, position: ChannelPipeline.SynchronousOperations.Position = .last,
-                                  handshakeTimeout: TimeAmount? = nil) throws -> EventLoopFuture<TLSHandshakeResult> {
+    public func addOpenSSLHandler(
+        _ handler: OpenSSLHandler, position: ChannelPipeline.SynchronousOperations.Position = .last,
+        handshakeTimeout: TimeAmount? = nil
+    ) throws -> EventLoopFuture<TLSHandshakeResult> {
         try addHandler(handler, position: position)
         // `handlerAdded` made the future; nil would mean the handler never joined the pipeline.
         guard let handshake = handler.handshakeFuture else { throw ChannelPipelineError.notFound }
@@ -270,7 +272,9 @@ extension ClientBootstrap {
     ) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
         try await connectOpenSSL(
             host: host, port: port, handshakeTimeout: handshakeTimeout,
-            makeHandler: { try OpenSSLClientHandler(context: context, serverHostname: serverHostname, closeTimeout: closeTimeout) }
+            makeHandler: {
+                try OpenSSLClientHandler(context: context, serverHostname: serverHostname, closeTimeout: closeTimeout)
+            }
         ) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try configure?(channel)
@@ -308,7 +312,9 @@ extension ClientBootstrap {
     ) async throws -> Output {
         try await connectOpenSSL(
             host: host, port: port, handshakeTimeout: handshakeTimeout,
-            makeHandler: { try OpenSSLClientHandler(context: context, serverHostname: serverHostname, closeTimeout: closeTimeout) },
+            makeHandler: {
+                try OpenSSLClientHandler(context: context, serverHostname: serverHostname, closeTimeout: closeTimeout)
+            },
             channelInitializer: channelInitializer)
     }
 

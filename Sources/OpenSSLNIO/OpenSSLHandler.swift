@@ -274,8 +274,10 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     ///
     /// `completesRead`: called outside a channel read (a hook's answer), so
     /// no `channelReadComplete` follows: fire it here after a delivery.
-    private func finishRead(context: ChannelHandlerContext, outcome: ReadOutcome, afterHandshake wasHandshaking: Bool,
-                            completesRead: Bool = false) {
+    private func finishRead(
+        context: ChannelHandlerContext, outcome: ReadOutcome, afterHandshake wasHandshaking: Bool,
+        completesRead: Bool = false
+    ) {
         // A key update, a session ticket's acknowledgement or an alert may
         // have left bytes to send.
         writeCiphertext(context: context, promise: nil)
@@ -490,8 +492,10 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     }
 
     static func rejection(role: String) -> SSLError {
-        .ssl(OpenSSLError(operation: "handshake",
-                          detail: "certificate verify failed: the asynchronous verification hook rejected the \(role)"))
+        .ssl(
+            OpenSSLError(
+                operation: "handshake",
+                detail: "certificate verify failed: the asynchronous verification hook rejected the \(role)"))
     }
 
     // MARK: Waiting for asynchronous hooks
@@ -501,8 +505,11 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
     private func suspend(context: ChannelHandlerContext, for what: Waiting) {
         guard let asyncHooks else {
             // Only our own hooks suspend; a context callback that did is a misuse.
-            failHandshakeAndClose(context: context, error: .usage(
-                "a callback of the context suspended the handshake (\(what)); give asynchronous hooks to the handler instead"))
+            failHandshakeAndClose(
+                context: context,
+                error: .usage(
+                    "a callback of the context suspended the handshake (\(what)); give asynchronous hooks to the handler instead")
+            )
             return
         }
         waiting = what
@@ -527,7 +534,8 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         case .certificate:
             guard let selector = asyncHooks.certificateSelector, let serverName = asyncHooks.requestedServerName else {
                 waiting = nil
-                failHandshakeAndClose(context: context, error: .usage("the handshake waits for a certificate no selector was given"))
+                failHandshakeAndClose(
+                    context: context, error: .usage("the handshake waits for a certificate no selector was given"))
                 return
             }
             let promise = loop.makePromise(of: OpenSSLCertificateSelection.self)
@@ -549,8 +557,9 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         case .success(.reject):
             break
         case .success(.decideLater):
-            asyncHookError = UsageError(operation: "asynchronous peer verification",
-                                        reason: "an asynchronous hook decides when it returns: answer .accept or .reject")
+            asyncHookError = UsageError(
+                operation: "asynchronous peer verification",
+                reason: "an asynchronous hook decides when it returns: answer .accept or .reject")
         case .failure(let error):
             asyncHookError = error
         }
@@ -936,7 +945,11 @@ public class OpenSSLHandler: ChannelInboundHandler, ChannelOutboundHandler, Remo
         case .handshaking:
             if deferredCloseOutput.requested {
                 if let promise {
-                    if let earlier = deferredCloseOutput.promise { earlier.futureResult.cascade(to: promise) } else { deferredCloseOutput.promise = promise }
+                    if let earlier = deferredCloseOutput.promise {
+                        earlier.futureResult.cascade(to: promise)
+                    } else {
+                        deferredCloseOutput.promise = promise
+                    }
                 }
             } else {
                 deferredCloseOutput = (true, promise)
@@ -1027,8 +1040,10 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
     ///     without blocking the event loop, and it takes the place of the
     ///     context's whole-chain hook on this connection.
     /// - Throws: `OpenSSLError` when the connection cannot be made or OpenSSL refuses the name.
-    public init(context: Context, serverHostname: String?, closeTimeout: TimeAmount = .seconds(5),
-                verification: OpenSSLAsyncPeerVerifier? = nil) throws {
+    public init(
+        context: Context, serverHostname: String?, closeTimeout: TimeAmount = .seconds(5),
+        verification: OpenSSLAsyncPeerVerifier? = nil
+    ) throws {
         let connection = try Connection(context)
         connection.setConnectState()
         if let serverHostname {
@@ -1037,8 +1052,9 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
                 try connection.setExpectedHost(serverHostname)
             }
         }
-        try super.init(wrapping: connection, closeTimeout: closeTimeout,
-                       asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
+        try super.init(
+            wrapping: connection, closeTimeout: closeTimeout,
+            asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
     }
 
     /// A client over a memory-BIO connection you made and configured
@@ -1046,12 +1062,15 @@ public final class OpenSSLClientHandler: OpenSSLHandler {
     /// It must be new: no handshake started, no I/O done. `verification` as
     /// in `init(context:serverHostname:closeTimeout:verification:)`.
     /// - Throws: `SSLError.usage` for a connection that is not over memory BIOs.
-    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5),
-                verification: OpenSSLAsyncPeerVerifier? = nil) throws {
+    public init(
+        connection: Connection, closeTimeout: TimeAmount = .seconds(5),
+        verification: OpenSSLAsyncPeerVerifier? = nil
+    ) throws {
         try OpenSSLHandler.requireMemoryBIOs(connection)
         connection.setConnectState()
-        try super.init(wrapping: connection, closeTimeout: closeTimeout,
-                       asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
+        try super.init(
+            wrapping: connection, closeTimeout: closeTimeout,
+            asyncHooks: verification.map { AsyncHookState(verifier: $0, certificateSelector: nil) })
     }
 }
 
@@ -1076,30 +1095,38 @@ public final class OpenSSLServerHandler: OpenSSLHandler {
     ///     server name the client asked for, while the handshake waits
     ///     (OpenSSL's certificate callback, suspended and resumed).
     /// - Throws: `OpenSSLError` when the connection cannot be made.
-    public init(context: Context, closeTimeout: TimeAmount = .seconds(5),
-                verification: OpenSSLAsyncPeerVerifier? = nil,
-                certificateSelector: OpenSSLAsyncCertificateSelector? = nil) throws {
+    public init(
+        context: Context, closeTimeout: TimeAmount = .seconds(5),
+        verification: OpenSSLAsyncPeerVerifier? = nil,
+        certificateSelector: OpenSSLAsyncCertificateSelector? = nil
+    ) throws {
         let connection = try Connection(context)
         connection.setAcceptState()
-        try super.init(wrapping: connection, closeTimeout: closeTimeout,
-                       asyncHooks: Self.hooks(verification, certificateSelector))
+        try super.init(
+            wrapping: connection, closeTimeout: closeTimeout,
+            asyncHooks: Self.hooks(verification, certificateSelector))
     }
 
     /// A server over a memory-BIO connection you made and configured yourself.
     /// It must be new: no handshake started, no I/O done. The hooks as in
     /// `init(context:closeTimeout:verification:certificateSelector:)`.
     /// - Throws: `SSLError.usage` for a connection that is not over memory BIOs.
-    public init(connection: Connection, closeTimeout: TimeAmount = .seconds(5),
-                verification: OpenSSLAsyncPeerVerifier? = nil,
-                certificateSelector: OpenSSLAsyncCertificateSelector? = nil) throws {
+    public init(
+        connection: Connection, closeTimeout: TimeAmount = .seconds(5),
+        verification: OpenSSLAsyncPeerVerifier? = nil,
+        certificateSelector: OpenSSLAsyncCertificateSelector? = nil
+    ) throws {
         try OpenSSLHandler.requireMemoryBIOs(connection)
         connection.setAcceptState()
-        try super.init(wrapping: connection, closeTimeout: closeTimeout,
-                       asyncHooks: Self.hooks(verification, certificateSelector))
+        try super.init(
+            wrapping: connection, closeTimeout: closeTimeout,
+            asyncHooks: Self.hooks(verification, certificateSelector))
     }
 
-    private static func hooks(_ verification: OpenSSLAsyncPeerVerifier?,
-                              _ selector: OpenSSLAsyncCertificateSelector?) -> AsyncHookState? {
+    private static func hooks(
+        _ verification: OpenSSLAsyncPeerVerifier?,
+        _ selector: OpenSSLAsyncCertificateSelector?
+    ) -> AsyncHookState? {
         verification == nil && selector == nil ? nil : AsyncHookState(verifier: verification, certificateSelector: selector)
     }
 }

@@ -28,8 +28,9 @@ func run() throws {
 
     // A throwaway self-signed certificate for localhost.
     let key = try PKey.generate(.ec(.p256))
-    var builder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: key,
-                              notBefore: Date() - 60, notAfter: Date() + 3600)
+    var builder = X509Builder(
+        subject: try X509Name([("CN", "localhost")]), publicKey: key,
+        notBefore: Date() - 60, notAfter: Date() + 3600)
     try builder.addSubjectAlternativeNames([.dnsName("localhost")])
     let certificate = try builder.sign(with: key, digest: .sha256)
 
@@ -90,8 +91,16 @@ func run() throws {
 final class ErrorBox: @unchecked Sendable {  // every access holds `lock`
     private let lock = NSLock()
     private var text: String?
-    func set(_ value: String) { lock.lock(); text = value; lock.unlock() }
-    func get() -> String? { lock.lock(); defer { lock.unlock() }; return text }
+    func set(_ value: String) {
+        lock.lock()
+        text = value
+        lock.unlock()
+    }
+    func get() -> String? {
+        lock.lock()
+        defer { lock.unlock() }
+        return text
+    }
 }
 
 do {

@@ -15,25 +15,25 @@ struct ConnectCommand: ParsableCommand {
         commandName: "connect",
         abstract: "Connect to a TLS server and show what was negotiated and verified.",
         discussion: """
-        Handshakes with HOST:PORT (port 443 when left out; [v6]:port for IPv6) and prints the \
-        protocol, cipher, key-exchange group, ALPN protocol, session reuse, the server's chain \
-        (one line per certificate) and the verification result. The server is verified against \
-        the system's roots with the Web-PKI policy (the browsers' rules on top of OpenSSL's), \
-        or against --ca with OpenSSL's rules alone, as the library's Context.client does; \
-        --insecure reports the result but goes on anyway. With \
-        --send, the text (escapes \\n \\r \\t \\\\ understood) is written and the answer printed \
-        until the server closes or stays silent for --read-timeout seconds.
+            Handshakes with HOST:PORT (port 443 when left out; [v6]:port for IPv6) and prints the \
+            protocol, cipher, key-exchange group, ALPN protocol, session reuse, the server's chain \
+            (one line per certificate) and the verification result. The server is verified against \
+            the system's roots with the Web-PKI policy (the browsers' rules on top of OpenSSL's), \
+            or against --ca with OpenSSL's rules alone, as the library's Context.client does; \
+            --insecure reports the result but goes on anyway. With \
+            --send, the text (escapes \\n \\r \\t \\\\ understood) is written and the answer printed \
+            until the server closes or stays silent for --read-timeout seconds.
 
-        Exit status: 0 connected and verified; 1 the handshake failed, the server's certificate \
-        was refused, or the server refused ours; 2 bad options, unreadable files, or no TCP connection.
+            Exit status: 0 connected and verified; 1 the handshake failed, the server's certificate \
+            was refused, or the server refused ours; 2 bad options, unreadable files, or no TCP connection.
 
-        Examples:
-          ossl connect example.com:443
-          ossl connect --alpn h2,http/1.1 --json example.com
-          ossl connect --ca root.pem --cert client.pem --key client-key.pem localhost:8443
-          ossl connect --insecure --pin-sha256 3f:a2:… 127.0.0.1:1965
-          ossl connect --send 'GET / HTTP/1.0\\r\\nHost: example.com\\r\\n\\r\\n' example.com:443
-        """
+            Examples:
+              ossl connect example.com:443
+              ossl connect --alpn h2,http/1.1 --json example.com
+              ossl connect --ca root.pem --cert client.pem --key client-key.pem localhost:8443
+              ossl connect --insecure --pin-sha256 3f:a2:… 127.0.0.1:1965
+              ossl connect --send 'GET / HTTP/1.0\\r\\nHost: example.com\\r\\n\\r\\n' example.com:443
+            """
     )
 
     @Argument(help: ArgumentHelp("The server, as host:port, host (port 443) or [v6-address]:port.", valueName: "host:port"))
@@ -45,13 +45,17 @@ struct ConnectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Protocols to offer with ALPN, comma-separated (h2,http/1.1).", valueName: "p,…"))
     var alpn: String?
 
-    @Option(name: .customLong("ca"), help: ArgumentHelp("Trust only these certificates (PEM bundle or DER) instead of the system's roots.", valueName: "file"))
+    @Option(
+        name: .customLong("ca"),
+        help: ArgumentHelp("Trust only these certificates (PEM bundle or DER) instead of the system's roots.", valueName: "file"))
     var caFile: String?
 
     @Flag(help: "Do not refuse a server that fails verification (the result is still shown).")
     var insecure = false
 
-    @Option(name: .customLong("cert"), help: ArgumentHelp("A client certificate (and its chain after it) for mutual TLS.", valueName: "file"))
+    @Option(
+        name: .customLong("cert"),
+        help: ArgumentHelp("A client certificate (and its chain after it) for mutual TLS.", valueName: "file"))
     var certificateFile: String?
 
     @Option(name: .customLong("key"), help: ArgumentHelp("The client certificate's private key.", valueName: "file"))
@@ -66,7 +70,10 @@ struct ConnectCommand: ParsableCommand {
     @Flag(name: .customLong("tls1.3"), help: "Use TLS 1.3 only.")
     var tls13 = false
 
-    @Option(name: .customLong("pin-sha256"), help: ArgumentHelp("Refuse a server whose certificate's SHA-256 fingerprint differs (hex, colons allowed).", valueName: "hex"))
+    @Option(
+        name: .customLong("pin-sha256"),
+        help: ArgumentHelp(
+            "Refuse a server whose certificate's SHA-256 fingerprint differs (hex, colons allowed).", valueName: "hex"))
     var pin: String?
 
     @Option(help: ArgumentHelp("Text to send after the handshake.", valueName: "text"))
@@ -75,7 +82,9 @@ struct ConnectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Seconds allowed for connecting and the handshake (default 10).", valueName: "seconds"))
     var timeout: Int = 10
 
-    @Option(name: .customLong("read-timeout"), help: ArgumentHelp("After --send, stop reading after this many silent seconds (default 3).", valueName: "seconds"))
+    @Option(
+        name: .customLong("read-timeout"),
+        help: ArgumentHelp("After --send, stop reading after this many silent seconds (default 3).", valueName: "seconds"))
     var readTimeout: Int = 3
 
     @Flag(help: "Print the result as JSON (schema in Docs/cli.md).")
@@ -125,7 +134,9 @@ struct ConnectCommand: ParsableCommand {
 
     private func makeContext() throws -> Context {
         let roots = try caFile.map { try InputFile($0).certificates() }
-        var certificate: X509?, chain: [X509] = [], key: PKey?
+        var certificate: X509?
+        var chain: [X509] = []
+        var key: PKey?
         if let certificateFile, let keyFile {
             let certificates = try InputFile(certificateFile).certificates()
             certificate = certificates.first
@@ -151,12 +162,15 @@ struct ConnectCommand: ParsableCommand {
 
     /// `host:port`, `[v6]:port`, or a bare host (port 443).
     static func parseTarget(_ text: String) throws -> (String, UInt16) {
-        var host = text, portText = "443"
+        var host = text
+        var portText = "443"
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { throw ValidationError("'\(text)': missing ']'") }
             host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
-            if rest.hasPrefix(":") { portText = String(rest.dropFirst()) } else if !rest.isEmpty {
+            if rest.hasPrefix(":") {
+                portText = String(rest.dropFirst())
+            } else if !rest.isEmpty {
                 throw ValidationError("'\(text)': expected [address]:port")
             }
         } else if let colon = text.lastIndex(of: ":") {
@@ -204,7 +218,9 @@ struct ConnectCommand: ParsableCommand {
                 case "r": out.append("\r")
                 case "t": out.append("\t")
                 case "\\": out.append("\\")
-                default: out.append("\\"); out.append(character)
+                default:
+                    out.append("\\")
+                    out.append(character)
                 }
                 escaping = false
             } else if character == "\\" {
@@ -255,7 +271,8 @@ struct ConnectionReport {
         ]
         if let failure = outcome.failure { lines.append(("result", failure.message)) }
         let width = lines.map(\.0.count).max() ?? 0
-        var out = lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }.joined(separator: "\n") + "\n"
+        var out =
+            lines.map { $0.0 + ":" + String(repeating: " ", count: width - $0.0.count + 1) + $0.1 }.joined(separator: "\n") + "\n"
         out += peerChain.isEmpty ? "peer chain:     (none)\n" : "peer chain:\n"
         for (depth, certificate) in peerChain.enumerated() {
             out += "  " + CertificateReport(certificate).chainLine(depth: depth) + "\n"
@@ -281,15 +298,18 @@ struct ConnectionReport {
             ("alpn", .string(connection.flatMap(ALPNSupport.selected))),
             ("sessionReused", .bool(connection?.isSessionReused ?? false)),
             ("peerChain", .array(peerChain.enumerated().map { CertificateReport($1).chainJSON(depth: $0) })),
-            ("verification", .object([
-                ("verified", .bool(verdict.map { $0.error == nil } ?? (connection?.verifyResult == .ok))),
-                ("code", .int(Int(verdict?.error?.code.rawValue ?? connection?.verifyResult.rawValue ?? 0))),
-                ("message", .string(verdict?.error?.message ?? connection.map { $0.verifyResult.message })),
-                ("depth", .int(verdict?.error?.depth)),
-                ("rule", .string(verdict?.error?.rule?.rawValue)),
-                ("pinMatched", verdict?.pinMatched.map { .bool($0) } ?? .null),
-                ("accepted", .bool(verdict?.accepted ?? (outcome.failure == nil))),
-            ])),
+            (
+                "verification",
+                .object([
+                    ("verified", .bool(verdict.map { $0.error == nil } ?? (connection?.verifyResult == .ok))),
+                    ("code", .int(Int(verdict?.error?.code.rawValue ?? connection?.verifyResult.rawValue ?? 0))),
+                    ("message", .string(verdict?.error?.message ?? connection.map { $0.verifyResult.message })),
+                    ("depth", .int(verdict?.error?.depth)),
+                    ("rule", .string(verdict?.error?.rule?.rawValue)),
+                    ("pinMatched", verdict?.pinMatched.map { .bool($0) } ?? .null),
+                    ("accepted", .bool(verdict?.accepted ?? (outcome.failure == nil))),
+                ])
+            ),
             ("received", outcome.received.isEmpty ? .null : .string(String(decoding: outcome.received, as: UTF8.self))),
             ("error", .string(outcome.failure?.message)),
         ])

@@ -16,16 +16,16 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Run a mutual-TLS demo on 127.0.0.1: a server that trusts self-signed clients on first use.",
         discussion: """
-        Everything is made in memory: a CA, a server certificate for localhost signed by it, \
-        and a self-signed client certificate. The `ossl serve` echo server runs on an \
-        ephemeral port of 127.0.0.1 with trust on first use, and a client connects three \
-        times: first (the server remembers the client's fingerprint), again resuming the \
-        first session, and with a different certificate for the same subject (refused). \
-        Each step prints what each side saw.
+            Everything is made in memory: a CA, a server certificate for localhost signed by it, \
+            and a self-signed client certificate. The `ossl serve` echo server runs on an \
+            ephemeral port of 127.0.0.1 with trust on first use, and a client connects three \
+            times: first (the server remembers the client's fingerprint), again resuming the \
+            first session, and with a different certificate for the same subject (refused). \
+            Each step prints what each side saw.
 
-        Example:
-          ossl demo
-        """
+            Example:
+              ossl demo
+            """
     )
 
     func run() throws {
@@ -36,12 +36,14 @@ struct DemoCommand: ParsableCommand {
         let pki = try DemoPKI()
         output.detail("CA:     \(try pki.root.subject.oneLineString)")
         output.detail("server: \(try pki.server.subject.oneLineString), issued by the CA, for DNS:localhost and IP:127.0.0.1")
-        output.detail("client: \(try pki.client.subject.oneLineString), self-signed, sha256 \(hex(try pki.client.digest(.sha256)))")
+        output.detail(
+            "client: \(try pki.client.subject.oneLineString), self-signed, sha256 \(hex(try pki.client.digest(.sha256)))")
 
         let tofu = TOFUStore()
         let serverContext = try Context.server(certificate: pki.server, key: pki.serverKey, chain: [pki.root])
         try DemoFeatures.configureServer(serverContext)
-        output.detail("server ALPN: \(DemoFeatures.protocols[0]); client offers \(DemoFeatures.protocols.joined(separator: ", "))")
+        output.detail(
+            "server ALPN: \(DemoFeatures.protocols[0]); client offers \(DemoFeatures.protocols.joined(separator: ", "))")
         let listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         defer { listener.close() }
         var options = EchoServer.Options()
@@ -69,18 +71,20 @@ struct DemoCommand: ParsableCommand {
 
         output.step("First connection: the client presents its self-signed certificate")
         var session: DemoFeatures.SavedSession?
-        let first = TLSClient.run(context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
-                                  send: Array("hello, server".utf8), expectedReply: 13, timeout: .seconds(10), readTimeout: .seconds(2))
+        let first = TLSClient.run(
+            context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
+            send: Array("hello, server".utf8), expectedReply: 13, timeout: .seconds(10), readTimeout: .seconds(2))
         try report(first, records: records, output: output, expectSuccess: true)
         if let connection = first.connection { session = DemoFeatures.saveSession(connection) }
         output.detail("server remembered \(tofu.count) client fingerprint(s)")
 
         output.step("Second connection: the same client again" + (session == nil ? "" : ", resuming the first session"))
-        let second = TLSClient.run(context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
-                                   send: Array("hello again".utf8), expectedReply: 11, timeout: .seconds(10), readTimeout: .seconds(2),
-                                   prepare: { connection in
-                                       if let session { try DemoFeatures.resume(session, on: connection) }
-                                   })
+        let second = TLSClient.run(
+            context: clientContext, host: "127.0.0.1", port: port, serverName: "localhost",
+            send: Array("hello again".utf8), expectedReply: 11, timeout: .seconds(10), readTimeout: .seconds(2),
+            prepare: { connection in
+                if let session { try DemoFeatures.resume(session, on: connection) }
+            })
         try report(second, records: records, output: output, expectSuccess: true)
 
         output.step("Third connection: a different self-signed certificate with the same subject")
@@ -90,12 +94,14 @@ struct DemoCommand: ParsableCommand {
         let impostorContext = try Context.client(trusting: [pki.root], certificate: impostor, key: impostorKey)
         try TLSClient.installVerifier(on: impostorContext, insecure: false, pin: nil)
         try DemoFeatures.configureClient(impostorContext)
-        let third = TLSClient.run(context: impostorContext, host: "127.0.0.1", port: port, serverName: "localhost",
-                                  send: nil, timeout: .seconds(10), readTimeout: .seconds(2))
+        let third = TLSClient.run(
+            context: impostorContext, host: "127.0.0.1", port: port, serverName: "localhost",
+            send: nil, timeout: .seconds(10), readTimeout: .seconds(2))
         try report(third, records: records, output: output, expectSuccess: false)
 
-        output.step("Done: the server remembered \(tofu.count) client certificate, let the same client back in, "
-                    + "and refused another certificate with the same subject")
+        output.step(
+            "Done: the server remembered \(tofu.count) client certificate, let the same client back in, "
+                + "and refused another certificate with the same subject")
     }
 
     /// Prints what the client and then the server saw for one connection,
@@ -109,9 +115,10 @@ struct DemoCommand: ParsableCommand {
             } else if connection.isSessionReused {
                 output.client("server verified when the session began; nothing to verify on resumption")
             }
-            output.client("protocol \(connection.protocolVersionName ?? "-"), cipher \(connection.cipherName ?? "-"), "
-                          + "group \(GroupSupport.negotiatedGroup(connection) ?? "-"), ALPN \(ALPNSupport.selected(connection) ?? "none"), "
-                          + "session reused: \(connection.isSessionReused ? "yes" : "no")")
+            output.client(
+                "protocol \(connection.protocolVersionName ?? "-"), cipher \(connection.cipherName ?? "-"), "
+                    + "group \(GroupSupport.negotiatedGroup(connection) ?? "-"), ALPN \(ALPNSupport.selected(connection) ?? "none"), "
+                    + "session reused: \(connection.isSessionReused ? "yes" : "no")")
         }
         if !outcome.received.isEmpty {
             output.client("echoed back: \"\(String(decoding: outcome.received, as: UTF8.self))\"")
@@ -126,8 +133,9 @@ struct DemoCommand: ParsableCommand {
         case "accept-first-use", "accept-known", "reject-mismatch":
             output.server("whole-chain hook decided \(record.decision): \(record.reason ?? "")")
         case "accept-resumed":
-            output.server("session resumed: the hook did not run; the client's certificate came back with the session "
-                          + "(sha256 \(record.clientFingerprint ?? "none"))")
+            output.server(
+                "session resumed: the hook did not run; the client's certificate came back with the session "
+                    + "(sha256 \(record.clientFingerprint ?? "none"))")
         default:
             output.server("\(record.decision): \(record.reason ?? "")")
         }
@@ -148,16 +156,18 @@ struct DemoPKI {
     init() throws {
         let now = Date()
         rootKey = try PKey.generate(.ec(.p256))
-        var rootBuilder = X509Builder(subject: try X509Name([("O", "ossl demo"), ("CN", "ossl demo CA")]), publicKey: rootKey,
-                                      notBefore: now - 60, notAfter: now + 86_400)
+        var rootBuilder = X509Builder(
+            subject: try X509Name([("O", "ossl demo"), ("CN", "ossl demo CA")]), publicKey: rootKey,
+            notBefore: now - 60, notAfter: now + 86_400)
         try rootBuilder.addBasicConstraints(isCA: true)
         try rootBuilder.addKeyUsage([.keyCertSign, .cRLSign])
         rootBuilder.addSubjectKeyIdentifier()
         root = try rootBuilder.sign(with: rootKey, digest: .sha256)
 
         serverKey = try PKey.generate(.ec(.p256))
-        var serverBuilder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: serverKey,
-                                        notBefore: now - 60, notAfter: now + 86_400)
+        var serverBuilder = X509Builder(
+            subject: try X509Name([("CN", "localhost")]), publicKey: serverKey,
+            notBefore: now - 60, notAfter: now + 86_400)
         serverBuilder.issuer = try root.subject
         try serverBuilder.addSubjectAlternativeNames([.dnsName("localhost"), try .ipAddress("127.0.0.1")])
         try serverBuilder.addExtendedKeyUsage([.serverAuth])
@@ -238,4 +248,3 @@ final class DemoOutput: Sendable {
     func server(_ text: String) { print("    server: \(text)") }
     func client(_ text: String) { print("    client: \(text)") }
 }
-

@@ -8,15 +8,15 @@ struct GenKeyCommand: ParsableCommand {
         commandName: "genkey",
         abstract: "Generate a private key (PKCS#8 PEM).",
         discussion: """
-        Writes the key to --out (created with mode 0600, replaced atomically) or stdout. \
-        With --passphrase the key is encrypted with AES-256-CBC.
+            Writes the key to --out (created with mode 0600, replaced atomically) or stdout. \
+            With --passphrase the key is encrypted with AES-256-CBC.
 
-        Examples:
-          ossl genkey --out key.pem                       # EC P-256
-          ossl genkey --type rsa --bits 3072 --out rsa.pem
-          ossl genkey --type ec --curve P-384
-          ossl genkey --type ed25519 --passphrase env:KEY_PASSPHRASE --out ed.pem
-        """
+            Examples:
+              ossl genkey --out key.pem                       # EC P-256
+              ossl genkey --type rsa --bits 3072 --out rsa.pem
+              ossl genkey --type ec --curve P-384
+              ossl genkey --type ed25519 --passphrase env:KEY_PASSPHRASE --out ed.pem
+            """
     )
 
     enum KeyType: String, ExpressibleByArgument, CaseIterable {
@@ -32,7 +32,8 @@ struct GenKeyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("EC curve: P-256 (default), P-384, P-521, or any name OpenSSL knows.", valueName: "name"))
     var curve: String?
 
-    @Option(help: ArgumentHelp("Encrypt the key with this passphrase: pass:TEXT, env:VARIABLE or file:PATH.", valueName: "source"))
+    @Option(
+        help: ArgumentHelp("Encrypt the key with this passphrase: pass:TEXT, env:VARIABLE or file:PATH.", valueName: "source"))
     var passphrase: String?
 
     @Option(help: ArgumentHelp("Where to write the key (default stdout).", valueName: "file"))
@@ -75,16 +76,16 @@ struct SelfSignCommand: ParsableCommand {
         commandName: "selfsign",
         abstract: "Make a self-signed certificate for a key.",
         discussion: """
-        The certificate is valid from now for --days days, has a random serial number, a \
-        subject key identifier, and the given alternative names. Without --ca it is a leaf \
-        (CA:FALSE, digitalSignature, serverAuth and clientAuth); with --ca it is a CA \
-        (CA:TRUE, keyCertSign and cRLSign). RSA and EC keys sign with SHA-256.
+            The certificate is valid from now for --days days, has a random serial number, a \
+            subject key identifier, and the given alternative names. Without --ca it is a leaf \
+            (CA:FALSE, digitalSignature, serverAuth and clientAuth); with --ca it is a CA \
+            (CA:TRUE, keyCertSign and cRLSign). RSA and EC keys sign with SHA-256.
 
-        Examples:
-          ossl genkey --out key.pem
-          ossl selfsign --key key.pem --subject /CN=localhost --san DNS:localhost --san IP:127.0.0.1 --out cert.pem
-          ossl selfsign --key ca-key.pem --subject "/O=Example/CN=Example Root" --ca --days 3650
-        """
+            Examples:
+              ossl genkey --out key.pem
+              ossl selfsign --key key.pem --subject /CN=localhost --san DNS:localhost --san IP:127.0.0.1 --out cert.pem
+              ossl selfsign --key ca-key.pem --subject "/O=Example/CN=Example Root" --ca --days 3650
+            """
     )
 
     @OptionGroup var keyOptions: KeyOptions
@@ -95,7 +96,10 @@ struct SelfSignCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Days of validity (default 365).", valueName: "n"))
     var days: Int = 365
 
-    @Option(help: ArgumentHelp("Subject alternative names: DNS:name, IP:addr, email:addr, URI:uri (repeatable, or comma-separated).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Subject alternative names: DNS:name, IP:addr, email:addr, URI:uri (repeatable, or comma-separated).",
+            valueName: "name"))
     var san: [String] = []
 
     @Flag(help: "Make a CA certificate.")
@@ -113,8 +117,9 @@ struct SelfSignCommand: ParsableCommand {
         let name = try NameOptions.subject(subject)
         let alternativeNames = try NameOptions.alternativeNames(san)
         let now = Date()
-        var builder = X509Builder(subject: name, publicKey: key, notBefore: now,
-                                  notAfter: now + TimeInterval(days) * 86_400)
+        var builder = X509Builder(
+            subject: name, publicKey: key, notBefore: now,
+            notAfter: now + TimeInterval(days) * 86_400)
         let certificate: X509
         do {
             if ca {
@@ -148,15 +153,15 @@ struct ReqCommand: ParsableCommand {
         commandName: "req",
         abstract: "Make a certificate signing request (PKCS#10, PEM) for a key.",
         discussion: """
-        The request carries the subject and, when given, a subjectAltName extension; it is \
-        signed with the key (SHA-256 for RSA and EC). Read it back with \
-        `openssl req -text -noout -verify`.
+            The request carries the subject and, when given, a subjectAltName extension; it is \
+            signed with the key (SHA-256 for RSA and EC). Read it back with \
+            `openssl req -text -noout -verify`.
 
-        Examples:
-          ossl genkey --out key.pem
-          ossl req --key key.pem --subject "/C=DE/O=Example/CN=www.example.com" --san www.example.com,example.com --out req.pem
-          ossl req --key key.pem --passphrase env:KEY_PASS --subject /CN=alice --san email:alice@example.com
-        """
+            Examples:
+              ossl genkey --out key.pem
+              ossl req --key key.pem --subject "/C=DE/O=Example/CN=www.example.com" --san www.example.com,example.com --out req.pem
+              ossl req --key key.pem --passphrase env:KEY_PASS --subject /CN=alice --san email:alice@example.com
+            """
     )
 
     @OptionGroup var keyOptions: KeyOptions
@@ -164,7 +169,10 @@ struct ReqCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The subject, as /TYPE=value/… (e.g. /CN=www.example.com/O=Example).", valueName: "name"))
     var subject: String
 
-    @Option(help: ArgumentHelp("Subject alternative names: DNS:name, IP:addr, email:addr, URI:uri (repeatable, or comma-separated).", valueName: "name"))
+    @Option(
+        help: ArgumentHelp(
+            "Subject alternative names: DNS:name, IP:addr, email:addr, URI:uri (repeatable, or comma-separated).",
+            valueName: "name"))
     var san: [String] = []
 
     @Option(help: ArgumentHelp("Where to write the request (default stdout).", valueName: "file"))

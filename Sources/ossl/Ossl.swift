@@ -20,18 +20,18 @@ struct Ossl: ParsableCommand {
         commandName: "ossl",
         abstract: "Inspect certificates and probe TLS with the system OpenSSL.",
         discussion: """
-        Exit status: 0 ok; 1 the check failed (verification failed, handshake refused); \
-        2 usage or input error. Errors are printed on stderr as one line naming the input \
-        and OpenSSL's reason. Inputs are files or - for stdin, PEM or DER.
+            Exit status: 0 ok; 1 the check failed (verification failed, handshake refused); \
+            2 usage or input error. Errors are printed on stderr as one line naming the input \
+            and OpenSSL's reason. Inputs are files or - for stdin, PEM or DER.
 
-        Examples:
-          ossl x509 cert.pem
-          ossl x509 --json /etc/ssl/certs/ca-certificates.crt | jq '.[].subject'
-          ossl verify --ca root.pem --untrusted intermediate.pem --host example.com leaf.pem
-          ossl connect example.com:443
-          ossl serve --port 1965 --tofu known-clients.txt
-          ossl demo
-        """,
+            Examples:
+              ossl x509 cert.pem
+              ossl x509 --json /etc/ssl/certs/ca-certificates.crt | jq '.[].subject'
+              ossl verify --ca root.pem --untrusted intermediate.pem --host example.com leaf.pem
+              ossl connect example.com:443
+              ossl serve --port 1965 --tofu known-clients.txt
+              ossl demo
+            """,
         version: "ossl \(Version.library) (\(Version.openSSL))",
         subcommands: [
             X509Command.self, VerifyCommand.self, ConnectCommand.self, ServeCommand.self,
@@ -56,8 +56,9 @@ struct Ossl: ParsableCommand {
                 terminate(0)
             }
             let subcommand = subcommandName(in: arguments)
-            printError("ossl\(subcommand.map { " " + $0 } ?? ""): \(oneLine(message(for: error))) "
-                + "(see 'ossl \(subcommand.map { $0 + " " } ?? "")--help')")
+            printError(
+                "ossl\(subcommand.map { " " + $0 } ?? ""): \(oneLine(message(for: error))) "
+                    + "(see 'ossl \(subcommand.map { $0 + " " } ?? "")--help')")
             terminate(2)
         }
         let name = type(of: command).configuration.commandName ?? "ossl"
@@ -106,9 +107,9 @@ struct VersionCommand: ParsableCommand {
         commandName: "version",
         abstract: "Print the versions of ossl and of the OpenSSL library it runs on.",
         discussion: """
-        Example:
-          ossl version
-        """
+            Example:
+              ossl version
+            """
     )
 
     func run() throws {

@@ -16,46 +16,47 @@ import OpenSSL
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run a TLS test server: echo, or a one-page HTTP/1.0 server; optional client certificates with trust on first use.",
+        abstract:
+            "Run a TLS test server: echo, or a one-page HTTP/1.0 server; optional client certificates with trust on first use.",
         discussion: """
-        Echoes back whatever each client sends, until the client closes. With --http, answers \
-        one HTTP request per connection with a small text page (protocol, cipher, ALPN, client \
-        certificate fingerprint or none, session reused), then closes with close_notify — what \
-        `openssl s_server -www` does. Every connection ends gracefully: close_notify (unless it \
-        failed), then the sending side is shut and what the client still sends is read for up \
-        to 2 seconds, so the client reads the last response or alert, not a reset.
+            Echoes back whatever each client sends, until the client closes. With --http, answers \
+            one HTTP request per connection with a small text page (protocol, cipher, ALPN, client \
+            certificate fingerprint or none, session reused), then closes with close_notify — what \
+            `openssl s_server -www` does. Every connection ends gracefully: close_notify (unless it \
+            failed), then the sending side is shut and what the client still sends is read for up \
+            to 2 seconds, so the client reads the last response or alert, not a reset.
 
-        No client certificate is asked for by default (--client-cert none). With --client-cert \
-        request the server asks and a client may send none; with require (or \
-        --require-client-cert) a client without one is refused. A certificate sent is judged by \
-        the whole-chain verification hook: self-signed ones are accepted. With --tofu FILE \
-        (which implies request), each subject's certificate SHA-256 fingerprint is remembered on \
-        first sight (one line appended to the file under a lock, so several servers may share \
-        it) and a different certificate for a known subject is refused — the Gemini-style \
-        trust-on-first-use server. A TOFU file that does not parse stops the server at start, \
-        naming the line.
+            No client certificate is asked for by default (--client-cert none). With --client-cert \
+            request the server asks and a client may send none; with require (or \
+            --require-client-cert) a client without one is refused. A certificate sent is judged by \
+            the whole-chain verification hook: self-signed ones are accepted. With --tofu FILE \
+            (which implies request), each subject's certificate SHA-256 fingerprint is remembered on \
+            first sight (one line appended to the file under a lock, so several servers may share \
+            it) and a different certificate for a known subject is refused — the Gemini-style \
+            trust-on-first-use server. A TOFU file that does not parse stops the server at start, \
+            naming the line.
 
-        Without --cert and --key, a self-signed EC certificate for localhost and 127.0.0.1 is \
-        made for the run (DHE cipher suites need an RSA certificate: give one with --cert). \
-        Automatic DH parameters are on, as in s_server. --cipher, --ciphersuites, --groups, \
-        --min-protocol and --max-protocol take OpenSSL's syntax; a value OpenSSL refuses is a \
-        usage error (exit status 2) with OpenSSL's reason. --keylog FILE appends the TLS \
-        secrets in the NSS key-log format (for Wireshark; debugging only).
+            Without --cert and --key, a self-signed EC certificate for localhost and 127.0.0.1 is \
+            made for the run (DHE cipher suites need an RSA certificate: give one with --cert). \
+            Automatic DH parameters are on, as in s_server. --cipher, --ciphersuites, --groups, \
+            --min-protocol and --max-protocol take OpenSSL's syntax; a value OpenSSL refuses is a \
+            usage error (exit status 2) with OpenSSL's reason. --keylog FILE appends the TLS \
+            secrets in the NSS key-log format (for Wireshark; debugging only).
 
-        The first line printed is `listening on HOST:PORT (certificate sha256 …)`; then one \
-        line per connection: peer, protocol, cipher, ALPN, client certificate fingerprint or \
-        none, and the decision (accept, accept-first-use, accept-known, accept-resumed, \
-        reject-mismatch, failed). A failing client never stops the server; a client that has \
-        not finished its handshake within --idle-timeout seconds is dropped. SIGINT or SIGTERM \
-        stop it cleanly (exit status 0).
+            The first line printed is `listening on HOST:PORT (certificate sha256 …)`; then one \
+            line per connection: peer, protocol, cipher, ALPN, client certificate fingerprint or \
+            none, and the decision (accept, accept-first-use, accept-known, accept-resumed, \
+            reject-mismatch, failed). A failing client never stops the server; a client that has \
+            not finished its handshake within --idle-timeout seconds is dropped. SIGINT or SIGTERM \
+            stop it cleanly (exit status 0).
 
-        Examples:
-          ossl serve --port 8443
-          ossl serve --http --port 8443 --cert cert.pem --key key.pem
-          ossl serve --port 1965 --cert cert.pem --key key.pem --tofu known-clients.txt
-          ossl serve --client-cert require --alpn h2,http/1.1 --max-connections 1
-          ossl serve --http --max-protocol TLSv1.2 --cert rsa.pem --key rsa-key.pem
-        """
+            Examples:
+              ossl serve --port 8443
+              ossl serve --http --port 8443 --cert cert.pem --key key.pem
+              ossl serve --port 1965 --cert cert.pem --key key.pem --tofu known-clients.txt
+              ossl serve --client-cert require --alpn h2,http/1.1 --max-connections 1
+              ossl serve --http --max-protocol TLSv1.2 --cert rsa.pem --key rsa-key.pem
+            """
     )
 
     @Option(help: ArgumentHelp("The address to listen on (default 127.0.0.1).", valueName: "addr"))
@@ -64,7 +65,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The port (default 0: any free port, printed at start).", valueName: "n"))
     var port: UInt16 = 0
 
-    @Option(name: .customLong("cert"), help: ArgumentHelp("The server certificate (and its chain after it), PEM or DER.", valueName: "file"))
+    @Option(
+        name: .customLong("cert"),
+        help: ArgumentHelp("The server certificate (and its chain after it), PEM or DER.", valueName: "file"))
     var certificateFile: String?
 
     @Option(name: .customLong("key"), help: ArgumentHelp("The server's private key.", valueName: "file"))
@@ -73,15 +76,20 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The key's passphrase: pass:TEXT, env:VARIABLE or file:PATH.", valueName: "source"))
     var passphrase: String?
 
-    @Option(name: .customLong("client-cert"),
-            help: ArgumentHelp("Ask clients for a certificate: none (default), request (a client may send none) or require.",
-                               valueName: "none|request|require"))
+    @Option(
+        name: .customLong("client-cert"),
+        help: ArgumentHelp(
+            "Ask clients for a certificate: none (default), request (a client may send none) or require.",
+            valueName: "none|request|require"))
     var clientCertificate: String?
 
     @Flag(name: .customLong("require-client-cert"), help: "The same as --client-cert require.")
     var requireClientCertificate = false
 
-    @Option(help: ArgumentHelp("Remember each client subject's certificate in FILE; refuse another one later (implies --client-cert request).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Remember each client subject's certificate in FILE; refuse another one later (implies --client-cert request).",
+            valueName: "file"))
     var tofu: String?
 
     @Flag(help: "Answer each connection's HTTP request with a page about the connection, then close (like s_server -www).")
@@ -96,13 +104,19 @@ struct ServeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("TLS 1.3 ciphersuites, colon-separated.", valueName: "list"))
     var ciphersuites: String?
 
-    @Option(help: ArgumentHelp("Key-exchange groups in preference order, colon-separated (X25519:P-256:ffdhe2048).", valueName: "list"))
+    @Option(
+        help: ArgumentHelp(
+            "Key-exchange groups in preference order, colon-separated (X25519:P-256:ffdhe2048).", valueName: "list"))
     var groups: String?
 
-    @Option(name: .customLong("min-protocol"), help: ArgumentHelp("The lowest protocol version: TLSv1.2 or TLSv1.3.", valueName: "version"))
+    @Option(
+        name: .customLong("min-protocol"),
+        help: ArgumentHelp("The lowest protocol version: TLSv1.2 or TLSv1.3.", valueName: "version"))
     var minProtocol: String?
 
-    @Option(name: .customLong("max-protocol"), help: ArgumentHelp("The highest protocol version: TLSv1.2 or TLSv1.3.", valueName: "version"))
+    @Option(
+        name: .customLong("max-protocol"),
+        help: ArgumentHelp("The highest protocol version: TLSv1.2 or TLSv1.3.", valueName: "version"))
     var maxProtocol: String?
 
     @Option(help: ArgumentHelp("Append the TLS secrets to FILE (NSS key-log format, for Wireshark).", valueName: "file"))
@@ -111,7 +125,11 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-connections"), help: ArgumentHelp("Exit after this many connections.", valueName: "n"))
     var maxConnections: Int?
 
-    @Option(name: .customLong("idle-timeout"), help: ArgumentHelp("Close a connection silent for this many seconds, or whose handshake takes longer (default 30).", valueName: "seconds"))
+    @Option(
+        name: .customLong("idle-timeout"),
+        help: ArgumentHelp(
+            "Close a connection silent for this many seconds, or whose handshake takes longer (default 30).", valueName: "seconds"
+        ))
     var idleTimeout: Int = 30
 
     /// The client-certificate mode the options ask for.
@@ -144,7 +162,8 @@ struct ServeCommand: ParsableCommand {
         for version in [ProtocolVersion.tls1_2, .tls1_3] {
             let name = version.description.lowercased()  // "tlsv1.2"
             if wanted == name || wanted == name.replacingOccurrences(of: "v", with: "")
-                || wanted == String(name.dropFirst(4)) {
+                || wanted == String(name.dropFirst(4))
+            {
                 return version
             }
         }
@@ -192,7 +211,8 @@ struct ServeCommand: ParsableCommand {
             }
         }
         if let minimum = context.minimumProtocolVersion, let maximum = context.maximumProtocolVersion,
-           minimum.rawValue > maximum.rawValue {
+            minimum.rawValue > maximum.rawValue
+        {
             throw CLIFailure.input("--min-protocol \(minimum) is above --max-protocol \(maximum)")
         }
         if let alpn, let protocols = ConnectCommand.alpnList(alpn) {
@@ -246,7 +266,8 @@ struct ServeCommand: ParsableCommand {
         defer { sources.forEach { $0.cancel() } }
 
         let fingerprint = (try? certificate.digest(.sha256)).map(hex) ?? "?"
-        output.line("listening on \(server.address) (certificate sha256 \(fingerprint)\(generated ? ", self-signed for this run" : ""))")
+        output.line(
+            "listening on \(server.address) (certificate sha256 \(fingerprint)\(generated ? ", self-signed for this run" : ""))")
         server.run()
         output.line(server.isStopped ? "stopped" : "served \(maxConnections ?? 0) connection(s); exiting")
     }
@@ -263,8 +284,9 @@ struct ServeCommand: ParsableCommand {
         do {
             let key = try PKey.generate(.ec(.p256))
             let now = Date()
-            var builder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: key,
-                                      notBefore: now - 60, notAfter: now + 30 * 86_400)
+            var builder = X509Builder(
+                subject: try X509Name([("CN", "localhost")]), publicKey: key,
+                notBefore: now - 60, notAfter: now + 30 * 86_400)
             try builder.addSubjectAlternativeNames([.dnsName("localhost"), try .ipAddress("127.0.0.1"), try .ipAddress("::1")])
             try builder.addExtendedKeyUsage([.serverAuth])
             return (try builder.sign(with: key, digest: .sha256), [], key, true)

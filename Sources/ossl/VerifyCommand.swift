@@ -8,31 +8,36 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Verify a certificate chain; exit 0 when it verifies, 1 when it does not.",
         discussion: """
-        Builds the chain from LEAF to a trusted certificate (--ca, --ca-dir, or the system's \
-        trust store when neither is given), using the --untrusted intermediates and any \
-        certificates after the first one in LEAF itself. Prints the verified chain, one line \
-        per certificate, or OpenSSL's verify error with its code, message and depth.
+            Builds the chain from LEAF to a trusted certificate (--ca, --ca-dir, or the system's \
+            trust store when neither is given), using the --untrusted intermediates and any \
+            certificates after the first one in LEAF itself. Prints the verified chain, one line \
+            per certificate, or OpenSSL's verify error with its code, message and depth.
 
-        Examples:
-          ossl verify --ca root.pem --untrusted intermediate.pem leaf.pem
-          ossl verify --ca root.pem --host www.example.com --purpose server chain.pem
-          ossl verify --ca root.pem --crl root.crl --crl-check leaf.pem
-          ossl verify --ca root.pem --at 2030-01-01T00:00:00Z --json leaf.pem
-          ossl verify --policy webpki --host www.example.com chain.pem
+            Examples:
+              ossl verify --ca root.pem --untrusted intermediate.pem leaf.pem
+              ossl verify --ca root.pem --host www.example.com --purpose server chain.pem
+              ossl verify --ca root.pem --crl root.crl --crl-check leaf.pem
+              ossl verify --ca root.pem --at 2030-01-01T00:00:00Z --json leaf.pem
+              ossl verify --policy webpki --host www.example.com chain.pem
 
-        --policy webpki adds the Web-PKI rules browsers enforce on a TLS server \
-        certificate to OpenSSL's verification (Docs/verification.md); a refusal by one \
-        of them names its rule id (D1, E1, ...), also in --json ("rule").
-        """
+            --policy webpki adds the Web-PKI rules browsers enforce on a TLS server \
+            certificate to OpenSSL's verification (Docs/verification.md); a refusal by one \
+            of them names its rule id (D1, E1, ...), also in --json ("rule").
+            """
     )
 
-    @Option(name: .customLong("ca"), help: ArgumentHelp("Trusted certificates (PEM bundle or DER); repeatable.", valueName: "file"))
+    @Option(
+        name: .customLong("ca"), help: ArgumentHelp("Trusted certificates (PEM bundle or DER); repeatable.", valueName: "file"))
     var caFiles: [String] = []
 
-    @Option(name: .customLong("ca-dir"), help: ArgumentHelp("A hashed directory of trusted certificates (openssl rehash).", valueName: "dir"))
+    @Option(
+        name: .customLong("ca-dir"),
+        help: ArgumentHelp("A hashed directory of trusted certificates (openssl rehash).", valueName: "dir"))
     var caDirectory: String?
 
-    @Option(name: .customLong("untrusted"), help: ArgumentHelp("Intermediate certificates to build the chain with; repeatable.", valueName: "file"))
+    @Option(
+        name: .customLong("untrusted"),
+        help: ArgumentHelp("Intermediate certificates to build the chain with; repeatable.", valueName: "file"))
     var untrustedFiles: [String] = []
 
     @Option(help: ArgumentHelp("The DNS name the leaf must match.", valueName: "name"))
@@ -47,10 +52,14 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The purpose the chain must allow: server, client or any.", valueName: "purpose"))
     var purpose: Purpose?
 
-    @Option(name: .customLong("at"), help: ArgumentHelp("Verify at this time instead of now (2030-01-01T00:00:00Z).", valueName: "iso-time"))
+    @Option(
+        name: .customLong("at"),
+        help: ArgumentHelp("Verify at this time instead of now (2030-01-01T00:00:00Z).", valueName: "iso-time"))
     var time: String?
 
-    @Option(name: .customLong("crl"), help: ArgumentHelp("Certificate revocation lists (PEM or DER); repeatable. Checked with --crl-check.", valueName: "file"))
+    @Option(
+        name: .customLong("crl"),
+        help: ArgumentHelp("Certificate revocation lists (PEM or DER); repeatable. Checked with --crl-check.", valueName: "file"))
     var crlFiles: [String] = []
 
     @Flag(name: .customLong("crl-check"), help: "Check the leaf against its issuer's CRL (a CRL must be given).")
@@ -62,7 +71,10 @@ struct VerifyCommand: ParsableCommand {
     @Option(name: .customLong("max-depth"), help: ArgumentHelp("The most intermediate certificates allowed.", valueName: "n"))
     var maxDepth: Int?
 
-    @Option(help: ArgumentHelp("The verification policy: openssl (OpenSSL's verdict, the default) or webpki (OpenSSL's and the Web-PKI rules).", valueName: "policy"))
+    @Option(
+        help: ArgumentHelp(
+            "The verification policy: openssl (OpenSSL's verdict, the default) or webpki (OpenSSL's and the Web-PKI rules).",
+            valueName: "policy"))
     var policy: PolicyName = .openssl
 
     @Flag(help: "Print the result as JSON (schema in Docs/cli.md).")
@@ -129,7 +141,9 @@ struct VerifyCommand: ParsableCommand {
             if json {
                 print(resultJSON(file: leafInput, chain: nil, error: error).text)
             } else {
-                print("\(leafInput.name): verification failed: error \(error.code.rawValue) at depth \(error.depth): \(error.message)")
+                print(
+                    "\(leafInput.name): verification failed: error \(error.code.rawValue) at depth \(error.depth): \(error.message)"
+                )
                 if let certificate = error.certificate {
                     print("  " + CertificateReport(certificate).chainLine(depth: error.depth))
                 }
@@ -169,7 +183,9 @@ struct VerifyCommand: ParsableCommand {
         }
         do { if let host { try store.setExpectedHost(host) } } catch { throw CLIFailure.input("--host \(host ?? "")", error) }
         do { if let ip { try store.setExpectedIPAddress(ip) } } catch { throw CLIFailure.input("--ip \(ip ?? "")", error) }
-        do { if let email { try store.setExpectedEmail(email) } } catch { throw CLIFailure.input("--email \(email ?? "")", error) }
+        do { if let email { try store.setExpectedEmail(email) } } catch {
+            throw CLIFailure.input("--email \(email ?? "")", error)
+        }
         if policy == .webpki {
             do { store.setVerificationPolicy(try .webPKI()) } catch { throw CLIFailure.input("--policy webpki", error) }
         }
@@ -181,15 +197,18 @@ struct VerifyCommand: ParsableCommand {
             ("file", .string(file.name)),
             ("verified", .bool(error == nil)),
             ("chain", .array((chain ?? []).enumerated().map { CertificateReport($1).chainJSON(depth: $0) })),
-            ("error", error.map { error in
-                .object([
-                    ("code", .int(Int(error.code.rawValue))),
-                    ("message", .string(error.message)),
-                    ("depth", .int(error.depth)),
-                    ("rule", .string(error.rule?.rawValue)),
-                    ("certificate", error.certificate.map { CertificateReport($0).chainJSON(depth: error.depth) } ?? .null),
-                ])
-            } ?? .null),
+            (
+                "error",
+                error.map { error in
+                    .object([
+                        ("code", .int(Int(error.code.rawValue))),
+                        ("message", .string(error.message)),
+                        ("depth", .int(error.depth)),
+                        ("rule", .string(error.rule?.rawValue)),
+                        ("certificate", error.certificate.map { CertificateReport($0).chainJSON(depth: error.depth) } ?? .null),
+                    ])
+                } ?? .null
+            ),
         ])
     }
 }

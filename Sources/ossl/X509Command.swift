@@ -8,26 +8,26 @@ struct X509Command: ParsableCommand {
         commandName: "x509",
         abstract: "Show certificates: a summary, OpenSSL's text, or JSON.",
         discussion: """
-        Reads every certificate of every FILE (PEM bundles included; DER is detected; - is stdin) \
-        and prints one block per certificate: by default a summary (subject, issuer, serial, \
-        validity and days left, alternative names, key, SHA-256 fingerprint, CA or not, key \
-        usages, self-signed or not); with --text what `openssl x509 -text -noout` prints; with \
-        --json one JSON array of objects whose schema Docs/cli.md documents.
+            Reads every certificate of every FILE (PEM bundles included; DER is detected; - is stdin) \
+            and prints one block per certificate: by default a summary (subject, issuer, serial, \
+            validity and days left, alternative names, key, SHA-256 fingerprint, CA or not, key \
+            usages, self-signed or not); with --text what `openssl x509 -text -noout` prints; with \
+            --json one JSON array of objects whose schema Docs/cli.md documents.
 
-        A field that does not decode (a repeated or malformed extension, a time that does not \
-        parse) never loses the certificate: it is shown in its place (in JSON as \
-        {"error": "<OpenSSL's reason>"}, a time as "raw:<as encoded>"), with one line on stderr \
-        per field, and the exit status stays 0. A certificate that does not parse at all is \
-        left out with one line on stderr, the others are printed, and the exit status is 1. An \
-        input that cannot be read (missing, damaged PEM, no certificate) is exit status 2 \
-        before any output.
+            A field that does not decode (a repeated or malformed extension, a time that does not \
+            parse) never loses the certificate: it is shown in its place (in JSON as \
+            {"error": "<OpenSSL's reason>"}, a time as "raw:<as encoded>"), with one line on stderr \
+            per field, and the exit status stays 0. A certificate that does not parse at all is \
+            left out with one line on stderr, the others are printed, and the exit status is 1. An \
+            input that cannot be read (missing, damaged PEM, no certificate) is exit status 2 \
+            before any output.
 
-        Examples:
-          ossl x509 cert.pem
-          ossl x509 --text cert.der
-          ossl x509 --json /etc/ssl/certs/ca-certificates.crt | jq -r '.[].fingerprints.sha256'
-          curl -s https://example.com/cert.pem | ossl x509 -
-        """
+            Examples:
+              ossl x509 cert.pem
+              ossl x509 --text cert.der
+              ossl x509 --json /etc/ssl/certs/ca-certificates.crt | jq -r '.[].fingerprints.sha256'
+              curl -s https://example.com/cert.pem | ossl x509 -
+            """
     )
 
     @Flag(name: .long, help: "Print what `openssl x509 -text -noout` prints.")
@@ -74,8 +74,10 @@ struct X509Command: ParsableCommand {
                 return nil
             }
         }
-        func reportFields(_ errors: [CertificateReport.FieldError],
-                          _ entry: (file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)) {
+        func reportFields(
+            _ errors: [CertificateReport.FieldError],
+            _ entry: (file: InputFile, index: Int, count: Int, result: Result<X509, OpenSSLError>)
+        ) {
             for error in errors {
                 printError("ossl x509: \(location(entry)): \(error.field): \(oneLine(error.reason))")
             }
@@ -103,7 +105,8 @@ struct X509Command: ParsableCommand {
                         printError("ossl x509: \(location(entry)): \(oneLine(describe(error)))")
                     }
                 } else {
-                    let header = entry.count > 1
+                    let header =
+                        entry.count > 1
                         ? "\(entry.file.name) [\(entry.index + 1)/\(entry.count)]"
                         : entry.file.name
                     let (summary, errors) = CertificateReport(certificate).summary(now: now)

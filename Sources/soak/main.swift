@@ -121,22 +121,26 @@ struct Material {
 func makeMaterial() throws -> Material {
     let now = Date()
     let caKey = try PKey.generate(.ec(.p256))
-    var caBuilder = X509Builder(subject: try X509Name([("CN", "soak CA")]), publicKey: caKey,
-                                notBefore: now - 60, notAfter: now + 86_400)
+    var caBuilder = X509Builder(
+        subject: try X509Name([("CN", "soak CA")]), publicKey: caKey,
+        notBefore: now - 60, notAfter: now + 86_400)
     try caBuilder.addBasicConstraints(isCA: true)
     let ca = try caBuilder.sign(with: caKey, digest: .sha256)
     func leaf(_ name: String) throws -> (PKey, X509) {
         let key = try PKey.generate(.ec(.p256))
-        var builder = X509Builder(subject: try X509Name([("CN", name)]), publicKey: key,
-                                  notBefore: now - 60, notAfter: now + 86_400)
+        var builder = X509Builder(
+            subject: try X509Name([("CN", name)]), publicKey: key,
+            notBefore: now - 60, notAfter: now + 86_400)
         try builder.addSubjectAlternativeNames([.dnsName(name)])
         return (key, try builder.sign(with: caKey, digest: .sha256, issuer: ca))
     }
     let (serverKey, server) = try leaf("localhost")
     let (altKey, alt) = try leaf("alt.localhost")
     let clientKey = try PKey.generate(.ed25519)
-    let clientCertificate = try X509Builder(subject: try X509Name([("CN", "soak client")]), publicKey: clientKey,
-                                            notBefore: now - 60, notAfter: now + 86_400).sign(with: clientKey)
+    let clientCertificate = try X509Builder(
+        subject: try X509Name([("CN", "soak client")]), publicKey: clientKey,
+        notBefore: now - 60, notAfter: now + 86_400
+    ).sign(with: clientKey)
 
     let fingerprints = FingerprintLog()
     let verifier: Context.PeerVerifier = { _, verification in
@@ -171,7 +175,8 @@ func run() throws {
     report("rss-start-kib \(residentKiB())")
     var buffer = [UInt8](repeating: 0, count: 16_384)
     var previous: (session: Session, name: String)?
-    var resumed = 0, resumptionsTried = 0
+    var resumed = 0
+    var resumptionsTried = 0
     for index in stride(from: 1, through: options.handshakes, by: 1) {
         let client = try Connection(material.clientContext)
         let server = try Connection(material.serverContext)
@@ -189,7 +194,8 @@ func run() throws {
         try client.setServerName(name)
         try handshake(client: client, server: server, buffer: &buffer)
         guard client.alpnProtocol == "h2", server.serverName == name,
-              client.peerCertificate.map({ (try? $0.subject.commonName) == name }) == true else {
+            client.peerCertificate.map({ (try? $0.subject.commonName) == name }) == true
+        else {
             throw SoakError("handshake \(index): ALPN \(client.alpnProtocol ?? "none"), SNI \(server.serverName ?? "none")")
         }
         if previous != nil && client.isSessionReused { resumed += 1 }
@@ -208,7 +214,9 @@ func run() throws {
     if resumptionsTried > 0 && resumed != resumptionsTried {
         throw SoakError("only \(resumed) of \(resumptionsTried) resumptions were accepted")
     }
-    report("client certificates seen by the servers' verifier: \(material.fingerprints.count) distinct, \(material.fingerprints.calls) calls")
+    report(
+        "client certificates seen by the servers' verifier: \(material.fingerprints.count) distinct, \(material.fingerprints.calls) calls"
+    )
 
     let bundle = try Data(contentsOf: URL(fileURLWithPath: "/etc/ssl/certs/ca-certificates.crt"))
     var parsed = 0
@@ -227,9 +235,22 @@ final class FingerprintLog: @unchecked Sendable {  // guarded by lock
     private let lock = NSLock()
     private var seen: Set<String> = []
     private var total = 0
-    func record(_ value: String) { lock.lock(); seen.insert(value); total += 1; lock.unlock() }
-    var count: Int { lock.lock(); defer { lock.unlock() }; return seen.count }
-    var calls: Int { lock.lock(); defer { lock.unlock() }; return total }
+    func record(_ value: String) {
+        lock.lock()
+        seen.insert(value)
+        total += 1
+        lock.unlock()
+    }
+    var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return seen.count
+    }
+    var calls: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return total
+    }
 }
 
 do {

@@ -1,3 +1,7 @@
+// swift-format-ignore-file
+// This file holds the guides' Swift blocks verbatim (a test checks it), so it
+// keeps the guides' layout rather than .swift-format's.
+
 import Testing
 import Foundation
 import OpenSSL

@@ -26,9 +26,12 @@ enum CellRunner {
 
     // MARK: This library as client, the peer as server
 
-    static func weAreClient(_ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
-                            deadline: ContinuousClock.Instant) throws -> String {
-        let row = cell.row, kind = cell.column.peer
+    static func weAreClient(
+        _ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
+        deadline: ContinuousClock.Instant
+    ) throws -> String {
+        let row = cell.row
+        let kind = cell.column.peer
         let identity = pki.server(row.key)
         var spec = ServerSpec(identity: identity)
         var trust = [identity.root]
@@ -69,8 +72,9 @@ enum CellRunner {
             CellFailure("\(message)\n  peer: \(peer.command)\n  peer log: \(tail(Peers.log(peer, kind, scratch: scratch)))")
         }
 
-        let context = try Context.client(trusting: trust, certificate: ours?.certificate, key: ours?.key,
-                                         chain: ours?.chain ?? [])
+        let context = try Context.client(
+            trusting: trust, certificate: ours?.certificate, key: ours?.key,
+            chain: ours?.chain ?? [])
         try context.setMinimumProtocolVersion(row.version)
         try context.setMaximumProtocolVersion(row.version)
         if row.scenario == .alpn { try context.setALPNProtocols(["swift/1", "http/1.1"]) }
@@ -81,19 +85,23 @@ enum CellRunner {
         // Cases that must fail.
         switch row.scenario {
         case .wrongCA, .wrongHost:
-            let expected: X509VerificationError.Code = row.scenario == .wrongCA ? .unableToGetIssuerCertLocally : .hostnameMismatch
+            let expected: X509VerificationError.Code =
+                row.scenario == .wrongCA ? .unableToGetIssuerCertLocally : .hostnameMismatch
             guard case .failure(let error) = handshake else { throw failure("the handshake succeeded; expected \(expected)") }
-            try require(error.openSSLError?.hasReason("certificate verify failed") == true,
-                        failure("expected certificate verify failed, got \(error)").message)
-            try require(tls.connection.verifyResult == expected,
-                        failure("verify result \(tls.connection.verifyResult), expected \(expected)").message)
+            try require(
+                error.openSSLError?.hasReason("certificate verify failed") == true,
+                failure("expected certificate verify failed, got \(error)").message)
+            try require(
+                tls.connection.verifyResult == expected,
+                failure("verify result \(tls.connection.verifyResult), expected \(expected)").message)
             return "client refused: \(expected.message)"
         case .versionMismatch:
             guard case .failure(let error) = handshake else { throw failure("a 1.3-only client agreed with a 1.2 server") }
             // GnuTLS answers a client it shares no version with by a handshake_failure alert, not protocol_version.
             let gnutlsWay = kind == .gnutls && reasons(error).contains("alert handshake failure")
-            try require(mentionsProtocolVersion(error) || gnutlsWay,
-                        failure("expected a protocol version failure, got \(error)").message)
+            try require(
+                mentionsProtocolVersion(error) || gnutlsWay,
+                failure("expected a protocol version failure, got \(error)").message)
             return "refused: \(reasons(error))"
         case .untrustedClientCertificate:
             // TLS 1.2: the alert ends the handshake. TLS 1.3: the client finishes
@@ -108,16 +116,18 @@ enum CellRunner {
             }
             guard let error else { throw failure("the peer accepted an untrusted client certificate") }
             try require("\(error)".contains("alert"), failure("expected an alert from the server, got \(error)").message)
-            try require(peerRefusedClientCertificate(peer, kind, scratch: scratch),
-                        failure("the peer did not report refusing the certificate").message)
+            try require(
+                peerRefusedClientCertificate(peer, kind, scratch: scratch),
+                failure("the peer did not report refusing the certificate").message)
             return "server refused it: \(reasons(error))"
         default:
             if case .failure(let error) = handshake { throw failure("handshake failed: \(error)") }
         }
 
         var connection = tls.connection
-        try require(connection.protocolVersion == row.version,
-                    failure("negotiated \(connection.protocolVersionName ?? "nothing"), expected \(row.version)").message)
+        try require(
+            connection.protocolVersion == row.version,
+            failure("negotiated \(connection.protocolVersionName ?? "nothing"), expected \(row.version)").message)
         let expectedServer = spec.byName?.identity.certificate ?? spec.identity.certificate
         try require(try connection.peerCertificate?.der == expectedServer.der, failure("unexpected server certificate").message)
         let note = "\(connection.protocolVersionName ?? "?") \(connection.cipherName ?? "?")"
@@ -134,8 +144,9 @@ enum CellRunner {
         case .closeNotifyFromPeer:
             let request = Peers.closingRequest(kind)
             let (reply, end) = try sendThenReadToEnd(tls, request)
-            try require(Peers.closingReplyIsRight(kind, reply),
-                        failure("unexpected reply \(String(decoding: reply.prefix(80), as: UTF8.self).debugDescription)").message)
+            try require(
+                Peers.closingReplyIsRight(kind, reply),
+                failure("unexpected reply \(String(decoding: reply.prefix(80), as: UTF8.self).debugDescription)").message)
             try require(caseOf(end) == "zeroReturn", failure("the connection ended with \(end.caseName), not zeroReturn").message)
             return note + ", zeroReturn on the peer's close_notify"
         case .closeNotifyFromUs:
@@ -143,8 +154,9 @@ enum CellRunner {
             let complete = try tls.shutdown(waitForPeer: true)
             try require(complete, failure("the peer did not answer our close_notify").message)
             if kind == .python {
-                try require(peer.waitForText("\"how\": \"close_notify\"", timeout: 5),
-                            failure("the peer did not see a clean close").message)
+                try require(
+                    peer.waitForText("\"how\": \"close_notify\"", timeout: 5),
+                    failure("the peer did not see a clean close").message)
             }
             return note + ", two-way close_notify"
         case .abruptFromPeer:
@@ -156,14 +168,16 @@ enum CellRunner {
         case .abruptFromUs:
             try echoSmall(tls, failure)
             tls.closeAbruptly()
-            try require(peerSawUncleanClose(peer, kind, scratch: scratch),
-                        failure("the peer did not report an unclean close").message)
+            try require(
+                peerSawUncleanClose(peer, kind, scratch: scratch),
+                failure("the peer did not report an unclean close").message)
             return note + ", the peer saw an unclean close"
         case .clientCertificate, .selfSignedClientCertificate:
             try echoSmall(tls, failure)
             let name = ours?.commonName ?? "?"
-            try require(peerSawClientCertificate(peer, kind, commonName: name, scratch: scratch),
-                        failure("the peer did not report the client certificate \(name)").message)
+            try require(
+                peerSawClientCertificate(peer, kind, commonName: name, scratch: scratch),
+                failure("the peer did not report the client certificate \(name)").message)
             _ = try? tls.shutdown(waitForPeer: false)
             return note + ", peer saw \(name)"
         case .serverName:
@@ -175,8 +189,9 @@ enum CellRunner {
             _ = try? tls.shutdown(waitForPeer: false)
             return note
         case .alpn:
-            try require(connection.alpnProtocol == "http/1.1",
-                        failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
+            try require(
+                connection.alpnProtocol == "http/1.1",
+                failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
             try echoSmall(tls, failure)
             _ = try? tls.shutdown(waitForPeer: false)
             return note + ", ALPN http/1.1"
@@ -207,9 +222,12 @@ enum CellRunner {
 
     // MARK: This library as server, the peer as client
 
-    static func weAreServer(_ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
-                            deadline: ContinuousClock.Instant) throws -> String {
-        let row = cell.row, kind = cell.column.peer
+    static func weAreServer(
+        _ cell: Cell, pki: InteropPKI, scratch: TemporaryDirectory,
+        deadline: ContinuousClock.Instant
+    ) throws -> String {
+        let row = cell.row
+        let kind = cell.column.peer
         var identity = pki.server(row.key)
         var spec = ClientSpec(trustFile: identity.rootFile)
         var clientRoots: [X509]?
@@ -256,8 +274,9 @@ enum CellRunner {
         if row.scenario == .serverName {
             // Present wrong.example unless the client asks for localhost: the
             // callback switches the connection to the localhost context.
-            context = try Context.server(certificate: pki.wrongHost.certificate, key: pki.wrongHost.key,
-                                         chain: pki.wrongHost.chain)
+            context = try Context.server(
+                certificate: pki.wrongHost.certificate, key: pki.wrongHost.key,
+                chain: pki.wrongHost.chain)
             let named = try Context.server(certificate: identity.certificate, key: identity.key, chain: identity.chain)
             try named.setMinimumProtocolVersion(row.version)
             try named.setMaximumProtocolVersion(row.version)
@@ -266,8 +285,9 @@ enum CellRunner {
                 if connection.serverName == "localhost" { try connection.setContext(named) }
             }
         } else if let clientRoots {
-            context = try Context.mutualTLSServer(certificate: identity.certificate, key: identity.key, chain: identity.chain,
-                                                  trusting: clientRoots, verifier: verifier)
+            context = try Context.mutualTLSServer(
+                certificate: identity.certificate, key: identity.key, chain: identity.chain,
+                trusting: clientRoots, verifier: verifier)
         } else {
             context = try Context.server(certificate: identity.certificate, key: identity.key, chain: identity.chain)
         }
@@ -280,8 +300,9 @@ enum CellRunner {
         let port = listener.localPort
         let sessionFile = scratch.path("session.pem")
         let twoRuns = row.scenario == .resumption && kind == .openssl
-        var peer = try Peers.startClient(kind, spec, port: port, scratch: scratch,
-                                         sessionFile: twoRuns ? sessionFile : nil)
+        var peer = try Peers.startClient(
+            kind, spec, port: port, scratch: scratch,
+            sessionFile: twoRuns ? sessionFile : nil)
         defer { peer.stop() }
         func failure(_ message: String) -> CellFailure {
             CellFailure("\(message)\n  peer: \(peer.command)\n  peer log: \(tail(Peers.log(peer, kind, scratch: scratch)))")
@@ -305,10 +326,12 @@ enum CellRunner {
             switch row.scenario {
             case .wrongCA, .wrongHost:
                 guard case .failure(let error) = handshake else { throw failure("the peer accepted the server certificate") }
-                let expected: X509VerificationError.Code = row.scenario == .wrongCA ? .unableToGetIssuerCertLocally : .hostnameMismatch
+                let expected: X509VerificationError.Code =
+                    row.scenario == .wrongCA ? .unableToGetIssuerCertLocally : .hostnameMismatch
                 _ = peer.waitForExit(timeout: 10)
-                try require(peerRefusedServerCertificate(peer, kind, expected, scratch: scratch),
-                            failure("the peer did not report \(expected) (\(expected.rawValue))").message)
+                try require(
+                    peerRefusedServerCertificate(peer, kind, expected, scratch: scratch),
+                    failure("the peer did not report \(expected) (\(expected.rawValue))").message)
                 return "peer refused: \(expected.message); here: \(reasons(error))"
             case .versionMismatch:
                 guard case .failure(let error) = handshake else { throw failure("a 1.2 server agreed with a 1.3-only client") }
@@ -316,41 +339,50 @@ enum CellRunner {
                 return "refused: \(reasons(error))"
             case .untrustedClientCertificate:
                 guard case .failure(let error) = handshake else { throw failure("accepted an untrusted client certificate") }
-                try require(error.openSSLError?.hasReason("certificate verify failed") == true,
-                            failure("expected certificate verify failed, got \(error)").message)
-                try require(connection.verifyResult == .depthZeroSelfSignedCert,
-                            failure("verify result \(connection.verifyResult), expected self-signed (18)").message)
+                try require(
+                    error.openSSLError?.hasReason("certificate verify failed") == true,
+                    failure("expected certificate verify failed, got \(error)").message)
+                try require(
+                    connection.verifyResult == .depthZeroSelfSignedCert,
+                    failure("verify result \(connection.verifyResult), expected self-signed (18)").message)
                 return "server refused: \(connection.verifyResult.message)"
             default:
                 if case .failure(let error) = handshake { throw failure("handshake failed: \(error)") }
             }
-            try require(connection.protocolVersion == row.version,
-                        failure("negotiated \(connection.protocolVersionName ?? "nothing"), expected \(row.version)").message)
+            try require(
+                connection.protocolVersion == row.version,
+                failure("negotiated \(connection.protocolVersionName ?? "nothing"), expected \(row.version)").message)
             note = "\(connection.protocolVersionName ?? "?") \(connection.cipherName ?? "?")"
 
             switch row.scenario {
             case .clientCertificate, .selfSignedClientCertificate:
                 let expected = try spec.identity?.certificate.der
-                try require(try connection.peerCertificate?.der == expected, failure("the client certificate is not the one sent").message)
+                try require(
+                    try connection.peerCertificate?.der == expected, failure("the client certificate is not the one sent").message
+                )
                 if row.scenario == .selfSignedClientCertificate {
                     let calls = hookCalls.withLock { $0 }
                     try require(calls.count == 1, failure("the whole-chain hook ran \(calls.count) times").message)
-                    try require(calls.first?.isTrustedByOpenSSL == false,
-                                failure("OpenSSL trusted a self-signed client certificate").message)
+                    try require(
+                        calls.first?.isTrustedByOpenSSL == false,
+                        failure("OpenSSL trusted a self-signed client certificate").message)
                     note += ", hook accepted the pinned certificate"
                 } else {
-                    try require(connection.verifiedChain?.count == 3, failure("verified chain is not leaf, intermediate, root").message)
+                    try require(
+                        connection.verifiedChain?.count == 3, failure("verified chain is not leaf, intermediate, root").message)
                     note += ", client chain verified"
                 }
             case .serverName:
                 let calls = serverNameCalls.withLock { $0 }
                 try require(calls == ["localhost"], failure("the server-name callback saw \(calls)").message)
-                try require(try connection.certificate?.der == identity.certificate.der,
-                            failure("the server did not switch to the localhost certificate").message)
+                try require(
+                    try connection.certificate?.der == identity.certificate.der,
+                    failure("the server did not switch to the localhost certificate").message)
                 note += ", SNI localhost picked the certificate"
             case .alpn:
-                try require(connection.alpnProtocol == "http/1.1",
-                            failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
+                try require(
+                    connection.alpnProtocol == "http/1.1",
+                    failure("ALPN gave \(connection.alpnProtocol ?? "nothing"), expected http/1.1").message)
                 note += ", ALPN http/1.1"
             case .resumption where index == 1:
                 try require(connection.isSessionReused, failure("the second connection was not resumed").message)
@@ -373,12 +405,14 @@ enum CellRunner {
                 _ = try? tls.shutdown(waitForPeer: false)
                 continue
             }
-            try finishAsServer(row.scenario, kind: kind, peer: peer, tls: tls, spec: spec, scratch: scratch,
-                               note: &note, failure: failure)
+            try finishAsServer(
+                row.scenario, kind: kind, peer: peer, tls: tls, spec: spec, scratch: scratch,
+                note: &note, failure: failure)
         }
         let exit = peer.waitForExit(timeout: 10)
         if [.abruptFromPeer, .abruptFromUs].contains(row.scenario) == false {
-            try require(exit?.succeeded == true, failure("the peer client ended with \(exit.map { "\($0)" } ?? "no exit")").message)
+            try require(
+                exit?.succeeded == true, failure("the peer client ended with \(exit.map { "\($0)" } ?? "no exit")").message)
         }
         if row.scenario != .abruptFromPeer {
             let received = peer.stdout
@@ -386,7 +420,8 @@ enum CellRunner {
             // the second; s_client ran twice and this is the second run's output.
             let expected = row.scenario == .resumption && kind == .python ? spec.payload + spec.payload : spec.payload
             if let offset = firstDifference(received, expected) {
-                throw failure("the peer received \(received.count) bytes, differing from the \(expected.count) sent at byte \(offset)")
+                throw failure(
+                    "the peer received \(received.count) bytes, differing from the \(expected.count) sent at byte \(offset)")
             }
         }
         if row.scenario == .echo { note += ", 1 MiB echoed intact" }
@@ -394,15 +429,18 @@ enum CellRunner {
     }
 
     /// After the echo: how this library's server ends the connection, per scenario.
-    private static func finishAsServer(_ scenario: Scenario, kind: PeerKind, peer: PeerProcess, tls: LocalTLS,
-                                       spec: ClientSpec, scratch: TemporaryDirectory, note: inout String,
-                                       failure: (String) -> CellFailure) throws {
+    private static func finishAsServer(
+        _ scenario: Scenario, kind: PeerKind, peer: PeerProcess, tls: LocalTLS,
+        spec: ClientSpec, scratch: TemporaryDirectory, note: inout String,
+        failure: (String) -> CellFailure
+    ) throws {
         switch scenario {
         case .closeNotifyFromPeer:
             waitForEcho(peer, spec)
             peer.closeInput()
             let (_, end) = try tls.readToEnd()
-            try require(caseOf(end) == "zeroReturn", failure("the read ended with \(end.caseName) (\(end)), not zeroReturn").message)
+            try require(
+                caseOf(end) == "zeroReturn", failure("the read ended with \(end.caseName) (\(end)), not zeroReturn").message)
             _ = try? tls.shutdown(waitForPeer: false)
             note += ", zeroReturn on the peer's close_notify"
         case .closeNotifyFromUs:
@@ -410,15 +448,17 @@ enum CellRunner {
             if let error = try tls.shutdownAwaitingReply() {
                 // gnutls-cli closes its socket on close_notify without answering
                 // (it logs the clean close, checked below); every other peer answers.
-                try require(kind == .gnutls && error.isUnexpectedEOF,
-                            failure("the peer did not answer our close_notify: \(error)").message)
+                try require(
+                    kind == .gnutls && error.isUnexpectedEOF,
+                    failure("the peer did not answer our close_notify: \(error)").message)
                 note += ", close_notify (gnutls-cli does not answer it)"
             } else {
                 note += ", two-way close_notify"
             }
             _ = peer.waitForExit(timeout: 10)
-            try require(peerSawCleanClose(peer, kind, scratch: scratch),
-                        failure("the peer did not report a clean close").message)
+            try require(
+                peerSawCleanClose(peer, kind, scratch: scratch),
+                failure("the peer did not report a clean close").message)
         case .abruptFromPeer:
             waitForEcho(peer, spec)
             peer.killPeer()
@@ -429,8 +469,9 @@ enum CellRunner {
             waitForEcho(peer, spec)
             tls.closeAbruptly()
             _ = peer.waitForExit(timeout: 10)
-            try require(peerSawUncleanClose(peer, kind, scratch: scratch),
-                        failure("the peer did not report an unclean close").message)
+            try require(
+                peerSawUncleanClose(peer, kind, scratch: scratch),
+                failure("the peer did not report an unclean close").message)
             note += ", the peer saw an unclean close"
         default:
             waitForEcho(peer, spec)
@@ -459,7 +500,8 @@ enum CellRunner {
 
     private static func echoSmall(_ tls: LocalTLS, _ failure: (String) -> CellFailure) throws {
         let echoed = try tls.exchange(smallPayload, expect: smallPayload.count)
-        try require(echoed == smallPayload, failure("the echo was \(String(decoding: echoed, as: UTF8.self).debugDescription)").message)
+        try require(
+            echoed == smallPayload, failure("the echo was \(String(decoding: echoed, as: UTF8.self).debugDescription)").message)
     }
 
     private static func sendThenReadToEnd(_ tls: LocalTLS, _ request: [UInt8]) throws -> ([UInt8], SSLError) {

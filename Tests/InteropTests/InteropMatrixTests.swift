@@ -100,8 +100,10 @@ actor CellGate {
     /// running after `limit` seconds gives `timedOut` instead (its thread is
     /// abandoned; its peers die by their own `timeout` wrapper), so one stuck
     /// cell cannot stall the run.
-    nonisolated func run<T: Sendable>(limit: Double = 90, timedOut: T,
-                                      _ body: @escaping @Sendable () -> T) async -> T {
+    nonisolated func run<T: Sendable>(
+        limit: Double = 90, timedOut: T,
+        _ body: @escaping @Sendable () -> T
+    ) async -> T {
         await acquire()
         let once = Mutex(false)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<T, Never>) in

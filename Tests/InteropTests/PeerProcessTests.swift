@@ -34,8 +34,12 @@ struct PeerProcessTests {
         #expect(cat.waitFor(timeout: 5) { out, _ in out == Array("echo me\n".utf8) })
         #expect(cat.waitForExit(timeout: 5)?.succeeded == true)
 
-        let server = try PeerProcess("/usr/bin/openssl", ["s_server", "-accept", "127.0.0.1:0", "-nocert", "-psk", "00",
-                                                          "-naccept", "1", "-quiet"], lifetime: 10)
+        let server = try PeerProcess(
+            "/usr/bin/openssl",
+            [
+                "s_server", "-accept", "127.0.0.1:0", "-nocert", "-psk", "00",
+                "-naccept", "1", "-quiet",
+            ], lifetime: 10)
         defer { server.stop() }
         let port = server.listeningPort(timeout: 5)
         #expect(port != nil && port != 0)

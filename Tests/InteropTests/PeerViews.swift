@@ -6,14 +6,18 @@ import TestSupport
 /// Each peer says it in its own words; these are the words.
 extension CellRunner {
     /// The peer server saw (and accepted) the client certificate named `commonName`.
-    static func peerSawClientCertificate(_ peer: PeerProcess, _ kind: PeerKind, commonName: String,
-                                         scratch: TemporaryDirectory) -> Bool {
+    static func peerSawClientCertificate(
+        _ peer: PeerProcess, _ kind: PeerKind, commonName: String,
+        scratch: TemporaryDirectory
+    ) -> Bool {
         switch kind {
         case .openssl:
             return peer.waitForText("Peer certificate: CN = \(commonName)", timeout: 5)
         case .python:
             return peer.waitFor(timeout: 5) { _, stderr in
-                Peers.pythonEvents(stderr).contains { $0["event"] as? String == "handshake" && $0["peer_subject"] as? String == commonName }
+                Peers.pythonEvents(stderr).contains {
+                    $0["event"] as? String == "handshake" && $0["peer_subject"] as? String == commonName
+                }
             }
         case .gnutls:
             return peer.waitForText("CN=\(commonName)", timeout: 5)
@@ -39,14 +43,18 @@ extension CellRunner {
     }
 
     /// The peer client refused this library's server certificate with `code`.
-    static func peerRefusedServerCertificate(_ peer: PeerProcess, _ kind: PeerKind, _ code: X509VerificationError.Code,
-                                             scratch: TemporaryDirectory) -> Bool {
+    static func peerRefusedServerCertificate(
+        _ peer: PeerProcess, _ kind: PeerKind, _ code: X509VerificationError.Code,
+        scratch: TemporaryDirectory
+    ) -> Bool {
         let log = Peers.log(peer, kind, scratch: scratch)
         switch kind {
         case .openssl:
             return log.contains("verify error:num=\(code.rawValue):")
         case .python:
-            return Peers.pythonEvents(peer).contains { $0["event"] as? String == "error" && $0["verify_code"] as? Int == Int(code.rawValue) }
+            return Peers.pythonEvents(peer).contains {
+                $0["event"] as? String == "error" && $0["verify_code"] as? Int == Int(code.rawValue)
+            }
         case .gnutls:
             return code == .hostnameMismatch
                 ? log.contains("does not match the expected")

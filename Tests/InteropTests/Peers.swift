@@ -79,13 +79,17 @@ enum Peers {
         let peer: PeerProcess
         switch kind {
         case .openssl:
-            var arguments = ["s_server", "-accept", "127.0.0.1:0", "-naccept", String(spec.connections),
-                             "-cert", spec.identity.leafFile, "-key", spec.identity.keyFile]
+            var arguments = [
+                "s_server", "-accept", "127.0.0.1:0", "-naccept", String(spec.connections),
+                "-cert", spec.identity.leafFile, "-key", spec.identity.keyFile,
+            ]
             if let intermediates = spec.identity.intermediatesFile { arguments += ["-cert_chain", intermediates] }
             if let (name, other) = spec.byName {
                 // The second context builds its chain from the CA file (there is no -cert_chain2).
-                arguments += ["-servername", name, "-cert2", other.leafFile, "-key2", other.keyFile,
-                              "-CAfile", InteropPKIFiles.caBundle]
+                arguments += [
+                    "-servername", name, "-cert2", other.leafFile, "-key2", other.keyFile,
+                    "-CAfile", InteropPKIFiles.caBundle,
+                ]
             }
             if let ca = spec.clientCAFile {
                 // -nameopt oneline: "Peer certificate: CN = x" on every version
@@ -100,8 +104,10 @@ enum Peers {
             peer = try PeerProcess(openssl, arguments)
             if !spec.closes { peer.echoOutputToInput() }
         case .python:
-            var arguments = [pyPeer, "server", "--cert", spec.identity.chainFile, "--key", spec.identity.keyFile,
-                             "--connections", String(spec.connections)]
+            var arguments = [
+                pyPeer, "server", "--cert", spec.identity.chainFile, "--key", spec.identity.keyFile,
+                "--connections", String(spec.connections),
+            ]
             if let (name, other) = spec.byName {
                 arguments += ["--sni-name", name, "--sni-cert", other.chainFile, "--sni-key", other.keyFile]
             }
@@ -114,8 +120,10 @@ enum Peers {
             var arguments = ["-p", "0", "--x509certfile", spec.identity.chainFile, "--x509keyfile", spec.identity.keyFile]
             if let (_, other) = spec.byName {
                 // GnuTLS picks, among its certificates, the one whose name matches the SNI.
-                arguments = ["-p", "0", "--x509certfile", spec.identity.chainFile, "--x509keyfile", spec.identity.keyFile,
-                             "--x509certfile", other.chainFile, "--x509keyfile", other.keyFile]
+                arguments = [
+                    "-p", "0", "--x509certfile", spec.identity.chainFile, "--x509keyfile", spec.identity.keyFile,
+                    "--x509certfile", other.chainFile, "--x509keyfile", other.keyFile,
+                ]
             }
             if let ca = spec.clientCAFile {
                 arguments += ["--require-client-cert", "--verify-client-cert", "--x509cafile", ca]
@@ -158,12 +166,16 @@ enum Peers {
     // MARK: Clients
 
     /// Starts a peer client towards 127.0.0.1:`port`.
-    static func startClient(_ kind: PeerKind, _ spec: ClientSpec, port: UInt16, scratch: TemporaryDirectory,
-                            sessionFile: String? = nil, resumeFrom: String? = nil) throws -> PeerProcess {
+    static func startClient(
+        _ kind: PeerKind, _ spec: ClientSpec, port: UInt16, scratch: TemporaryDirectory,
+        sessionFile: String? = nil, resumeFrom: String? = nil
+    ) throws -> PeerProcess {
         switch kind {
         case .openssl:
-            var arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", spec.trustFile,
-                             "-verify_return_error", "-brief", "-nocommands"]
+            var arguments = [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", spec.trustFile,
+                "-verify_return_error", "-brief", "-nocommands",
+            ]
             if let name = spec.serverName {
                 arguments += ["-servername", name, "-verify_hostname", name]
             } else {
@@ -181,8 +193,10 @@ enum Peers {
             if spec.then != .close { arguments += ["-ign_eof"] }
             return try PeerProcess(openssl, arguments)
         case .python:
-            var arguments = [pyPeer, "client", "--port", String(port), "--ca", spec.trustFile,
-                             "--send", String(spec.payload.count)]
+            var arguments = [
+                pyPeer, "client", "--port", String(port), "--ca", spec.trustFile,
+                "--send", String(spec.payload.count),
+            ]
             if let name = spec.serverName { arguments += ["--server-name", name] }
             if let identity = spec.identity { arguments += ["--cert", identity.chainFile, "--key", identity.keyFile] }
             if let alpn = spec.alpn { arguments += ["--alpn", alpn.joined(separator: ",")] }
@@ -195,8 +209,10 @@ enum Peers {
             }
             return try PeerProcess(try program(for: Column(peer: .python, role: .client)), arguments)
         case .gnutls:
-            var arguments = ["-p", String(port), "127.0.0.1", "--x509cafile", spec.trustFile,
-                             "--logfile", scratch.path("gnutls-cli.log")]
+            var arguments = [
+                "-p", String(port), "127.0.0.1", "--x509cafile", spec.trustFile,
+                "--logfile", scratch.path("gnutls-cli.log"),
+            ]
             if let name = spec.serverName {
                 arguments += ["--sni-hostname", name, "--verify-hostname", name]
             } else {
@@ -233,7 +249,8 @@ enum Peers {
     static func pythonEvents(_ stderr: String) -> [[String: Any]] {
         stderr.split(separator: "\n").compactMap { line in
             guard line.hasPrefix("{"),
-                  let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+                let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            else { return nil }
             return object
         }
     }

@@ -28,8 +28,9 @@ struct CertificateBridgeTests {
             #expect(try X509Name(certificate.subject).der == original.subject.der)
             #expect(try derOf(DistinguishedName(original.issuer)) == original.issuer.der)
             if !original.serialNumber.isNegative {
-                #expect(Array(certificate.serialNumber.bytes).dropLeadingZeros()
-                    == original.serialNumber.magnitude.dropLeadingZeros())
+                #expect(
+                    Array(certificate.serialNumber.bytes).dropLeadingZeros()
+                        == original.serialNumber.magnitude.dropLeadingZeros())
             }
             #expect(try certificate.notValidAfter == original.notAfter)
             #expect(try derOf(certificate.publicKey) == original.publicKey.publicKeyDER())
@@ -63,7 +64,8 @@ struct CertificateBridgeTests {
         #expect(try server.extensions.basicConstraints == .notCertificateAuthority)
         #expect(try certificates[1].extensions.basicConstraints == .isCertificateAuthority(maxPathLength: 0))
         // An extension made on the swift-certificates side reads in OpenSSL.
-        let made = try Certificate.Extension(SwiftCertificatesBasicConstraints.isCertificateAuthority(maxPathLength: 3), critical: true)
+        let made = try Certificate.Extension(
+            SwiftCertificatesBasicConstraints.isCertificateAuthority(maxPathLength: 3), critical: true)
         let mine = X509Extension(made)
         #expect(mine.oid == X509Extension.basicConstraintsOID)
         #expect(mine.text.contains("CA:TRUE"))
@@ -76,8 +78,10 @@ struct CertificateBridgeTests {
         // L (UniversalString), written by hand.
         let der = Self.name([
             [Self.attribute([0x55, 0x04, 0x06], tag: 0x13, Array("US".utf8))],
-            [Self.attribute([0x55, 0x04, 0x03], tag: 0x0c, Array("Zoë".utf8)),
-             Self.attribute([0x55, 0x04, 0x0b], tag: 0x1e, [0x00, 0x55, 0x00, 0x6e, 0x00, 0x69, 0x00, 0x74])],
+            [
+                Self.attribute([0x55, 0x04, 0x03], tag: 0x0c, Array("Zoë".utf8)),
+                Self.attribute([0x55, 0x04, 0x0b], tag: 0x1e, [0x00, 0x55, 0x00, 0x6e, 0x00, 0x69, 0x00, 0x74]),
+            ],
             [Self.attribute([0x55, 0x04, 0x0a], tag: 0x14, Array("Org".utf8))],
             [Self.attribute([0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01], tag: 0x16, Array("a@b.example".utf8))],
             [Self.attribute([0x55, 0x04, 0x07], tag: 0x1c, [0, 0, 0, 0x4c, 0, 0, 0, 0x41])],
@@ -89,10 +93,13 @@ struct CertificateBridgeTests {
         let rdns = Array(distinguishedName)
         #expect(rdns.count == 5)
         #expect(rdns.map { Array($0).count } == [1, 2, 1, 1, 1])
-        #expect(rdns.map { Array($0).first?.type } == [.RDNAttributeType.countryName, .RDNAttributeType.commonName,
-                                                       .RDNAttributeType.organizationName,
-                                                       .RDNAttributeType.emailAddress,
-                                                       .RDNAttributeType.localityName])
+        #expect(
+            rdns.map { Array($0).first?.type } == [
+                .RDNAttributeType.countryName, .RDNAttributeType.commonName,
+                .RDNAttributeType.organizationName,
+                .RDNAttributeType.emailAddress,
+                .RDNAttributeType.localityName,
+            ])
 
         let back = try X509Name(distinguishedName)
         #expect(back.der == der)
@@ -124,7 +131,9 @@ struct CertificateBridgeTests {
         #expect(csr.publicKey.isValidSignature(csr.signature, for: csr))
         #expect(csr.subject == (try DistinguishedName(request.subject)))
         let requested = try #require(try csr.attributes.extensionRequest)
-        #expect(try requested.extensions.subjectAlternativeNames == SubjectAlternativeNames([SwiftCertificatesGeneralName.dnsName("request.example")]))
+        #expect(
+            try requested.extensions.subjectAlternativeNames
+                == SubjectAlternativeNames([SwiftCertificatesGeneralName.dnsName("request.example")]))
 
         // The other way: swift-certificates signs with the OpenSSL key.
         let made = try CertificateSigningRequest(
@@ -163,8 +172,9 @@ struct CertificateBridgeTests {
         // one, so make two private extensions and give the second the
         // first's OID in the DER (1.3.6.1.4.1.55555.2 -> .1).
         let key = try PKey.generate(.ec(.p256))
-        var builder = X509Builder(subject: try X509Name([("CN", "twice")]), publicKey: key,
-                                  notBefore: Date() - 60, notAfter: Date() + 3600)
+        var builder = X509Builder(
+            subject: try X509Name([("CN", "twice")]), publicKey: key,
+            notBefore: Date() - 60, notAfter: Date() + 3600)
         builder.addExtension(X509Extension(oid: "1.3.6.1.4.1.55555.1", critical: false, value: [0x05, 0x00]))
         builder.addExtension(X509Extension(oid: "1.3.6.1.4.1.55555.2", critical: false, value: [0x05, 0x00]))
         var der = try builder.sign(with: key).der
@@ -185,9 +195,11 @@ struct CertificateBridgeTests {
 
     /// A Name in DER from RDNs of AttributeTypeAndValue encodings (each RDN's SET sorted as DER asks).
     static func name(_ rdns: [[[UInt8]]]) -> [UInt8] {
-        tlv(0x30, rdns.flatMap { rdn in
-            tlv(0x31, rdn.sorted { $0.lexicographicallyPrecedes($1) }.flatMap { $0 })
-        })
+        tlv(
+            0x30,
+            rdns.flatMap { rdn in
+                tlv(0x31, rdn.sorted { $0.lexicographicallyPrecedes($1) }.flatMap { $0 })
+            })
     }
 
     static func attribute(_ oid: [UInt8], tag: UInt8, _ value: [UInt8]) -> [UInt8] {

@@ -150,8 +150,10 @@ struct KeyBridgeTests {
         let small = try PKey.generate(.rsa(bits: 1024))
         #expect(code { _ = try _RSA.Signing.PrivateKey(small) } == .refused)
 
-        let error = CertificateBridgeError(.noCounterpart, operation: "PKey to P256.Signing.PrivateKey",
-                                           detail: "swift-crypto has no signing key of type ED448")
-        #expect(error.description == "PKey to P256.Signing.PrivateKey: no counterpart: swift-crypto has no signing key of type ED448")
+        let error = CertificateBridgeError(
+            .noCounterpart, operation: "PKey to P256.Signing.PrivateKey",
+            detail: "swift-crypto has no signing key of type ED448")
+        #expect(
+            error.description == "PKey to P256.Signing.PrivateKey: no counterpart: swift-crypto has no signing key of type ED448")
     }
 }

@@ -26,8 +26,10 @@ struct PeerVerificationBridgeTests {
         private var _openSSLError: X509VerificationError?
         private var _swiftCertificates: CertificateValidationResult?
 
-        func set(peer: [Certificate], verified: [Certificate]?, openSSLError: X509VerificationError?,
-                 swiftCertificates: CertificateValidationResult) {
+        func set(
+            peer: [Certificate], verified: [Certificate]?, openSSLError: X509VerificationError?,
+            swiftCertificates: CertificateValidationResult
+        ) {
             lock.withLock {
                 _peer = peer
                 _verified = verified
@@ -54,13 +56,16 @@ struct PeerVerificationBridgeTests {
 
     /// A client context whose hook runs `verifier` and accepts only when
     /// both OpenSSL and swift-certificates accept.
-    func client<Policy: VerifierPolicy>(_ makeVerifier: @escaping @Sendable () -> Verifier<Policy>,
-                                        record: Record) throws -> Context {
+    func client<Policy: VerifierPolicy>(
+        _ makeVerifier: @escaping @Sendable () -> Verifier<Policy>,
+        record: Record
+    ) throws -> Context {
         let context = try Context.client(trusting: [pki.root])
         try context.setPeerVerification { _, verification in
             let result = try verification.validate(with: makeVerifier())
-            record.set(peer: try verification.peerCertificates, verified: try verification.verifiedCertificates,
-                       openSSLError: verification.openSSLError, swiftCertificates: result)
+            record.set(
+                peer: try verification.peerCertificates, verified: try verification.verifiedCertificates,
+                openSSLError: verification.openSSLError, swiftCertificates: result)
             guard case .validCertificate = result, verification.isAcceptedByPolicy else { return .reject }
             return .accept
         }
@@ -87,9 +92,11 @@ struct PeerVerificationBridgeTests {
         let verifier = { @Sendable in
             Verifier(rootCertificates: CertificateStore([root])) { RFC5280Policy() }
         }
-        let failure = try await handshake(client: try client(verifier, record: record),
-                                          server: try Context.server(certificate: pki.server, key: pki.serverKey,
-                                                                     chain: [pki.intermediate]))
+        let failure = try await handshake(
+            client: try client(verifier, record: record),
+            server: try Context.server(
+                certificate: pki.server, key: pki.serverKey,
+                chain: [pki.intermediate]))
         #expect(failure == nil)
         #expect(record.peer == [try Certificate(pki.server), try Certificate(pki.intermediate)])
         #expect(record.verified == [try Certificate(pki.server), try Certificate(pki.intermediate), root])
@@ -112,9 +119,11 @@ struct PeerVerificationBridgeTests {
         }
         // P-256 leaf: OpenSSL accepts; the user's policy refuses.
         let refused = Record()
-        let failure = try await handshake(client: try client(makeVerifier, record: refused),
-                                          server: try Context.server(certificate: pki.server, key: pki.serverKey,
-                                                                     chain: [pki.intermediate]))
+        let failure = try await handshake(
+            client: try client(makeVerifier, record: refused),
+            server: try Context.server(
+                certificate: pki.server, key: pki.serverKey,
+                chain: [pki.intermediate]))
         #expect(failure == "client")
         #expect(refused.openSSLError == nil)
         guard case .couldNotValidate(let failures) = refused.swiftCertificates else {
@@ -125,9 +134,11 @@ struct PeerVerificationBridgeTests {
 
         // RSA leaf under the same root: both accept.
         let accepted = Record()
-        let success = try await handshake(client: try client(makeVerifier, record: accepted),
-                                          server: try Context.server(certificate: pki.rsaServer, key: pki.rsaServerKey,
-                                                                     chain: [pki.intermediate]))
+        let success = try await handshake(
+            client: try client(makeVerifier, record: accepted),
+            server: try Context.server(
+                certificate: pki.rsaServer, key: pki.rsaServerKey,
+                chain: [pki.intermediate]))
         #expect(success == nil)
         guard case .validCertificate = accepted.swiftCertificates else {
             Issue.record("swift-certificates refused the RSA leaf: \(String(describing: accepted.swiftCertificates))")
@@ -142,9 +153,11 @@ struct PeerVerificationBridgeTests {
         let verifier = { @Sendable in
             Verifier(rootCertificates: CertificateStore([root])) { RFC5280Policy() }
         }
-        let failure = try await handshake(client: try client(verifier, record: record),
-                                          server: try Context.server(certificate: pki.expired, key: pki.expiredKey,
-                                                                     chain: [pki.intermediate]))
+        let failure = try await handshake(
+            client: try client(verifier, record: record),
+            server: try Context.server(
+                certificate: pki.expired, key: pki.expiredKey,
+                chain: [pki.intermediate]))
         #expect(failure == "client")
         #expect(record.openSSLError?.code == .certHasExpired)
         #expect(record.peer.first == (try Certificate(pki.expired)))

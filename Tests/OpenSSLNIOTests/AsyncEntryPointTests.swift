@@ -15,8 +15,10 @@ import TestSupport
 struct AsyncEntryPointTests {
     /// Serves each connection of `server` in a child task: echoes every
     /// buffer and records each child's handshake outcome, until the server closes.
-    static func serveEcho(_ server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
-                          results: LockedBox<[Result<TLSHandshakeResult, any Error>]>) async throws {
+    static func serveEcho(
+        _ server: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        results: LockedBox<[Result<TLSHandshakeResult, any Error>]>
+    ) async throws {
         try await server.executeThenClose { connections in
             try await withThrowingDiscardingTaskGroup { group in
                 for try await connection in connections {
@@ -41,18 +43,22 @@ struct AsyncEntryPointTests {
         for _ in 0..<500 where !condition() { try await Task.sleep(for: .milliseconds(10)) }
     }
 
-    @Test("async: bindOpenSSL and connectOpenSSL give NIOAsyncChannels over TLS in one call; the handshake result is reachable from both, with the client certificate")
+    @Test(
+        "async: bindOpenSSL and connectOpenSSL give NIOAsyncChannels over TLS in one call; the handshake result is reachable from both, with the client certificate"
+    )
     func serverAndClientInOneCall() async throws {
         let server = try await ServerBootstrap(group: Sockets.group)
-            .bindOpenSSL(host: "127.0.0.1", port: 0, context: try NIOContexts.server(requireClientCertificate: true, alpn: ["echo/1"]))
+            .bindOpenSSL(
+                host: "127.0.0.1", port: 0, context: try NIOContexts.server(requireClientCertificate: true, alpn: ["echo/1"]))
         let port = try Sockets.port(of: server.channel)
         let results = LockedBox<[Result<TLSHandshakeResult, any Error>]>([])
         async let serving: Void = Self.serveEcho(server, results: results)
 
         let client = try await ClientBootstrap(group: Sockets.group)
-            .connectOpenSSL(host: "127.0.0.1", port: port,
-                            context: try NIOContexts.client(withCertificate: true, alpn: ["echo/1"]),
-                            serverHostname: "localhost")
+            .connectOpenSSL(
+                host: "127.0.0.1", port: port,
+                context: try NIOContexts.client(withCertificate: true, alpn: ["echo/1"]),
+                serverHostname: "localhost")
         // Returned after the handshake: the result is there at once.
         let clientResult = try await client.openSSLHandshakeResult()
         #expect(clientResult.alpnProtocol == "echo/1")
@@ -79,7 +85,9 @@ struct AsyncEntryPointTests {
         #expect(serverResult.verifiedChain?.count == 3)
     }
 
-    @Test("async: connectOpenSSL throws the handshake's error with OpenSSL's reason and closes the connection; the server child's result fails too")
+    @Test(
+        "async: connectOpenSSL throws the handshake's error with OpenSSL's reason and closes the connection; the server child's result fails too"
+    )
     func handshakeFailureThrows() async throws {
         let server = try await ServerBootstrap(group: Sockets.group)
             .bindOpenSSL(host: "127.0.0.1", port: 0, context: try NIOContexts.server())
@@ -91,10 +99,12 @@ struct AsyncEntryPointTests {
         do {
             // The certificate is for localhost, not for this name.
             _ = try await ClientBootstrap(group: Sockets.group)
-                .connectOpenSSL(host: "127.0.0.1", port: port, context: try NIOContexts.client(),
-                                serverHostname: "other.example", configure: { channel in
-                    closedChannels.mutate { $0.append(channel) }
-                })
+                .connectOpenSSL(
+                    host: "127.0.0.1", port: port, context: try NIOContexts.client(),
+                    serverHostname: "other.example",
+                    configure: { channel in
+                        closedChannels.mutate { $0.append(channel) }
+                    })
             Issue.record("the handshake with the wrong host name succeeded")
         } catch let error as OpenSSLHandshakeError {
             guard case .failed(.ssl(let reason)) = error else {
@@ -114,7 +124,9 @@ struct AsyncEntryPointTests {
         #expect(throws: OpenSSLHandshakeError.self) { try results.get().first?.get() }
     }
 
-    @Test("async: a handshake that never completes ends with OpenSSLHandshakeTimeoutError on the client and a closed connection on the server")
+    @Test(
+        "async: a handshake that never completes ends with OpenSSLHandshakeTimeoutError on the client and a closed connection on the server"
+    )
     func handshakeDeadline() async throws {
         // A TCP server that accepts and says nothing.
         let silent = try await ServerBootstrap(group: Sockets.group)
@@ -122,8 +134,9 @@ struct AsyncEntryPointTests {
         let started = ContinuousClock.now
         await #expect(throws: OpenSSLHandshakeTimeoutError(timeout: .milliseconds(300))) {
             _ = try await ClientBootstrap(group: Sockets.group)
-                .connectOpenSSL(host: "127.0.0.1", port: try Sockets.port(of: silent), context: try NIOContexts.client(),
-                                serverHostname: "localhost", handshakeTimeout: .milliseconds(300))
+                .connectOpenSSL(
+                    host: "127.0.0.1", port: try Sockets.port(of: silent), context: try NIOContexts.client(),
+                    serverHostname: "localhost", handshakeTimeout: .milliseconds(300))
         }
         let waited = ContinuousClock.now - started
         #expect(waited >= .milliseconds(300) && waited < .seconds(5), "waited \(waited)")
@@ -158,26 +171,32 @@ struct AsyncEntryPointTests {
         }
     }
 
-    @Test("async: configure adds handlers after the TLS handler on both ends; the generic variants return the initializer's value after the handshake")
+    @Test(
+        "async: configure adds handlers after the TLS handler on both ends; the generic variants return the initializer's value after the handshake"
+    )
     func configureAndGenericVariants() async throws {
         // Server: the generic variant, its initializer adding a handler after TLS.
         let server = try await ServerBootstrap(group: Sockets.group)
-            .bindOpenSSL(host: "127.0.0.1", port: 0, context: try NIOContexts.server(), childChannelInitializer: { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(Uppercaser())
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            })
+            .bindOpenSSL(
+                host: "127.0.0.1", port: 0, context: try NIOContexts.server(),
+                childChannelInitializer: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(Uppercaser())
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                    }
+                })
         let port = try Sockets.port(of: server.channel)
         let results = LockedBox<[Result<TLSHandshakeResult, any Error>]>([])
         async let serving: Void = Self.serveEcho(server, results: results)
 
         // Client: the convenience variant with configure; the server upper-cases, the client too.
         let client = try await ClientBootstrap(group: Sockets.group)
-            .connectOpenSSL(host: "127.0.0.1", port: port, context: try NIOContexts.client(),
-                            serverHostname: "localhost", configure: { channel in
-                try channel.pipeline.syncOperations.addHandler(Uppercaser())
-            })
+            .connectOpenSSL(
+                host: "127.0.0.1", port: port, context: try NIOContexts.client(),
+                serverHostname: "localhost",
+                configure: { channel in
+                    try channel.pipeline.syncOperations.addHandler(Uppercaser())
+                })
         let echo = try await client.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: "mixed Case"))
             for try await var buffer in inbound { return buffer.readString(length: buffer.readableBytes) ?? "" }
@@ -187,10 +206,12 @@ struct AsyncEntryPointTests {
 
         // The generic client variant: whatever the initializer returns, once the handshake is done.
         let handshakeSeen = try await ClientBootstrap(group: Sockets.group)
-            .connectOpenSSL(host: "127.0.0.1", port: port, context: try NIOContexts.client(),
-                            serverHostname: "localhost", channelInitializer: { channel in
-                channel.eventLoop.makeSucceededFuture(channel)
-            })
+            .connectOpenSSL(
+                host: "127.0.0.1", port: port, context: try NIOContexts.client(),
+                serverHostname: "localhost",
+                channelInitializer: { channel in
+                    channel.eventLoop.makeSucceededFuture(channel)
+                })
         let result = try await handshakeSeen.openSSLHandshakeResult().get()
         #expect(result.protocolVersion == .tls1_3)
         try await handshakeSeen.close()

@@ -76,7 +76,9 @@ struct HookFailure: Error, Equatable {
 }
 
 /// Polls `condition` (every 5 ms, at most `seconds`), running `between` each time.
-func eventually(seconds: Double = 10, _ between: () async throws -> Void = {}, _ condition: () async throws -> Bool) async throws -> Bool {
+func eventually(
+    seconds: Double = 10, _ between: () async throws -> Void = {}, _ condition: () async throws -> Bool
+) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         try await between()
@@ -176,13 +178,15 @@ struct AsyncHookTests {
 
     // MARK: N05 client
 
-    @Test("N05 client: the handshake waits for the async hook, bytes arriving meanwhile are kept, the hook runs once, accept completes it",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N05 client: the handshake waits for the async hook, bytes arriving meanwhile are kept, the hook runs once, accept completes it",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientAcceptWaits(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
         let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(context: try NIOContexts.client(maximumVersion: version),
-                                             serverHostname: "localhost", verification: gate.hook),
+            client: try OpenSSLClientHandler(
+                context: try NIOContexts.client(maximumVersion: version),
+                serverHostname: "localhost", verification: gate.hook),
             server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
         // The server's first flight one byte at a time: the hook starts as soon
         // as the certificate is in, and the rest arrives while it decides.
@@ -199,11 +203,12 @@ struct AsyncHookTests {
         #expect(gate.calls == 1)
 
         gate.answer(.success(.accept))
-        #expect(try await eventually({ try await pair.pump() }) {
-            let client = try await pair.client { $0.handshakeCompletions.count == 1 }
-            let server = try await pair.server { $0.handshakeCompletions.count == 1 }
-            return client && server
-        })
+        #expect(
+            try await eventually({ try await pair.pump() }) {
+                let client = try await pair.client { $0.handshakeCompletions.count == 1 }
+                let server = try await pair.server { $0.handshakeCompletions.count == 1 }
+                return client && server
+            })
         try await pair.send(from: pair.client, "after the decision")
         try await pair.pump()
         #expect(try await pair.server { $0.text } == "after the decision")
@@ -212,13 +217,15 @@ struct AsyncHookTests {
         await pair.finish()
     }
 
-    @Test("N05 client: an async rejection fails the handshake with OpenSSL's verify failure, and the server gets an alert",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N05 client: an async rejection fails the handshake with OpenSSL's verify failure, and the server gets an alert",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientReject(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
         let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(context: try NIOContexts.client(maximumVersion: version),
-                                             serverHostname: "localhost", verification: gate.hook),
+            client: try OpenSSLClientHandler(
+                context: try NIOContexts.client(maximumVersion: version),
+                serverHostname: "localhost", verification: gate.hook),
             server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
         gate.answer(.success(.reject))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
@@ -235,8 +242,9 @@ struct AsyncHookTests {
     @Test("N05 client: an error thrown by the async hook fails the handshake with that error")
     func clientThrows() async throws {
         let gate = Gate<VerificationDecision>()
-        let handler = try OpenSSLClientHandler(context: try NIOContexts.client(), serverHostname: "localhost",
-                                               verification: gate.hook)
+        let handler = try OpenSSLClientHandler(
+            context: try NIOContexts.client(), serverHostname: "localhost",
+            verification: gate.hook)
         let pair = try await AsyncPair(client: handler, server: try OpenSSLServerHandler(context: try NIOContexts.server()))
         gate.answer(.failure(HookFailure(reason: "the revocation service said no")))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
@@ -266,19 +274,23 @@ struct AsyncHookTests {
 
     // MARK: N06 server
 
-    static func serverPair(version: ProtocolVersion, gate: Gate<VerificationDecision>,
-                           clientTickets: LockedBox<Int>) async throws -> (AsyncPair, Context, OpenSSLClientHandler) {
+    static func serverPair(
+        version: ProtocolVersion, gate: Gate<VerificationDecision>,
+        clientTickets: LockedBox<Int>
+    ) async throws -> (AsyncPair, Context, OpenSSLClientHandler) {
         let clientContext = try NIOContexts.client(maximumVersion: version, withCertificate: true)
         try clientContext.setNewSessionCallback { _, _ in clientTickets.mutate { $0 += 1 } }
         let serverContext = try NIOContexts.server(maximumVersion: version, requireClientCertificate: true)
         let client = try OpenSSLClientHandler(context: clientContext, serverHostname: "localhost")
-        let pair = try await AsyncPair(client: client,
-                                       server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        let pair = try await AsyncPair(
+            client: client,
+            server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
         return (pair, serverContext, client)
     }
 
-    @Test("N06 server: before the decision no completion event, no plaintext, no session ticket; after accept everything is released and tickets issued",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N06 server: before the decision no completion event, no plaintext, no session ticket; after accept everything is released and tickets issued",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func serverAccept(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
         let tickets = LockedBox(0)
@@ -298,12 +310,14 @@ struct AsyncHookTests {
         }
 
         gate.answer(.success(.accept))
-        #expect(try await eventually({ try await pair.pump() }) {
-            try await pair.server { $0.text == "sent before the decision" && $0.handshakeCompletions.count == 1 }
-        })
-        #expect(try await eventually({ try await pair.pump() }) {
-            try await pair.client { $0.text == "server wrote before the decision" }
-        })
+        #expect(
+            try await eventually({ try await pair.pump() }) {
+                try await pair.server { $0.text == "sent before the decision" && $0.handshakeCompletions.count == 1 }
+            })
+        #expect(
+            try await eventually({ try await pair.pump() }) {
+                try await pair.client { $0.text == "server wrote before the decision" }
+            })
         #expect(tickets.get() == (version == .tls1_3 ? 2 : 1))
         #expect(gate.calls == 1)
         #expect(try await pair.server { $0.errorTexts }.isEmpty)
@@ -311,8 +325,9 @@ struct AsyncHookTests {
         await pair.finish()
     }
 
-    @Test("N06 server: after a rejection the client receives a fatal alert, no ticket, the session is forgotten and the channel closes",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N06 server: after a rejection the client receives a fatal alert, no ticket, the session is forgotten and the channel closes",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func serverReject(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
         let tickets = LockedBox(0)
@@ -337,7 +352,8 @@ struct AsyncHookTests {
         await pair.finish()
     }
 
-    @Test("N06 server: an error thrown by the async hook ends the handshake with that error and an alert (TLS 1.2: internal_error)")
+    @Test(
+        "N06 server: an error thrown by the async hook ends the handshake with that error and an alert (TLS 1.2: internal_error)")
     func serverThrows() async throws {
         let gate = Gate<VerificationDecision>()
         let tickets = LockedBox(0)
@@ -384,7 +400,8 @@ struct AsyncHookTests {
             server: try OpenSSLServerHandler(context: serverContext, certificateSelector: gate.selector))
     }
 
-    @Test("N07 async certificate selection: the handshake waits for the answer to the SNI name and presents the chosen certificate")
+    @Test(
+        "N07 async certificate selection: the handshake waits for the answer to the SNI name and presents the chosen certificate")
     func certificateSelection() async throws {
         let gate = Gate<OpenSSLCertificateSelection>()
         let pair = try await Self.selectionPair(gate: gate)
@@ -393,13 +410,17 @@ struct AsyncHookTests {
         try await pair.pump()
         #expect(try await pair.client { $0.handshakeCompletions.isEmpty })
         #expect(gate.names == ["localhost"])
-        gate.answer(.success(OpenSSLCertificateSelection(certificateChain: [Self.pki.server, Self.pki.intermediate],
-                                                         privateKey: Self.pki.serverKey)))
-        #expect(try await eventually({ try await pair.pump() }) {
-            let client = try await pair.client { $0.handshakeCompletions.count == 1 }
-            let server = try await pair.server { $0.handshakeCompletions.count == 1 }
-            return client && server
-        })
+        gate.answer(
+            .success(
+                OpenSSLCertificateSelection(
+                    certificateChain: [Self.pki.server, Self.pki.intermediate],
+                    privateKey: Self.pki.serverKey)))
+        #expect(
+            try await eventually({ try await pair.pump() }) {
+                let client = try await pair.client { $0.handshakeCompletions.count == 1 }
+                let server = try await pair.server { $0.handshakeCompletions.count == 1 }
+                return client && server
+            })
         let result = try await pair.client.openSSLHandshakeResult().get()
         let presented = try result.peerCertificateChain.map { try $0.der }
         #expect(presented == [try Self.pki.server.der, try Self.pki.intermediate.der])
@@ -435,8 +456,9 @@ struct AsyncHookTests {
         }
     }
 
-    @Test("N05 client with VerifyMode.none: an async rejection still fails the handshake (OpenSSL alone would go on)",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N05 client with VerifyMode.none: an async rejection still fails the handshake (OpenSSL alone would go on)",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientRejectWithoutPeerVerification(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
         let context = try NIOContexts.client(maximumVersion: version)
@@ -459,8 +481,9 @@ struct AsyncHookTests {
     func asyncDecideLaterIsAUsageError() async throws {
         let clientGate = Gate<VerificationDecision>()
         let clientSide = try await AsyncPair(
-            client: try OpenSSLClientHandler(context: try NIOContexts.client(), serverHostname: "localhost",
-                                             verification: clientGate.hook),
+            client: try OpenSSLClientHandler(
+                context: try NIOContexts.client(), serverHostname: "localhost",
+                verification: clientGate.hook),
             server: try OpenSSLServerHandler(context: try NIOContexts.server()))
         clientGate.answer(.success(.decideLater))
         #expect(try await eventually({ try await clientSide.pump() }) { try await clientSide.client { !$0.errors.isEmpty } })
@@ -512,8 +535,11 @@ struct AsyncHookTests {
     func certificateSelectionMismatchedKey() async throws {
         let gate = Gate<OpenSSLCertificateSelection>()
         let pair = try await Self.selectionPair(gate: gate)
-        gate.answer(.success(OpenSSLCertificateSelection(certificateChain: [Self.pki.server, Self.pki.intermediate],
-                                                         privateKey: Self.pki.wrongHostKey)))
+        gate.answer(
+            .success(
+                OpenSSLCertificateSelection(
+                    certificateChain: [Self.pki.server, Self.pki.intermediate],
+                    privateKey: Self.pki.wrongHostKey)))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.server { !$0.errors.isEmpty } })
         let error = try await Self.handshakeFailure(pair.server, pair.serverRecorder)
         guard case .callback(let cause)? = error else {
@@ -525,7 +551,9 @@ struct AsyncHookTests {
         await pair.finish()
     }
 
-    @Test("N06 server, TLS 1.2 with a session cache and no tickets: the session is cached only once the hook accepts, and the client resumes it")
+    @Test(
+        "N06 server, TLS 1.2 with a session cache and no tickets: the session is cached only once the hook accepts, and the client resumes it"
+    )
     func serverAcceptCachesTheSession() async throws {
         // With tickets, OpenSSL gives a TLS 1.2 session no ID and never caches
         // it on the server; without them the cache is the only way to resume.
@@ -535,15 +563,17 @@ struct AsyncHookTests {
         let gate = Gate<VerificationDecision>()
         let first = try Connection(clientContext)
         try first.setServerName("localhost")
-        let pair = try await AsyncPair(client: try OpenSSLClientHandler(connection: first),
-                                       server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        let pair = try await AsyncPair(
+            client: try OpenSSLClientHandler(connection: first),
+            server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
         try await pair.pump()
         #expect(try await eventually { gate.isWaiting })
         #expect(serverContext.cachedSessionCount == 0)
         gate.answer(.success(.accept))
-        #expect(try await eventually({ try await pair.pump() }) {
-            try await pair.client { $0.handshakeCompletions.count == 1 }
-        })
+        #expect(
+            try await eventually({ try await pair.pump() }) {
+                try await pair.client { $0.handshakeCompletions.count == 1 }
+            })
         #expect(serverContext.cachedSessionCount == 1)
         nonisolated(unsafe) let firstConnection = first
         let session = try #require(try await pair.client.testingEventLoop.executeInContext { firstConnection.session })
@@ -553,20 +583,24 @@ struct AsyncHookTests {
         let resuming = try Connection(clientContext)
         try resuming.setSession(session)
         try resuming.setServerName("localhost")
-        let again = try await AsyncPair(client: try OpenSSLClientHandler(connection: resuming),
-                                        server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
-        #expect(try await eventually({ try await again.pump() }) {
-            let client = try await again.client { $0.handshakeCompletions.count == 1 }
-            let server = try await again.server { $0.handshakeCompletions.count == 1 }
-            return client && server
-        })
+        let again = try await AsyncPair(
+            client: try OpenSSLClientHandler(connection: resuming),
+            server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        #expect(
+            try await eventually({ try await again.pump() }) {
+                let client = try await again.client { $0.handshakeCompletions.count == 1 }
+                let server = try await again.server { $0.handshakeCompletions.count == 1 }
+                return client && server
+            })
         nonisolated(unsafe) let resumingConnection = resuming
         #expect(try await again.client.testingEventLoop.executeInContext { resumingConnection.isSessionReused })
         #expect(gate.calls == 1)
         await again.finish()
     }
 
-    @Test("N06 server, TLS 1.3: a client resuming with its ticket gets one new ticket, as OpenSSL sends after a resumption, and the hook does not run")
+    @Test(
+        "N06 server, TLS 1.3: a client resuming with its ticket gets one new ticket, as OpenSSL sends after a resumption, and the hook does not run"
+    )
     func serverResumptionGetsOneTicket() async throws {
         let tickets = LockedBox<[Session]>([])
         let clientContext = try NIOContexts.client(maximumVersion: .tls1_3, withCertificate: true)
@@ -584,11 +618,13 @@ struct AsyncHookTests {
         let resuming = try Connection(clientContext)
         try resuming.setSession(ticket)
         try resuming.setServerName("localhost")
-        let again = try await AsyncPair(client: try OpenSSLClientHandler(connection: resuming),
-                                        server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
-        #expect(try await eventually({ try await again.pump() }) {
-            try await again.server { $0.handshakeCompletions.count == 1 }
-        })
+        let again = try await AsyncPair(
+            client: try OpenSSLClientHandler(connection: resuming),
+            server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
+        #expect(
+            try await eventually({ try await again.pump() }) {
+                try await again.server { $0.handshakeCompletions.count == 1 }
+            })
         try await again.send(from: again.client, "x")
         #expect(try await eventually({ try await again.pump() }) { try await again.server { $0.text == "x" } })
         nonisolated(unsafe) let resumingConnection = resuming

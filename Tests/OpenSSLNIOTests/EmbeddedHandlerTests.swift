@@ -18,11 +18,14 @@ struct EmbeddedHandlerTests {
         let server: OpenSSLServerHandler
     }
 
-    static func makePair(client clientContext: Context? = nil, server serverContext: Context? = nil,
-                         hostname: String? = "localhost", serverHalfClosure: Bool = false,
-                         clientCloseTimeout: TimeAmount = .seconds(5), clientHead: (any ChannelHandler)? = nil) throws -> Pair {
-        let client = try OpenSSLClientHandler(context: try clientContext ?? NIOContexts.client(), serverHostname: hostname,
-                                              closeTimeout: clientCloseTimeout)
+    static func makePair(
+        client clientContext: Context? = nil, server serverContext: Context? = nil,
+        hostname: String? = "localhost", serverHalfClosure: Bool = false,
+        clientCloseTimeout: TimeAmount = .seconds(5), clientHead: (any ChannelHandler)? = nil
+    ) throws -> Pair {
+        let client = try OpenSSLClientHandler(
+            context: try clientContext ?? NIOContexts.client(), serverHostname: hostname,
+            closeTimeout: clientCloseTimeout)
         let server = try OpenSSLServerHandler(context: try serverContext ?? NIOContexts.server())
         let channels = try EmbeddedPair(client: client, server: server, serverHalfClosure: serverHalfClosure)
         if let clientHead {
@@ -33,8 +36,9 @@ struct EmbeddedHandlerTests {
 
     // MARK: N01
 
-    @Test("N01 a TLS 1.2 and a TLS 1.3 handshake complete and carry data both ways",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N01 a TLS 1.2 and a TLS 1.3 handshake complete and carry data both ways",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func handshakeAndDataBothWays(version: ProtocolVersion) throws {
         let pair = try Self.makePair(server: try NIOContexts.server(maximumVersion: version))
         defer { pair.channels.finish() }
@@ -79,7 +83,8 @@ struct EmbeddedHandlerTests {
 
     @Test("N01 with release-buffers contexts the handlers keep no plaintext buffer between reads, and deliver the same bytes")
     func plaintextBufferReleasedWhenIdle() throws {
-        let client = try NIOContexts.client(), server = try NIOContexts.server()
+        let client = try NIOContexts.client()
+        let server = try NIOContexts.server()
         for context in [client, server] { try context.setMode(.releaseBuffers) }
         let pair = try Self.makePair(client: client, server: server)
         defer { pair.channels.finish() }
@@ -144,8 +149,10 @@ struct EmbeddedHandlerTests {
         defer { _ = try? client.finish(acceptAlreadyClosed: true) }
         try client.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         #expect(try client.readOutbound(as: ByteBuffer.self) == nil)
-        try client.pipeline.syncOperations.addHandler(try OpenSSLClientHandler(context: try NIOContexts.client(),
-                                                                               serverHostname: "localhost"))
+        try client.pipeline.syncOperations.addHandler(
+            try OpenSSLClientHandler(
+                context: try NIOContexts.client(),
+                serverHostname: "localhost"))
         let hello = try EmbeddedPair.drainOutbound(client)
         // A TLS handshake record (22) carrying a ClientHello (1).
         #expect(hello.count > 9 && hello[0] == 22 && hello[5] == 1)
@@ -153,8 +160,9 @@ struct EmbeddedHandlerTests {
 
     @Test("N01 the handshake result is a Sendable value with protocol, cipher, ALPN, peer chain and verified chain")
     func handshakeResultValue() throws {
-        let pair = try Self.makePair(client: try NIOContexts.client(withCertificate: true, alpn: ["h2"]),
-                                     server: try NIOContexts.server(requireClientCertificate: true, alpn: ["h2"]))
+        let pair = try Self.makePair(
+            client: try NIOContexts.client(withCertificate: true, alpn: ["h2"]),
+            server: try NIOContexts.server(requireClientCertificate: true, alpn: ["h2"]))
         defer { pair.channels.finish() }
         let clientFuture = pair.channels.client.openSSLHandshakeResult()
         let serverFuture = pair.channels.server.openSSLHandshakeResult()
@@ -209,11 +217,13 @@ struct EmbeddedHandlerTests {
         typealias InboundIn = ByteBuffer
     }
 
-    @Test("N02 handshakeCompleted carries the ALPN protocol and NIO's ALPN handler configures the pipeline from it",
-          arguments: [true, false])
+    @Test(
+        "N02 handshakeCompleted carries the ALPN protocol and NIO's ALPN handler configures the pipeline from it",
+        arguments: [true, false])
     func alpnNegotiation(serverSpeaksALPN: Bool) throws {
-        let pair = try Self.makePair(client: try NIOContexts.client(alpn: ["http/1.1", "h2"]),
-                                     server: try NIOContexts.server(alpn: serverSpeaksALPN ? ["h2", "http/1.1"] : nil))
+        let pair = try Self.makePair(
+            client: try NIOContexts.client(alpn: ["http/1.1", "h2"]),
+            server: try NIOContexts.server(alpn: serverSpeaksALPN ? ["h2", "http/1.1"] : nil))
         defer { pair.channels.finish() }
         let results = LockedBox<[ALPNResult]>([])
         let negotiation = ApplicationProtocolNegotiationHandler { result, channel in
@@ -277,8 +287,9 @@ struct EmbeddedHandlerTests {
         #expect(throws: ChannelError.self) { try pair.channels.client.send("late").wait() }
     }
 
-    @Test("N03 end of stream without close_notify is an unclean-shutdown error, not a handshake failure",
-          arguments: [false, true])
+    @Test(
+        "N03 end of stream without close_notify is an unclean-shutdown error, not a handshake failure",
+        arguments: [false, true])
     func uncleanShutdown(halfClosure: Bool) throws {
         let pair = try Self.makePair(serverHalfClosure: halfClosure)
         defer { pair.channels.finish() }
@@ -311,8 +322,9 @@ struct EmbeddedHandlerTests {
         #expect(ERR_peek_error() == 0)
     }
 
-    @Test("N03 end of stream during the handshake is a handshake failure",
-          arguments: [EmbeddedHandlerTests.Side.server, .client])
+    @Test(
+        "N03 end of stream during the handshake is a handshake failure",
+        arguments: [EmbeddedHandlerTests.Side.server, .client])
     func endOfStreamMidHandshake(side: Side) throws {
         let pair = try Self.makePair()
         defer { pair.channels.finish() }
@@ -428,8 +440,10 @@ struct EmbeddedHandlerTests {
     func truncatedClientHello() throws {
         // A real ClientHello from the client handler.
         let client = EmbeddedChannel()
-        try client.pipeline.syncOperations.addHandler(try OpenSSLClientHandler(context: try NIOContexts.client(),
-                                                                               serverHostname: "localhost"))
+        try client.pipeline.syncOperations.addHandler(
+            try OpenSSLClientHandler(
+                context: try NIOContexts.client(),
+                serverHostname: "localhost"))
         try client.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         let hello = try EmbeddedPair.drainOutbound(client)
         _ = try? client.finish(acceptAlreadyClosed: true)
@@ -448,8 +462,9 @@ struct EmbeddedHandlerTests {
             #expect(recorder.errors.isEmpty, "cut at \(cut): \(recorder.errors)")
             #expect(server.isActive)
             server.pipeline.fireChannelInactive()
-            #expect(recorder.errors.count == 1 && recorder.errors.first?.isHandshakeFailure == true,
-                    "cut at \(cut): \(recorder.errors)")
+            #expect(
+                recorder.errors.count == 1 && recorder.errors.first?.isHandshakeFailure == true,
+                "cut at \(cut): \(recorder.errors)")
             _ = try? server.finish(acceptAlreadyClosed: true)
         }
         #expect(survivors.allSatisfy { $0() == nil }, "handlers outlived their channels")

@@ -39,7 +39,9 @@ struct HTTPSExampleTests {
         let status: String
         let body: String
         let stderr: String
-        var description: String { "curl \(exit.map { "\($0)" } ?? "no exit"), status \(status), body \(body.debugDescription), stderr \(stderr.suffix(400))" }
+        var description: String {
+            "curl \(exit.map { "\($0)" } ?? "no exit"), status \(status), body \(body.debugDescription), stderr \(stderr.suffix(400))"
+        }
     }
 
     /// Starts curl against the server (a client certificate chain and key when given).
@@ -47,8 +49,10 @@ struct HTTPSExampleTests {
         guard let curl = locateProgram("curl", preferring: ["/usr/bin/curl"]) else {
             throw Peers.PeerFailed(description: "curl is not installed (Scripts/bootstrap.sh installs it)")
         }
-        var arguments = ["--silent", "--show-error", "--max-time", "10", "--cacert", files.path("root.pem"),
-                         "--write-out", "\nstatus=%{http_code}\n"]
+        var arguments = [
+            "--silent", "--show-error", "--max-time", "10", "--cacert", files.path("root.pem"),
+            "--write-out", "\nstatus=%{http_code}\n",
+        ]
         if let certificate {
             arguments += ["--cert", files.path(certificate.chain), "--key", files.path(certificate.key)]
         }
@@ -74,7 +78,9 @@ struct HTTPSExampleTests {
         }
     }
 
-    @Test("HTTPS example: curl with a known client certificate gets 200 naming its subject; an unknown one, a self-signed one and none are refused")
+    @Test(
+        "HTTPS example: curl with a known client certificate gets 200 naming its subject; an unknown one, a self-signed one and none are refused"
+    )
     func curlAgainstTheExample() async throws {
         let files = try Files()
         let server = try await HTTPSServer.start(files.configuration())
@@ -95,7 +101,8 @@ struct HTTPSExampleTests {
         #expect(stranger.body.isEmpty, "\(stranger)")
 
         // Refused by OpenSSL's verdict during the handshake: no HTTP at all.
-        let selfSigned = await Self.curl(port: port, files: files, certificate: ("self-signed-client.pem", "self-signed-client-key.pem"))
+        let selfSigned = await Self.curl(
+            port: port, files: files, certificate: ("self-signed-client.pem", "self-signed-client-key.pem"))
         #expect(selfSigned.exit != nil && selfSigned.exit?.succeeded == false, "\(selfSigned)")
         #expect(selfSigned.status == "000", "\(selfSigned)")
 

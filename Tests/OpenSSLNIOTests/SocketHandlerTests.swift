@@ -24,8 +24,9 @@ struct SocketHandlerTests {
 
     // MARK: N04: our client, their server
 
-    @Test("N04 our client against a peer server (openssl s_server, Python ssl, gnutls-serv), TLS 1.2 and 1.3, with and without a client certificate",
-          arguments: cases)
+    @Test(
+        "N04 our client against a peer server (openssl s_server, Python ssl, gnutls-serv), TLS 1.2 and 1.3, with and without a client certificate",
+        arguments: cases)
     func clientAgainstPeerServer(peer kind: PeerKind, version: ProtocolVersion, clientCertificate: Bool) async throws {
         let files = try PEMFiles()
         let (peer, port) = try Peers.startServer(kind, files: files, requireClientCertificate: clientCertificate)
@@ -43,16 +44,18 @@ struct SocketHandlerTests {
 
     // MARK: N04: their client, our server
 
-    @Test("N04 a peer client (openssl s_client, Python ssl, gnutls-cli) against our server, TLS 1.2 and 1.3, with and without a client certificate",
-          arguments: cases)
+    @Test(
+        "N04 a peer client (openssl s_client, Python ssl, gnutls-cli) against our server, TLS 1.2 and 1.3, with and without a client certificate",
+        arguments: cases)
     func peerClientAgainstServer(peer kind: PeerKind, version: ProtocolVersion, clientCertificate: Bool) async throws {
         let files = try PEMFiles()
         let log = ServerLog()
         let context = try NIOContexts.server(maximumVersion: version, requireClientCertificate: clientCertificate)
         let server = try await Sockets.startServer(context: context, log: log, closeAfter: Self.payload.count)
         let port = try Sockets.port(of: server)
-        let peer = try Peers.startClient(kind, port: port, files: files, withCertificate: clientCertificate,
-                                         payload: Self.payload)
+        let peer = try Peers.startClient(
+            kind, port: port, files: files, withCertificate: clientCertificate,
+            payload: Self.payload)
         defer { peer.stop() }
         // gnutls-cli prints its own lines on standard output too: look for the payload among them.
         let text = String(decoding: Self.payload, as: UTF8.self)
@@ -60,7 +63,8 @@ struct SocketHandlerTests {
         let exit = peer.waitForExit(timeout: 10)
         try await server.close().get()
         #expect(echoed, "\(kind) client got \(peer.stdout.count) bytes; peer said: \(peer.stderr.suffix(800))")
-        #expect(exit?.succeeded == true, "\(kind) client ended with \(exit.map { "\($0)" } ?? "no exit"): \(peer.stderr.suffix(800))")
+        #expect(
+            exit?.succeeded == true, "\(kind) client ended with \(exit.map { "\($0)" } ?? "no exit"): \(peer.stderr.suffix(800))")
         let results = log.results.get()
         #expect(results.count == 1)
         #expect(results.first?.protocolVersion == version)
@@ -75,8 +79,9 @@ struct SocketHandlerTests {
 
     // MARK: N04: NIOSSLHandler in this process
 
-    @Test("N04 our handlers against NIOSSLHandler (BoringSSL) in one process, both directions, TLS 1.2 and 1.3, with and without a client certificate",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3], [false, true])
+    @Test(
+        "N04 our handlers against NIOSSLHandler (BoringSSL) in one process, both directions, TLS 1.2 and 1.3, with and without a client certificate",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3], [false, true])
     func againstNIOSSLHandler(version: ProtocolVersion, clientCertificate: Bool) async throws {
         let nioVersion: TLSVersion = version == .tls1_2 ? .tlsv12 : .tlsv13
         // Our client, NIOSSLHandler server.
@@ -150,8 +155,9 @@ struct SocketHandlerTests {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        try OpenSSLClientHandler(context: try NIOContexts.client(), serverHostname: "localhost",
-                                                 closeTimeout: .milliseconds(500)))
+                        try OpenSSLClientHandler(
+                            context: try NIOContexts.client(), serverHostname: "localhost",
+                            closeTimeout: .milliseconds(500)))
                     try channel.pipeline.syncOperations.addHandler(Collector(expected: 1, done: promise))
                 }
             }
@@ -180,8 +186,9 @@ struct SocketHandlerTests {
     func handshakeResultFromAsyncCode() async throws {
         let log = ServerLog()
         let server = try await Sockets.startServer(context: try NIOContexts.server(alpn: ["h2"]), log: log)
-        let (_, result) = try await Sockets.exchange(port: try Sockets.port(of: server),
-                                                     context: try NIOContexts.client(alpn: ["h2"]), payload: Self.payload)
+        let (_, result) = try await Sockets.exchange(
+            port: try Sockets.port(of: server),
+            context: try NIOContexts.client(alpn: ["h2"]), payload: Self.payload)
         // Carried across tasks.
         let carried = await Task.detached { result }.value
         #expect(carried.alpnProtocol == "h2")
@@ -191,7 +198,9 @@ struct SocketHandlerTests {
 
     // MARK: N09 over sockets
 
-    @Test("N09 hostile input over TCP (garbage, a cut ClientHello, 200 idle connections) never stops the server loop, and no handler outlives its connection")
+    @Test(
+        "N09 hostile input over TCP (garbage, a cut ClientHello, 200 idle connections) never stops the server loop, and no handler outlives its connection"
+    )
     func hostileInputOverSockets() async throws {
         let log = ServerLog()
         let server = try await Sockets.startServer(context: try NIOContexts.server(), log: log)

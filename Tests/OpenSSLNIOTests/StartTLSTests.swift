@@ -33,18 +33,22 @@ struct StartTLSTests {
         _ = try? server.finish(acceptAlreadyClosed: true)
     }
 
-    @Test("N08 STARTTLS over EmbeddedChannel: a plaintext SMTP exchange, then both sides add the TLS handler in place and go on over TLS",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N08 STARTTLS over EmbeddedChannel: a plaintext SMTP exchange, then both sides add the TLS handler in place and go on over TLS",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func startTLSOverEmbeddedChannels(version: ProtocolVersion) throws {
-        let serverLog = DialogueLog(), clientLog = DialogueLog()
+        let serverLog = DialogueLog()
+        let clientLog = DialogueLog()
         let serverContext = try NIOContexts.server(maximumVersion: version)
         let clientContext = try NIOContexts.client()
-        let server = EmbeddedChannel(handler: SMTPServerApplication(log: serverLog) {
-            try OpenSSLServerHandler(context: serverContext)
-        })
-        let client = EmbeddedChannel(handler: SMTPClientApplication(log: clientLog) {
-            try OpenSSLClientHandler(context: clientContext, serverHostname: "localhost")
-        })
+        let server = EmbeddedChannel(
+            handler: SMTPServerApplication(log: serverLog) {
+                try OpenSSLServerHandler(context: serverContext)
+            })
+        let client = EmbeddedChannel(
+            handler: SMTPClientApplication(log: clientLog) {
+                try OpenSSLClientHandler(context: clientContext, serverHostname: "localhost")
+            })
         defer { Self.finish(client, server) }
         let address = try SocketAddress(ipAddress: "127.0.0.1", port: 25)
         try server.connect(to: address).wait()
@@ -92,8 +96,9 @@ struct StartTLSTests {
         #expect(serverLog.handshake.get()?.protocolVersion == version)
         #expect(clientLog.handshake.get()?.protocolVersion == version)
         #expect(clientLog.handshake.get()?.verifiedChain?.count == 3)
-        #expect(clientLog.errors.get().isEmpty && serverLog.errors.get().isEmpty,
-                "\(clientLog.errors.get()) \(serverLog.errors.get())")
+        #expect(
+            clientLog.errors.get().isEmpty && serverLog.errors.get().isEmpty,
+            "\(clientLog.errors.get()) \(serverLog.errors.get())")
         #expect(serverLog.discarded.get().isEmpty && clientLog.discarded.get().isEmpty)
         // QUIT: the server closed with close_notify, the client answered with its own; both are closed.
         #expect(!server.isActive && !client.isActive)
@@ -103,9 +108,10 @@ struct StartTLSTests {
     func pipelinedPlaintextAfterStartTLS() throws {
         let serverLog = DialogueLog()
         let serverContext = try NIOContexts.server()
-        let server = EmbeddedChannel(handler: SMTPServerApplication(log: serverLog) {
-            try OpenSSLServerHandler(context: serverContext)
-        })
+        let server = EmbeddedChannel(
+            handler: SMTPServerApplication(log: serverLog) {
+                try OpenSSLServerHandler(context: serverContext)
+            })
         try server.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 25)).wait()
         _ = try EmbeddedPair.drainOutbound(server)
         // An attacker's injection (CVE-2011-0411 style): a command right behind STARTTLS, in plaintext.
@@ -140,8 +146,9 @@ struct StartTLSTests {
 
     // MARK: Our server, openssl s_client -starttls smtp
 
-    @Test("N08 our NIOPosix SMTP server upgrades in place for openssl s_client -starttls smtp; lines flow both ways over TLS",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N08 our NIOPosix SMTP server upgrades in place for openssl s_client -starttls smtp; lines flow both ways over TLS",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func serverAgainstOpenSSLStartTLSClient(version: ProtocolVersion) async throws {
         let files = try PEMFiles()
         let log = DialogueLog()
@@ -149,18 +156,21 @@ struct StartTLSTests {
         let server = try await ServerBootstrap(group: Sockets.group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SMTPServerApplication(log: log) {
-                        try OpenSSLServerHandler(context: context, closeTimeout: .seconds(2))
-                    })
+                    try channel.pipeline.syncOperations.addHandler(
+                        SMTPServerApplication(log: log) {
+                            try OpenSSLServerHandler(context: context, closeTimeout: .seconds(2))
+                        })
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
         let port = try Sockets.port(of: server)
-        let peer = try PeerProcess(try Peers.program(.openssl, server: false), [
-            "s_client", "-starttls", "smtp", "-name", "client.test", "-connect", "127.0.0.1:\(port)",
-            "-CAfile", files.path("root.pem"), "-verify_return_error",
-            "-servername", "localhost", "-verify_hostname", "localhost", "-brief", "-nocommands",
-        ])
+        let peer = try PeerProcess(
+            try Peers.program(.openssl, server: false),
+            [
+                "s_client", "-starttls", "smtp", "-name", "client.test", "-connect", "127.0.0.1:\(port)",
+                "-CAfile", files.path("root.pem"), "-verify_return_error",
+                "-servername", "localhost", "-verify_hostname", "localhost", "-brief", "-nocommands",
+            ])
         defer { peer.stop() }
         // Over TLS now: s_client sends what it reads on its input.
         peer.send(Array("EHLO secure.test\r\n".utf8))
@@ -190,16 +200,19 @@ struct StartTLSTests {
 
     // MARK: Our client, a Python asyncio server with start_tls
 
-    @Test("N08 our NIOPosix SMTP client upgrades in place against a Python asyncio server using StreamWriter.start_tls",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "N08 our NIOPosix SMTP client upgrades in place against a Python asyncio server using StreamWriter.start_tls",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientAgainstPythonStartTLSServer(version: ProtocolVersion) async throws {
         let files = try PEMFiles()
         let scratch = try TemporaryDirectory()
         let script = scratch.path("starttls_server.py")
         try Data(PythonStartTLSServer.script.utf8).write(to: URL(fileURLWithPath: script))
-        let peer = try PeerProcess(try Peers.program(.python, server: true), [
-            script, files.path("chain.pem"), files.path("server-key.pem"), version == .tls1_2 ? "1.2" : "1.3",
-        ])
+        let peer = try PeerProcess(
+            try Peers.program(.python, server: true),
+            [
+                script, files.path("chain.pem"), files.path("server-key.pem"), version == .tls1_2 ? "1.2" : "1.3",
+            ])
         defer { peer.stop() }
         guard let port = await offThePool({ peer.listeningPort(timeout: 10) }) else {
             Issue.record("the Python server did not listen: \(peer.stdoutText) \(peer.stderr.suffix(800))")
@@ -210,9 +223,10 @@ struct StartTLSTests {
         let client = try await ClientBootstrap(group: Sockets.group)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SMTPClientApplication(log: log) {
-                        try OpenSSLClientHandler(context: context, serverHostname: "localhost", closeTimeout: .seconds(2))
-                    })
+                    try channel.pipeline.syncOperations.addHandler(
+                        SMTPClientApplication(log: log) {
+                            try OpenSSLClientHandler(context: context, serverHostname: "localhost", closeTimeout: .seconds(2))
+                        })
                 }
             }
             .connect(host: "127.0.0.1", port: Int(port)).get()
@@ -224,18 +238,24 @@ struct StartTLSTests {
         try? await client.close().get()
         let closed = await offThePool { peer.waitForText("CLOSED", timeout: 10) }
 
-        #expect(log.plaintextLines.get() == ["220 python ESMTP", "250-python greets you", "250 STARTTLS",
-                                             "220 2.0.0 Ready to start TLS"], "\(log.summary)")
+        #expect(
+            log.plaintextLines.get() == [
+                "220 python ESMTP", "250-python greets you", "250 STARTTLS",
+                "220 2.0.0 Ready to start TLS",
+            ], "\(log.summary)")
         let versionName = version == .tls1_2 ? "TLSv1.2" : "TLSv1.3"
-        #expect(log.tlsLines.get() == ["250-python greets secure.test over \(versionName)", "250 AUTH PLAIN", "221 2.0.0 Bye"],
-                "\(log.summary)")
+        #expect(
+            log.tlsLines.get() == ["250-python greets secure.test over \(versionName)", "250 AUTH PLAIN", "221 2.0.0 Bye"],
+            "\(log.summary)")
         #expect(result.protocolVersion == version)
         #expect(result.verifiedChain?.count == 3)
         #expect(log.handshakeEvents.get() == 1)
         #expect(log.errors.get().isEmpty, "\(log.errors.get())")
         let pythonSaw = peer.stdoutText
-        #expect(pythonSaw.contains("PLAIN EHLO client.test\nPLAIN STARTTLS\nTLS \(versionName)\nSECURE EHLO secure.test\nSECURE QUIT"),
-                "python said: \(pythonSaw) \(peer.stderr.suffix(800))")
+        #expect(
+            pythonSaw.contains(
+                "PLAIN EHLO client.test\nPLAIN STARTTLS\nTLS \(versionName)\nSECURE EHLO secure.test\nSECURE QUIT"),
+            "python said: \(pythonSaw) \(peer.stderr.suffix(800))")
         #expect(!pythonSaw.contains("ERROR"), "python said: \(pythonSaw)")
         #expect(closed)
     }

@@ -32,8 +32,10 @@ struct CLISecurityTests {
     }
 
     /// `makeIdentity` written to `name.pem` and `name-key.pem` in `directory`.
-    private static func writeIdentity(_ directory: TemporaryDirectory, name: String,
-                                      subject: [(String, String)]) throws -> (cert: String, key: String, fingerprint: String) {
+    private static func writeIdentity(
+        _ directory: TemporaryDirectory, name: String,
+        subject: [(String, String)]
+    ) throws -> (cert: String, key: String, fingerprint: String) {
         let (certificate, key) = try makeIdentity(subject: subject)
         let cert = try directory.write("\(name).pem", certificate.pem)
         let keyPath = try directory.write("\(name)-key.pem", try key.privateKeyPEM())
@@ -58,11 +60,14 @@ struct CLISecurityTests {
     @Test("SEC03 a known-clients file with CRLF endings keeps its pins")
     func crlfFileKeepsPins() throws {
         let directory = try TemporaryDirectory()
-        let alice = Self.fingerprint("a"), impostor = Self.fingerprint("b"), bob = Self.fingerprint("c")
-        let path = try directory.write("known-clients.txt",
-                                       "# ossl serve --tofu: client certificates trusted on first use.\r\n"
-                                       + "# One per line: SHA-256 fingerprint, a tab, the subject (RFC 2253).\r\n"
-                                       + "\(alice)\tCN=alice\r\n")
+        let alice = Self.fingerprint("a")
+        let impostor = Self.fingerprint("b")
+        let bob = Self.fingerprint("c")
+        let path = try directory.write(
+            "known-clients.txt",
+            "# ossl serve --tofu: client certificates trusted on first use.\r\n"
+                + "# One per line: SHA-256 fingerprint, a tab, the subject (RFC 2253).\r\n"
+                + "\(alice)\tCN=alice\r\n")
         let store = try TOFUStore(path: path)
         #expect(store.count == 1)
         #expect(try store.decide(subject: "CN=alice", fingerprint: impostor) == .mismatch(expected: alice))
@@ -85,15 +90,18 @@ struct CLISecurityTests {
         let server = try ServeProcess(["--tofu", tofu, "--idle-timeout", "5"])
         defer { server.stop() }
         let target = "127.0.0.1:\(server.port)"
-        let refused = try OsslTool.run(["connect", "--insecure", "--timeout", "10", "--cert", impostor.cert, "--key", impostor.key, target],
-                                       timeout: 30)
+        let refused = try OsslTool.run(
+            ["connect", "--insecure", "--timeout", "10", "--cert", impostor.cert, "--key", impostor.key, target],
+            timeout: 30)
         #expect(refused.status == 1, "\(refused.stdout) \(refused.stderr)")
-        let accepted = try OsslTool.run(["connect", "--insecure", "--timeout", "10", "--cert", alice.cert, "--key", alice.key, target],
-                                        timeout: 30)
+        let accepted = try OsslTool.run(
+            ["connect", "--insecure", "--timeout", "10", "--cert", alice.cert, "--key", alice.key, target],
+            timeout: 30)
         #expect(accepted.status == 0, "\(accepted.stdout) \(accepted.stderr)")
         let log = server.logLines(waitingFor: 2)
-        #expect(log.count == 2 && log[0].contains("decision=reject-mismatch") && log[1].contains("decision=accept-known"),
-                "\(log) \(server.errorText)")
+        #expect(
+            log.count == 2 && log[0].contains("decision=reject-mismatch") && log[1].contains("decision=accept-known"),
+            "\(log) \(server.errorText)")
         #expect(try Self.pinLines(tofu) == ["\(alice.fingerprint)\tCN=alice"])
     }
 
@@ -130,7 +138,9 @@ struct CLISecurityTests {
     func twoStoresOneFile() throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("known-clients.txt")
-        let alice = Self.fingerprint("a"), bob = Self.fingerprint("b"), other = Self.fingerprint("e")
+        let alice = Self.fingerprint("a")
+        let bob = Self.fingerprint("b")
+        let other = Self.fingerprint("e")
         let first = try TOFUStore(path: path)
         let second = try TOFUStore(path: path)
         #expect(try first.decide(subject: "CN=alice", fingerprint: alice) == .firstUse)
@@ -153,7 +163,8 @@ struct CLISecurityTests {
         let directory = try TemporaryDirectory()
         let path = directory.path("known-clients.txt")
         let stores = [try TOFUStore(path: path), try TOFUStore(path: path)]
-        let threads = 8, perThread = 20
+        let threads = 8
+        let perThread = 20
         let failures = LockedBox<[String]>([])
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             let store = stores[thread % 2]
@@ -200,7 +211,9 @@ struct CLISecurityTests {
         // …while a known one is decided at once.
         let start = ContinuousClock.now
         #expect(try store.decide(subject: "CN=alice", fingerprint: Self.fingerprint("a")) == .known)
-        #expect(try store.decide(subject: "CN=alice", fingerprint: Self.fingerprint("f")) == .mismatch(expected: Self.fingerprint("a")))
+        #expect(
+            try store.decide(subject: "CN=alice", fingerprint: Self.fingerprint("f"))
+                == .mismatch(expected: Self.fingerprint("a")))
         // A stalled decision would wait for the lock (up to the 10 s timeout).
         #expect(ContinuousClock.now - start < .seconds(1))
         // The other process pins bob meanwhile: its pin wins.
@@ -261,14 +274,16 @@ struct CLISecurityTests {
         defer { server.stop() }
         let target = "127.0.0.1:\(server.port)"
         for identity in [one, two, one] {
-            let result = try OsslTool.run(["connect", "--insecure", "--timeout", "10", "--cert", identity.cert, "--key", identity.key, target],
-                                          timeout: 30)
+            let result = try OsslTool.run(
+                ["connect", "--insecure", "--timeout", "10", "--cert", identity.cert, "--key", identity.key, target],
+                timeout: 30)
             #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         }
         let log = server.logLines(waitingFor: 3)
         #expect(log.count == 3, "\(log) \(server.errorText)")
         if log.count == 3 {
-            #expect(log[0].contains("decision=accept-first-use") && log[1].contains("decision=accept-first-use")
+            #expect(
+                log[0].contains("decision=accept-first-use") && log[1].contains("decision=accept-first-use")
                     && log[2].contains("decision=accept-known"), "\(log)")
         }
         #expect(try Self.pinLines(tofu).count == 2)
@@ -280,8 +295,10 @@ struct CLISecurityTests {
     /// connection or `limit` passes; how long that took, or nil. The end is
     /// EOF or an error on reading — or, with `untilSendFails`, a failed send
     /// (the server's FIN may come early, while it still reads).
-    private static func trickle(_ socket: TCPSocket, interval: Duration, limit: Duration,
-                                untilSendFails: Bool = false) -> Duration? {
+    private static func trickle(
+        _ socket: TCPSocket, interval: Duration, limit: Duration,
+        untilSendFails: Bool = false
+    ) -> Duration? {
         let start = ContinuousClock.now
         var buffer = [UInt8](repeating: 0, count: 4096)
         var sawEOF = false
@@ -290,7 +307,8 @@ struct CLISecurityTests {
                 return ContinuousClock.now - start
             }
             if sawEOF {
-                Thread.sleep(forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
+                Thread.sleep(
+                    forTimeInterval: Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18)
                 continue
             }
             guard (try? socket.waitReadable(timeout: interval)) == true else { continue }
@@ -312,15 +330,18 @@ struct CLISecurityTests {
         // its bytes one by one, each well within the 2 s per-read timeout.
         _ = try [UInt8]([0x16, 0x03, 0x01, 0x01, 0x00]).withUnsafeBytes { try socket.write($0) }
         let dropped = Self.trickle(socket, interval: .milliseconds(400), limit: .seconds(8))
-        let elapsed = try #require(dropped, "the server kept a trickling client for 8 s; log: \(server.logLines(waitingFor: 1, timeout: 1))")
+        let elapsed = try #require(
+            dropped, "the server kept a trickling client for 8 s; log: \(server.logLines(waitingFor: 1, timeout: 1))")
         #expect(elapsed < .milliseconds(4_500), "dropped after \(elapsed)")
-        let echo = try OsslTool.run(["connect", "--insecure", "--send", "next", "--read-timeout", "1", "127.0.0.1:\(server.port)"],
-                                    timeout: 30)
+        let echo = try OsslTool.run(
+            ["connect", "--insecure", "--send", "next", "--read-timeout", "1", "127.0.0.1:\(server.port)"],
+            timeout: 30)
         #expect(echo.status == 0, "\(echo.stdout) \(echo.stderr)")
         #expect(echo.stdout.hasSuffix("received 4 bytes:\nnext\n"), "\(echo.stdout)")
         let log = server.logLines(waitingFor: 2)
-        #expect(log.first?.contains("decision=failed") == true && log.first?.contains("handshake not finished within 2 s") == true,
-                "\(log)")
+        #expect(
+            log.first?.contains("decision=failed") == true && log.first?.contains("handshake not finished within 2 s") == true,
+            "\(log)")
         #expect(log.last?.contains("decision=accept echoed=4") == true, "\(log)")
     }
 
@@ -338,8 +359,9 @@ struct CLISecurityTests {
         #expect(elapsed < .milliseconds(4_500), "closed after \(elapsed)")
         let log = server.logLines(waitingFor: 1)
         #expect(log.first?.contains("decision=failed") == true, "\(log)")
-        let echo = try OsslTool.run(["connect", "--insecure", "--send", "ok", "--read-timeout", "1", "127.0.0.1:\(server.port)"],
-                                    timeout: 30)
+        let echo = try OsslTool.run(
+            ["connect", "--insecure", "--send", "ok", "--read-timeout", "1", "127.0.0.1:\(server.port)"],
+            timeout: 30)
         #expect(echo.status == 0, "\(echo.stdout) \(echo.stderr)")
     }
 
@@ -349,7 +371,9 @@ struct CLISecurityTests {
     private static func descriptors(under directory: String) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []
         return entries.compactMap { entry in
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)") else { return nil }
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(entry)") else {
+                return nil
+            }
             return target == directory || target.hasPrefix(directory + "/") ? "\(entry) -> \(target)" : nil
         }
     }
@@ -393,7 +417,10 @@ struct CLISecurityTests {
             try AtomicFile.write(Array("newer".utf8), to: target, mode: 0o600) { descriptor in
                 count.mutate { $0 += 1 }
                 let call = count.get()
-                if call == 2 { errno = EIO; return -1 }
+                if call == 2 {
+                    errno = EIO
+                    return -1
+                }
                 return fsync(descriptor)
             }
         }

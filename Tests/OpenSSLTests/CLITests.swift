@@ -18,13 +18,16 @@ struct CLITests {
 
     /// Records an issue unless `result` is an input error: status 2 and
     /// exactly one line on stderr, mentioning `mentioning`.
-    private static func expectInputError(_ result: ExternalTool.Result, mentioning: String,
-                                         sourceLocation: SourceLocation = #_sourceLocation) {
+    private static func expectInputError(
+        _ result: ExternalTool.Result, mentioning: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(result.status == 2, "status \(result.status), stderr: \(result.stderr)", sourceLocation: sourceLocation)
         let lines = OsslTool.lines(result.stderr)
         #expect(lines.count == 1, "expected one line on stderr, got: \(result.stderr)", sourceLocation: sourceLocation)
-        #expect(result.stderr.contains(mentioning), "stderr does not mention '\(mentioning)': \(result.stderr)",
-                sourceLocation: sourceLocation)
+        #expect(
+            result.stderr.contains(mentioning), "stderr does not mention '\(mentioning)': \(result.stderr)",
+            sourceLocation: sourceLocation)
         #expect(!result.stderr.contains("Fatal error"), sourceLocation: sourceLocation)
         #expect(result.stdout.isEmpty, "nothing on stdout for an input error: \(result.stdout)", sourceLocation: sourceLocation)
     }
@@ -56,8 +59,9 @@ struct CLITests {
         let directory = try Self.pkiDirectory()
         let result = try OsslTool.run(["x509", directory.path("expired.pem")])
         #expect(result.status == 0)
-        #expect(result.stdout.contains("(expired 30 days ago)") || result.stdout.contains("(expired 29 days ago)"),
-                "\(result.stdout)")
+        #expect(
+            result.stdout.contains("(expired 30 days ago)") || result.stdout.contains("(expired 29 days ago)"),
+            "\(result.stdout)")
     }
 
     @Test("x509 --text prints what openssl x509 -text -noout prints")
@@ -66,7 +70,8 @@ struct CLITests {
         let path = directory.path("server.pem")
         let result = try OsslTool.run(["x509", "--text", path])
         #expect(result.status == 0)
-        #expect(result.stdout == (try ExternalTool.openssl(["x509", "-in", path, "-text", "-noout"] + RuntimeOpenSSL.onelineNames)))
+        #expect(
+            result.stdout == (try ExternalTool.openssl(["x509", "-in", path, "-text", "-noout"] + RuntimeOpenSSL.onelineNames)))
     }
 
     @Test("x509 reads DER and stdin, and both give the same JSON as PEM")
@@ -100,9 +105,13 @@ struct CLITests {
         let key = try #require(server["publicKey"] as? [String: Any])
         #expect(key["type"] as? String == "EC" && key["bits"] as? Int == 256 && key["curve"] as? String == "prime256v1")
         let fingerprints = try #require(server["fingerprints"] as? [String: String])
-        #expect(fingerprints["sha256"] == (try certificate.fingerprint(.sha256)).replacingOccurrences(of: ":", with: "").lowercased())
+        #expect(
+            fingerprints["sha256"] == (try certificate.fingerprint(.sha256)).replacingOccurrences(of: ":", with: "").lowercased())
         let names = try #require(server["subjectAltNames"] as? [[String: String]])
-        #expect(names == [["type": "DNS", "value": "localhost"], ["type": "IP", "value": "127.0.0.1"], ["type": "IP", "value": "::1"]])
+        #expect(
+            names == [
+                ["type": "DNS", "value": "localhost"], ["type": "IP", "value": "127.0.0.1"], ["type": "IP", "value": "::1"],
+            ])
         let constraints = try #require(server["basicConstraints"] as? [String: Any])
         #expect(constraints["ca"] as? Bool == false && constraints["pathLength"] is NSNull)
         #expect(server["selfSigned"] as? Bool == false)
@@ -119,7 +128,8 @@ struct CLITests {
         let nul = Fixtures.path("nul-byte-san.pem")
         let summary = try OsslTool.run(["x509", nul])
         #expect(summary.status == 0)
-        #expect(summary.stdout.contains("alt names:      DNS:www.good.com\\x00www.evil.com, DNS:plain.example"), "\(summary.stdout)")
+        #expect(
+            summary.stdout.contains("alt names:      DNS:www.good.com\\x00www.evil.com, DNS:plain.example"), "\(summary.stdout)")
         let json = try OsslTool.run(["x509", "--json", nul])
         #expect(json.stdout.contains(#""value": "www.good.com\u0000www.evil.com""#))
         let objects = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
@@ -151,7 +161,9 @@ struct CLITests {
             #expect(problems.isEmpty, "certificate \(index): \(problems.joined(separator: "; "))")
         }
         // The bundle's certificates, in order.
-        let fingerprints = objects.compactMap { (($0 as? [String: Any])?["fingerprints"] as? [String: Any])?["sha256"] as? String }
+        let fingerprints = objects.compactMap {
+            (($0 as? [String: Any])?["fingerprints"] as? [String: Any])?["sha256"] as? String
+        }
         let expected = try X509.chain(pem: text).map { try $0.digest(.sha256).map { String(format: "%02x", $0) }.joined() }
         #expect(fingerprints == expected)
     }
@@ -223,7 +235,9 @@ struct CLITests {
         Self.expectInputError(badSubject, mentioning: "dsa")
     }
 
-    @Test("every subcommand's --help has examples", arguments: ["x509", "verify", "connect", "serve", "genkey", "req", "selfsign", "demo"])
+    @Test(
+        "every subcommand's --help has examples",
+        arguments: ["x509", "verify", "connect", "serve", "genkey", "req", "selfsign", "demo"])
     func helpHasExamples(_ subcommand: String) throws {
         let result = try OsslTool.run([subcommand, "--help"])
         #expect(result.status == 0)
@@ -236,8 +250,10 @@ struct CLITests {
     @Test("verify: a good chain exits 0 and prints it, one line per certificate")
     func verifyGoodChain() throws {
         let directory = try Self.pkiDirectory()
-        let result = try OsslTool.run(["verify", "--ca", directory.path("root.pem"), "--untrusted", directory.path("intermediate.pem"),
-                                       "--host", "localhost", "--ip", "127.0.0.1", "--purpose", "server", directory.path("server.pem")])
+        let result = try OsslTool.run([
+            "verify", "--ca", directory.path("root.pem"), "--untrusted", directory.path("intermediate.pem"),
+            "--host", "localhost", "--ip", "127.0.0.1", "--purpose", "server", directory.path("server.pem"),
+        ])
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         let lines = OsslTool.lines(result.stdout)
         #expect(lines.count == 4)
@@ -255,9 +271,12 @@ struct CLITests {
         let root = directory.path("root.pem")
         let noIntermediate = try OsslTool.run(["verify", "--ca", root, directory.path("server.pem")])
         #expect(noIntermediate.status == 1)
-        #expect(noIntermediate.stdout.contains("verification failed: error 20 at depth 0: unable to get local issuer certificate"),
-                "\(noIntermediate.stdout)")
-        let expired = try OsslTool.run(["verify", "--ca", root, "--untrusted", directory.path("intermediate.pem"), directory.path("expired.pem")])
+        #expect(
+            noIntermediate.stdout.contains("verification failed: error 20 at depth 0: unable to get local issuer certificate"),
+            "\(noIntermediate.stdout)")
+        let expired = try OsslTool.run([
+            "verify", "--ca", root, "--untrusted", directory.path("intermediate.pem"), directory.path("expired.pem"),
+        ])
         #expect(expired.status == 1)
         #expect(expired.stdout.contains("error 10 at depth 0: certificate has expired"))
         let wrongHost = try OsslTool.run(["verify", "--ca", root, "--host", "example.org", directory.path("chain.pem")])
@@ -271,13 +290,16 @@ struct CLITests {
     @Test("verify: --at, --partial-chain, --max-depth, --ca-dir")
     func verifyOptions() throws {
         let directory = try Self.pkiDirectory()
-        let root = directory.path("root.pem"), chain = directory.path("chain.pem")
+        let root = directory.path("root.pem")
+        let chain = directory.path("chain.pem")
         let later = isoString(Date() + 400 * 86_400)
         let future = try OsslTool.run(["verify", "--ca", root, "--at", later, chain])
         #expect(future.status == 1 && future.stdout.contains("error 10"))
         let badTime = try OsslTool.run(["verify", "--ca", root, "--at", "tomorrow", chain])
         Self.expectInputError(badTime, mentioning: "--at")
-        let partial = try OsslTool.run(["verify", "--ca", directory.path("intermediate.pem"), "--partial-chain", directory.path("server.pem")])
+        let partial = try OsslTool.run([
+            "verify", "--ca", directory.path("intermediate.pem"), "--partial-chain", directory.path("server.pem"),
+        ])
         #expect(partial.status == 0, "\(partial.stdout)")
         let shallow = try OsslTool.run(["verify", "--ca", root, "--max-depth", "0", chain])
         #expect(shallow.status == 1 && shallow.stdout.contains("error 22"), "\(shallow.stdout)")
@@ -337,9 +359,12 @@ struct CLITests {
 
     // MARK: genkey, req, selfsign
 
-    @Test("genkey makes each key type, and openssl reads it",
-          arguments: [(["--type", "rsa", "--bits", "2048"], "RSA"), (["--type", "ec", "--curve", "P-384"], "EC"),
-                      (["--type", "ed25519"], "ED25519"), ([], "EC")] as [([String], String)])
+    @Test(
+        "genkey makes each key type, and openssl reads it",
+        arguments: [
+            (["--type", "rsa", "--bits", "2048"], "RSA"), (["--type", "ec", "--curve", "P-384"], "EC"),
+            (["--type", "ed25519"], "ED25519"), ([], "EC"),
+        ] as [([String], String)])
     func genkey(_ options: [String], _ type: String) throws {
         let directory = try TemporaryDirectory()
         let path = directory.path("key.pem")
@@ -357,11 +382,14 @@ struct CLITests {
         let directory = try TemporaryDirectory()
         let key = directory.path("key.pem")
         #expect(try OsslTool.run(["genkey", "--out", key]).status == 0)
-        let result = try OsslTool.run(["req", "--key", key, "--subject", "/C=DE/O=Example/CN=www.example.com",
-                                       "--san", "www.example.com,IP:192.0.2.1", "--san", "email:a@example.com",
-                                       "--out", directory.path("req.pem")])
+        let result = try OsslTool.run([
+            "req", "--key", key, "--subject", "/C=DE/O=Example/CN=www.example.com",
+            "--san", "www.example.com,IP:192.0.2.1", "--san", "email:a@example.com",
+            "--out", directory.path("req.pem"),
+        ])
         #expect(result.status == 0, "\(result.stderr)")
-        let text = try ExternalTool.openssl(["req", "-in", directory.path("req.pem"), "-noout", "-text", "-verify"] + RuntimeOpenSSL.onelineNames)
+        let text = try ExternalTool.openssl(
+            ["req", "-in", directory.path("req.pem"), "-noout", "-text", "-verify"] + RuntimeOpenSSL.onelineNames)
         #expect(text.contains("Subject: C = DE, O = Example, CN = www.example.com"))
         #expect(text.contains("DNS:www.example.com, IP Address:192.0.2.1, email:a@example.com"))
         let badSAN = try OsslTool.run(["req", "--key", key, "--subject", "/CN=x", "--san", "IP:300.1.2.3"])
@@ -373,10 +401,14 @@ struct CLITests {
     @Test("selfsign makes a self-signed leaf or CA that verify accepts as its own anchor")
     func selfsign() throws {
         let directory = try TemporaryDirectory()
-        let key = directory.path("key.pem"), cert = directory.path("cert.pem"), ca = directory.path("ca.pem")
+        let key = directory.path("key.pem")
+        let cert = directory.path("cert.pem")
+        let ca = directory.path("ca.pem")
         #expect(try OsslTool.run(["genkey", "--type", "ed25519", "--out", key]).status == 0)
-        let leaf = try OsslTool.run(["selfsign", "--key", key, "--subject", "/CN=localhost", "--san", "localhost",
-                                     "--days", "10", "--out", cert])
+        let leaf = try OsslTool.run([
+            "selfsign", "--key", key, "--subject", "/CN=localhost", "--san", "localhost",
+            "--days", "10", "--out", cert,
+        ])
         #expect(leaf.status == 0, "\(leaf.stderr)")
         let certificate = try X509(pem: try String(contentsOfFile: cert, encoding: .utf8))
         #expect(certificate.isSelfSigned)
@@ -396,8 +428,11 @@ struct CLITests {
     // MARK: serve and connect
 
     /// A client identity: a key and a self-signed certificate for `subject`, made by the tool itself.
-    private static func makeClient(_ directory: TemporaryDirectory, name: String, subject: String) throws -> (cert: String, key: String) {
-        let key = directory.path("\(name)-key.pem"), cert = directory.path("\(name).pem")
+    private static func makeClient(
+        _ directory: TemporaryDirectory, name: String, subject: String
+    ) throws -> (cert: String, key: String) {
+        let key = directory.path("\(name)-key.pem")
+        let cert = directory.path("\(name).pem")
         #expect(try OsslTool.run(["genkey", "--out", key]).status == 0)
         #expect(try OsslTool.run(["selfsign", "--key", key, "--subject", subject, "--out", cert]).status == 0)
         return (cert, key)
@@ -409,8 +444,10 @@ struct CLITests {
         let alice = try Self.makeClient(directory, name: "alice", subject: "/CN=alice")
         let impostor = try Self.makeClient(directory, name: "impostor", subject: "/CN=alice")
         let tofu = directory.path("known-clients.txt")
-        let server = try ServeProcess(["--cert", directory.path("chain.pem"), "--key", directory.path("server-key.pem"),
-                                       "--tofu", tofu, "--require-client-cert"])
+        let server = try ServeProcess([
+            "--cert", directory.path("chain.pem"), "--key", directory.path("server-key.pem"),
+            "--tofu", tofu, "--require-client-cert",
+        ])
         defer { server.stop() }
         let target = "localhost:\(server.port)"
         let common = ["connect", "--ca", directory.path("root.pem"), "--timeout", "20"]
@@ -445,8 +482,10 @@ struct CLITests {
         // What was learnt survives a restart.
         let restarted = try ServeProcess(["--tofu", tofu, "--max-connections", "1"])
         defer { restarted.stop() }
-        let stillRefused = try OsslTool.run(["connect", "--insecure", "--cert", impostor.cert, "--key", impostor.key,
-                                             "127.0.0.1:\(restarted.port)"])
+        let stillRefused = try OsslTool.run([
+            "connect", "--insecure", "--cert", impostor.cert, "--key", impostor.key,
+            "127.0.0.1:\(restarted.port)",
+        ])
         #expect(stillRefused.status == 1, "\(stillRefused.stdout) \(stillRefused.stderr)")
         #expect(restarted.waitForExit(timeout: 20) == 0)
     }
@@ -463,10 +502,14 @@ struct CLITests {
         // A client that refuses the server's self-signed certificate.
         let refusing = try OsslTool.run(["connect", "127.0.0.1:\(server.port)"])
         #expect(refusing.status == 1)
-        #expect(refusing.stdout.contains("verification:   failed: self-signed certificate (error 18 at depth 0)"), "\(refusing.stdout)")
+        #expect(
+            refusing.stdout.contains("verification:   failed: self-signed certificate (error 18 at depth 0)"),
+            "\(refusing.stdout)")
         #expect(refusing.stderr.contains("server certificate refused"), "\(refusing.stderr)")
         // The server is still there.
-        let echo = try OsslTool.run(["connect", "--insecure", "--send", "hello\\nworld", "--read-timeout", "1", "127.0.0.1:\(server.port)"])
+        let echo = try OsslTool.run([
+            "connect", "--insecure", "--send", "hello\\nworld", "--read-timeout", "1", "127.0.0.1:\(server.port)",
+        ])
         #expect(echo.status == 0, "\(echo.stdout) \(echo.stderr)")
         #expect(echo.stdout.hasSuffix("received 11 bytes:\nhello\nworld\n"), "\(echo.stdout)")
         #expect(echo.stdout.contains("accepted because of --insecure"))
@@ -482,9 +525,10 @@ struct CLITests {
         let server = try ServeProcess([])
         defer { server.stop() }
         let target = "127.0.0.1:\(server.port)"
-        let pin = try #require(server.banner.split(separator: " ").firstIndex(of: "sha256").map {
-            String(server.banner.split(separator: " ")[$0 + 1]).trimmingCharacters(in: CharacterSet(charactersIn: ",)"))
-        })
+        let pin = try #require(
+            server.banner.split(separator: " ").firstIndex(of: "sha256").map {
+                String(server.banner.split(separator: " ")[$0 + 1]).trimmingCharacters(in: CharacterSet(charactersIn: ",)"))
+            })
         let pinned = try OsslTool.run(["connect", "--insecure", "--pin-sha256", pin, "--tls1.2", target])
         #expect(pinned.status == 0, "\(pinned.stdout) \(pinned.stderr)")
         #expect(pinned.stdout.contains("protocol:       TLSv1.2"))
@@ -607,9 +651,13 @@ enum JSONSchema {
         check(matches(object["serial"], "^-?(0|[1-9a-f][0-9a-f]*)$"), "serial \(String(describing: object["serial"]))")
         check(isInt(object["version"]) && [1, 2, 3].contains(object["version"] as? Int), "version")
         for key in ["notBefore", "notAfter"] {
-            check(matches(object[key], #"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"#), "\(key) \(String(describing: object[key]))")
+            check(
+                matches(object[key], #"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"#),
+                "\(key) \(String(describing: object[key]))")
         }
-        check(isString(object["signatureAlgorithm"]) && !(object["signatureAlgorithm"] as? String ?? "").isEmpty, "signatureAlgorithm")
+        check(
+            isString(object["signatureAlgorithm"]) && !(object["signatureAlgorithm"] as? String ?? "").isEmpty,
+            "signatureAlgorithm")
         let key = object["publicKey"] as? [String: Any]
         check(key.map { Set($0.keys) == ["type", "bits", "curve"] } == true, "publicKey keys")
         check(isString(key?["type"]) && isInt(key?["bits"]) && (key?["bits"] as? Int ?? 0) > 0, "publicKey type/bits")
@@ -617,24 +665,32 @@ enum JSONSchema {
         check((key?["type"] as? String == "EC") == isString(key?["curve"]), "curve only for EC keys")
         let fingerprints = object["fingerprints"] as? [String: Any]
         check(fingerprints.map { Set($0.keys) == ["sha1", "sha256"] } == true, "fingerprints keys")
-        check(matches(fingerprints?["sha1"], "^[0-9a-f]{40}$") && matches(fingerprints?["sha256"], "^[0-9a-f]{64}$"), "fingerprints")
+        check(
+            matches(fingerprints?["sha1"], "^[0-9a-f]{40}$") && matches(fingerprints?["sha256"], "^[0-9a-f]{64}$"), "fingerprints"
+        )
         let names = object["subjectAltNames"] as? [Any]
         check(names != nil, "subjectAltNames is not an array")
-        let types: Set<String> = ["DNS", "IP", "email", "URI", "dirName", "otherName", "registeredID", "X400Name", "EdiPartyName"]
+        let types: Set<String> = [
+            "DNS", "IP", "email", "URI", "dirName", "otherName", "registeredID", "X400Name", "EdiPartyName",
+        ]
         for name in names ?? [] {
             let entry = name as? [String: Any]
-            check(entry.map { Set($0.keys) == ["type", "value"] } == true && isString(entry?["value"])
-                  && types.contains(entry?["type"] as? String ?? ""), "subjectAltNames entry \(name)")
+            check(
+                entry.map { Set($0.keys) == ["type", "value"] } == true && isString(entry?["value"])
+                    && types.contains(entry?["type"] as? String ?? ""), "subjectAltNames entry \(name)")
         }
         if !isNull(object["basicConstraints"]) {
             let constraints = object["basicConstraints"] as? [String: Any]
-            check(constraints.map { Set($0.keys) == ["ca", "pathLength"] } == true && isBool(constraints?["ca"])
-                  && (isInt(constraints?["pathLength"]) || isNull(constraints?["pathLength"])), "basicConstraints")
+            check(
+                constraints.map { Set($0.keys) == ["ca", "pathLength"] } == true && isBool(constraints?["ca"])
+                    && (isInt(constraints?["pathLength"]) || isNull(constraints?["pathLength"])), "basicConstraints")
         }
         if !isNull(object["keyUsage"]) {
             let usages = object["keyUsage"] as? [Any]
-            let known: Set<String> = ["Digital Signature", "Non Repudiation", "Key Encipherment", "Data Encipherment",
-                                      "Key Agreement", "Certificate Sign", "CRL Sign", "Encipher Only", "Decipher Only"]
+            let known: Set<String> = [
+                "Digital Signature", "Non Repudiation", "Key Encipherment", "Data Encipherment",
+                "Key Agreement", "Certificate Sign", "CRL Sign", "Encipher Only", "Decipher Only",
+            ]
             check(usages?.allSatisfy { known.contains($0 as? String ?? "") } == true, "keyUsage \(String(describing: usages))")
         }
         if !isNull(object["extendedKeyUsage"]) {
@@ -642,16 +698,20 @@ enum JSONSchema {
             check(purposes != nil, "extendedKeyUsage is not an array")
             for purpose in purposes ?? [] {
                 let entry = purpose as? [String: Any]
-                check(entry.map { Set($0.keys) == ["oid", "name"] } == true && matches(entry?["oid"], #"^[0-9]+(\.[0-9]+)+$"#)
-                      && (isString(entry?["name"]) || isNull(entry?["name"])), "extendedKeyUsage entry \(purpose)")
+                check(
+                    entry.map { Set($0.keys) == ["oid", "name"] } == true && matches(entry?["oid"], #"^[0-9]+(\.[0-9]+)+$"#)
+                        && (isString(entry?["name"]) || isNull(entry?["name"])), "extendedKeyUsage entry \(purpose)")
             }
         }
         let extensions = object["extensions"] as? [Any]
         check(extensions != nil, "extensions is not an array")
         for ext in extensions ?? [] {
             let entry = ext as? [String: Any]
-            check(entry.map { Set($0.keys) == ["oid", "name", "critical"] } == true && matches(entry?["oid"], #"^[0-9]+(\.[0-9]+)+$"#)
-                  && (isString(entry?["name"]) || isNull(entry?["name"])) && isBool(entry?["critical"]), "extensions entry \(ext)")
+            check(
+                entry.map { Set($0.keys) == ["oid", "name", "critical"] } == true
+                    && matches(entry?["oid"], #"^[0-9]+(\.[0-9]+)+$"#)
+                    && (isString(entry?["name"]) || isNull(entry?["name"])) && isBool(entry?["critical"]),
+                "extensions entry \(ext)")
         }
         check(isBool(object["selfSigned"]), "selfSigned")
         check(matches(object["pem"], "^-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----\n$"), "pem")

@@ -100,8 +100,11 @@ struct CRLTests {
             #expect(text.stdout.contains(expected), "openssl output lacks: \(expected)")
         }
         let serials = text.stdout.matches(of: /Serial Number: ([0-9A-F]+)/).map { String($0.output.1) }
-        #expect(Set(serials) == Set([pki.server, pki.client].map { opensslSerial($0.serialNumber) }
-                                    + [opensslSerial(Self.longSerial)]))
+        #expect(
+            Set(serials)
+                == Set(
+                    [pki.server, pki.client].map { opensslSerial($0.serialNumber) }
+                        + [opensslSerial(Self.longSerial)]))
 
         let caPath = try directory.write("intermediate.pem", try pki.intermediate.pem)
         let verify = try runOpenSSL(["crl", "-in", path, "-CAfile", caPath, "-noout"])
@@ -121,8 +124,10 @@ struct CRLTests {
         let directory = try TemporaryDirectory()
         try TestPKI.shared.writePEMFiles(to: directory.url)
         let crlPath = try directory.write("crl.pem", try crl.pem)
-        let common = ["verify", "-crl_check", "-CAfile", directory.path("root.pem"),
-                      "-untrusted", directory.path("intermediate.pem"), "-CRLfile", crlPath]
+        let common = [
+            "verify", "-crl_check", "-CAfile", directory.path("root.pem"),
+            "-untrusted", directory.path("intermediate.pem"), "-CRLfile", crlPath,
+        ]
         let revoked = try runOpenSSL(common + [directory.path("server.pem")])
         #expect(revoked.status != 0)
         #expect(revoked.combined.contains("certificate revoked"))
@@ -137,7 +142,9 @@ struct CRLTests {
         try pki.writePEMFiles(to: directory.url)
         try directory.write("index.txt", "")
         try directory.write("crlnumber", "1000\n")
-        let config = try directory.write("ca.cnf", """
+        let config = try directory.write(
+            "ca.cnf",
+            """
             [ca]
             default_ca = CA_default
             [CA_default]
@@ -147,8 +154,11 @@ struct CRLTests {
             default_crl_days = 7
 
             """)
-        let ca = ["-config", config, "-cert", directory.path("intermediate.pem"), "-keyfile", directory.path("intermediate-key.pem")]
-        let revoke = try runOpenSSL(["ca"] + ca + ["-revoke", directory.path("server.pem"), "-crl_reason", "cessationOfOperation"])
+        let ca = [
+            "-config", config, "-cert", directory.path("intermediate.pem"), "-keyfile", directory.path("intermediate-key.pem"),
+        ]
+        let revoke = try runOpenSSL(
+            ["ca"] + ca + ["-revoke", directory.path("server.pem"), "-crl_reason", "cessationOfOperation"])
         #expect(revoke.status == 0, "\(revoke.combined)")
         let out = directory.path("tool.crl")
         let generate = try runOpenSSL(["ca"] + ca + ["-gencrl", "-out", out])
@@ -181,15 +191,18 @@ struct CRLTests {
         }
         #expect(read[BigEndianInteger(999)] == .some(nil))
         #expect(Revoked.Reason.all.map(\.rawValue) == [0, 1, 2, 3, 4, 5, 6, 8, 9, 10])
-        #expect(Revoked.Reason.all.map(\.description) == [
-            "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
-            "cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise",
-        ])
+        #expect(
+            Revoked.Reason.all.map(\.description) == [
+                "unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+                "cessationOfOperation", "certificateHold", "removeFromCRL", "privilegeWithdrawn", "aACompromise",
+            ])
         #expect(Revoked.Reason(rawValue: 7).name == nil)
         #expect(Revoked.Reason(rawValue: 7).description == "reason(7)")
         let text = try crl.text
-        for name in ["Unspecified", "Key Compromise", "CA Compromise", "Affiliation Changed", "Superseded",
-                     "Cessation Of Operation", "Certificate Hold", "Remove From CRL", "Privilege Withdrawn", "AA Compromise"] {
+        for name in [
+            "Unspecified", "Key Compromise", "CA Compromise", "Affiliation Changed", "Superseded",
+            "Cessation Of Operation", "Certificate Hold", "Remove From CRL", "Privilege Withdrawn", "AA Compromise",
+        ] {
             #expect(text.contains("X509v3 CRL Reason Code: \n                \(name)\n"), "no \(name)")
         }
     }
@@ -213,8 +226,11 @@ struct CRLTests {
 
         var extra = CRLBuilder(lastUpdate: Self.lastUpdate)
         let invalidity = X509Extension(oid: "2.5.29.24", critical: false, value: Array("\u{18}\u{0f}20240101000000Z".utf8))
-        extra.revoked = [Revoked(serialNumber: BigEndianInteger(5), revocationDate: Self.lastUpdate, reason: .superseded,
-                                 extensions: [invalidity])]
+        extra.revoked = [
+            Revoked(
+                serialNumber: BigEndianInteger(5), revocationDate: Self.lastUpdate, reason: .superseded,
+                extensions: [invalidity])
+        ]
         extra.extensions = [X509Extension(oid: "1.3.6.1.4.1.99999.3", critical: false, value: [0x05, 0x00])]
         let crl = try extra.sign(with: pki.rootKey, issuer: pki.root)
         #expect(crl.extensions.map(\.oid) == [X509Extension.authorityKeyIdentifierOID, "1.3.6.1.4.1.99999.3"])
@@ -225,9 +241,11 @@ struct CRLTests {
         #expect(try crl.text.contains("Invalidity Date: \n                Jan  1 00:00:00 2024 GMT"))
     }
 
-    @Test("CRLs sign with RSA (PKCS#1 and PSS), ECDSA and Ed448 issuers, and verify with the issuer key", arguments: [
-        SigningCase.all[0], SigningCase.all[3], SigningCase.all[5], SigningCase.all[7],
-    ])
+    @Test(
+        "CRLs sign with RSA (PKCS#1 and PSS), ECDSA and Ed448 issuers, and verify with the issuer key",
+        arguments: [
+            SigningCase.all[0], SigningCase.all[3], SigningCase.all[5], SigningCase.all[7],
+        ])
     func signingAlgorithms(_ signing: SigningCase) throws {
         let key = try signing.makeKey()
         var ca = X509Builder(subject: try X509Name([("CN", "CRL CA \(signing.expectedAlgorithm)")]))
@@ -242,8 +260,10 @@ struct CRLTests {
         #expect(crl.isSigned(by: key))
         #expect(!crl.isSigned(by: TestPKI.shared.rootKey))
         let directory = try TemporaryDirectory()
-        let verify = try runOpenSSL(["crl", "-in", try directory.write("crl.pem", try crl.pem),
-                                     "-CAfile", try directory.write("ca.pem", try caCertificate.pem), "-noout"])
+        let verify = try runOpenSSL([
+            "crl", "-in", try directory.write("crl.pem", try crl.pem),
+            "-CAfile", try directory.write("ca.pem", try caCertificate.pem), "-noout",
+        ])
         #expect(verify.combined.contains("verify OK"), "\(verify.combined)")
     }
 
@@ -288,9 +308,14 @@ struct CRLTests {
         twice.revoke(serialNumber: BigEndianInteger(1), reason: .superseded)
         expectOpenSSLError("serial 1 is listed twice") { _ = try twice.sign(with: pki.rootKey, issuer: pki.root) }
         var doubleReason = builder
-        doubleReason.revoked = [Revoked(serialNumber: BigEndianInteger(2), revocationDate: Self.lastUpdate, reason: .superseded,
-                                        extensions: [try .reasonCode(.keyCompromise)])]
-        expectOpenSSLError("both as `reason` and as an extension") { _ = try doubleReason.sign(with: pki.rootKey, issuer: pki.root) }
+        doubleReason.revoked = [
+            Revoked(
+                serialNumber: BigEndianInteger(2), revocationDate: Self.lastUpdate, reason: .superseded,
+                extensions: [try .reasonCode(.keyCompromise)])
+        ]
+        expectOpenSSLError("both as `reason` and as an extension") {
+            _ = try doubleReason.sign(with: pki.rootKey, issuer: pki.root)
+        }
         var duplicate = builder
         duplicate.crlNumber = BigEndianInteger(1)
         duplicate.extensions = [try .crlNumber(BigEndianInteger(2))]

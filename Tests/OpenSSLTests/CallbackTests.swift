@@ -11,8 +11,9 @@ struct CallbackTests {
 
     // MARK: C01 info
 
-    @Test("C01 the context info callback gets each connection and sees handshake start and done, on both sides",
-          arguments: bothTLSVersions)
+    @Test(
+        "C01 the context info callback gets each connection and sees handshake start and done, on both sides",
+        arguments: bothTLSVersions)
     func contextInfoCallback(version: ProtocolVersion) throws {
         let events = LockedBox<[String: [InfoEvent]]>([:])
         let serverContext = try VersionedContexts.server(version)
@@ -85,8 +86,9 @@ struct CallbackTests {
 
     // MARK: C02 keylog
 
-    @Test("C02 the keylog callback gives NSS key-log lines: CLIENT_RANDOM on TLS 1.2, traffic secrets on TLS 1.3",
-          arguments: bothTLSVersions)
+    @Test(
+        "C02 the keylog callback gives NSS key-log lines: CLIENT_RANDOM on TLS 1.2, traffic secrets on TLS 1.3",
+        arguments: bothTLSVersions)
     func keylog(version: ProtocolVersion) throws {
         let lines = LockedBox<[String: [String]]>([:])
         let serverContext = try VersionedContexts.server(version)
@@ -117,8 +119,11 @@ struct CallbackTests {
             let secret = try #require(client.first?.split(separator: " ").last.map(String.init))
             #expect(secret == hex(try #require(pair.client.masterKey)))
         } else {
-            #expect(labels == ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                               "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"])
+            #expect(
+                labels == [
+                    "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                    "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET",
+                ])
         }
         expectErrorQueueEmpty()
     }
@@ -128,7 +133,8 @@ struct CallbackTests {
         let directory = try TemporaryDirectory()
         let path = directory.path("keys.log")
         let file = try KeyLogFile(path: path)
-        let threads = 8, perThread = 500
+        let threads = 8
+        let perThread = 500
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for index in 0..<perThread {
                 file.append("CLIENT_RANDOM \(String(repeating: String(thread), count: 64)) \(index)")
@@ -150,8 +156,11 @@ struct CallbackTests {
             #expect(fields.count == 3 && fields[1].count == 64 && Set(fields[1]).count == 1, "torn line: \(line)")
         }
         let labels = Set(written.suffix(5).compactMap { $0.split(separator: " ").first.map(String.init) })
-        #expect(labels == ["CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
-                           "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"])
+        #expect(
+            labels == [
+                "CLIENT_HANDSHAKE_TRAFFIC_SECRET", "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET",
+            ])
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
         #expect(throws: POSIXError.self) { try KeyLogFile(path: directory.path("missing/dir/keys.log")) }
@@ -159,11 +168,13 @@ struct CallbackTests {
 
     // MARK: C03 SNI
 
-    @Test("C03 the server-name callback fires once with the server connection; the name is absent or as sent; a switch presents the other certificate",
-          arguments: bothTLSVersions)
+    @Test(
+        "C03 the server-name callback fires once with the server connection; the name is absent or as sent; a switch presents the other certificate",
+        arguments: bothTLSVersions)
     func serverName(version: ProtocolVersion) throws {
-        let other = try Context.server(certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
-                                       chain: [Self.pki.intermediate])
+        let other = try Context.server(
+            certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
+            chain: [Self.pki.intermediate])
         let calls = LockedBox<[(ObjectIdentifier, String?)]>([])
         let server = try VersionedContexts.server(version)
         try server.setServerNameCallback { connection in
@@ -225,8 +236,9 @@ struct CallbackTests {
         let infoEvents = LockedBox(0)
         let verifierCalls = LockedBox(0)
         // The context switched to has no callbacks except an OCSP server callback the first lacks.
-        let other = try Context.server(certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
-                                       chain: [Self.pki.intermediate])
+        let other = try Context.server(
+            certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
+            chain: [Self.pki.intermediate])
         try other.setOCSPServerCallback { _ in [1, 2, 3] }
         let server = try TestContexts.server()
         try server.setKeylogCallback { _, _ in keylogLines.mutate { $0 += 1 } }
@@ -236,7 +248,10 @@ struct CallbackTests {
         // the connection itself (SEC02): set here, it survives the switch.
         try server.setServerNameCallback { connection in
             connection.setVerify(.peer)
-            connection.setPeerVerification { _, _ in verifierCalls.mutate { $0 += 1 }; return .accept }
+            connection.setPeerVerification { _, _ in
+                verifierCalls.mutate { $0 += 1 }
+                return .accept
+            }
             try connection.setContext(other)
         }
         // The switched-to context being in use by other connections does not matter.
@@ -245,7 +260,10 @@ struct CallbackTests {
         let client = try Context.client(trusting: [Self.pki.root], certificate: Self.pki.client, key: Self.pki.clientKey)
         try client.setALPNProtocols(["h2", "http/1.1"])
         let stapled = LockedBox<[UInt8]>([])
-        try client.setOCSPClientCallback { _, response in stapled.set(response); return true }
+        try client.setOCSPClientCallback { _, response in
+            stapled.set(response)
+            return true
+        }
         let pair = try TLSPair(client: client, server: server, serverName: "wrong.example")
         try pair.client.requestOCSP()
         try pair.handshake()
@@ -262,8 +280,9 @@ struct CallbackTests {
 
     // MARK: C04 ALPN
 
-    @Test("C04 ALPN: the select callback gets the client's list in order; the choice is reported on both sides",
-          arguments: bothTLSVersions)
+    @Test(
+        "C04 ALPN: the select callback gets the client's list in order; the choice is reported on both sides",
+        arguments: bothTLSVersions)
     func alpnSelection(version: ProtocolVersion) throws {
         let offered = LockedBox<[[String]]>([])
         let server = try VersionedContexts.server(version)
@@ -355,8 +374,9 @@ struct CallbackTests {
 
     // MARK: C05 OCSP
 
-    @Test("C05 OCSP stapling: no callback runs unless the client asks; the server's bytes reach the client verbatim",
-          arguments: bothTLSVersions)
+    @Test(
+        "C05 OCSP stapling: no callback runs unless the client asks; the server's bytes reach the client verbatim",
+        arguments: bothTLSVersions)
     func ocspStapling(version: ProtocolVersion) throws {
         let response: [UInt8] = [0x30, 0x82, 0x00, 0x03, 0x0A, 0x01, 0x00] + (0..<200).map { UInt8($0 & 0xFF) }
         let serverCalls = LockedBox(0)
@@ -399,8 +419,9 @@ struct CallbackTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("C05 OCSP failures: a client callback returning false fails the handshake; errors thrown on either side come out",
-          arguments: bothTLSVersions)
+    @Test(
+        "C05 OCSP failures: a client callback returning false fails the handshake; errors thrown on either side come out",
+        arguments: bothTLSVersions)
     func ocspFailures(version: ProtocolVersion) throws {
         let server = try VersionedContexts.server(version)
         try server.setOCSPServerCallback { _ in [0x30, 0x00] }

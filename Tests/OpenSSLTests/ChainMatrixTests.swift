@@ -52,14 +52,18 @@ struct ChainMatrixTests {
         /// The failure depth, or the verified chain's length for `.ok`.
         let number: Int
         let build: @Sendable (TestPKI) throws -> Setup
-        var testDescription: String { "\(name) → \(code == .ok ? "ok, \(number) certificates" : "\(code.rawValue) at depth \(number)")" }
+        var testDescription: String {
+            "\(name) → \(code == .ok ? "ok, \(number) certificates" : "\(code.rawValue) at depth \(number)")"
+        }
 
         static func ok(_ name: String, length: Int, _ build: @escaping @Sendable (TestPKI) throws -> Setup) -> Scenario {
             Scenario(name: name, code: .ok, number: length, build: build)
         }
 
-        static func fails(_ name: String, _ code: X509VerificationError.Code, depth: Int,
-                          _ build: @escaping @Sendable (TestPKI) throws -> Setup) -> Scenario {
+        static func fails(
+            _ name: String, _ code: X509VerificationError.Code, depth: Int,
+            _ build: @escaping @Sendable (TestPKI) throws -> Setup
+        ) -> Scenario {
             Scenario(name: name, code: code, number: depth, build: build)
         }
     }
@@ -68,12 +72,15 @@ struct ChainMatrixTests {
     static let day: TimeInterval = 86400
 
     /// TestPKI.issueLeaf with the defaults these rows use: under the intermediate, valid for a month from yesterday.
-    static func issue(_ pki: TestPKI, _ commonName: String, sans: [GeneralName] = [], issuer: X509? = nil,
-                      issuerKey: PKey? = nil, notBefore: Date = Date() - 86400, notAfter: Date = Date() + 30 * 86400,
-                      isCA: Bool = false) throws -> (key: PKey, certificate: X509) {
-        let (key, certificate) = try pki.issueLeaf(commonName: commonName, sans: sans, issuer: issuer ?? pki.intermediate,
-                                                   issuerKey: issuerKey ?? pki.intermediateKey, notBefore: notBefore,
-                                                   notAfter: notAfter, isCA: isCA)
+    static func issue(
+        _ pki: TestPKI, _ commonName: String, sans: [GeneralName] = [], issuer: X509? = nil,
+        issuerKey: PKey? = nil, notBefore: Date = Date() - 86400, notAfter: Date = Date() + 30 * 86400,
+        isCA: Bool = false
+    ) throws -> (key: PKey, certificate: X509) {
+        let (key, certificate) = try pki.issueLeaf(
+            commonName: commonName, sans: sans, issuer: issuer ?? pki.intermediate,
+            issuerKey: issuerKey ?? pki.intermediateKey, notBefore: notBefore,
+            notAfter: notAfter, isCA: isCA)
         return (key, certificate)
     }
 
@@ -94,8 +101,9 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.expired, fault: pki.expired)
         },
         .fails("expired intermediate", .certHasExpired, depth: 1) { pki in
-            let ca = try issue(pki, "Expired Intermediate", issuer: pki.root, issuerKey: pki.rootKey,
-                               notBefore: Date() - 20 * hour, notAfter: Date() - hour, isCA: true)
+            let ca = try issue(
+                pki, "Expired Intermediate", issuer: pki.root, issuerKey: pki.rootKey,
+                notBefore: Date() - 20 * hour, notAfter: Date() - hour, isCA: true)
             let leaf = try issue(pki, "leaf of expired", issuer: ca.certificate, issuerKey: ca.key)
             return Setup(trusted: [pki.root], untrusted: [ca.certificate], leaf: leaf.certificate, fault: ca.certificate)
         },
@@ -114,15 +122,17 @@ struct ChainMatrixTests {
         },
         .fails("verification time before the leaf's notBefore", .certNotYetValid, depth: 0) { pki in
             let leaf = try issue(pki, "valid from an hour ago", notBefore: Date() - hour, notAfter: Date() + day)
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate,
-                         time: Date() - 2 * hour, fault: leaf.certificate)
+            return Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate,
+                time: Date() - 2 * hour, fault: leaf.certificate)
         },
         .ok("hostname matches a DNS SAN", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, host: "localhost")
         },
         .fails("wrong hostname", .hostnameMismatch, depth: 0) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.wrongHost, host: "localhost",
-                  fault: pki.wrongHost)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.wrongHost, host: "localhost",
+                fault: pki.wrongHost)
         },
         .ok("IPv4 SAN matches", length: 3) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, ipAddress: "127.0.0.1")
@@ -131,8 +141,9 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, ipAddress: "::1")
         },
         .fails("IP SAN mismatch", .ipAddressMismatch, depth: 0) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, ipAddress: "192.0.2.1",
-                  fault: pki.server)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, ipAddress: "192.0.2.1",
+                fault: pki.server)
         },
         .fails("an IP address given as a host name is not matched against IP SANs", .hostnameMismatch, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, host: "127.0.0.1", fault: pki.server)
@@ -168,8 +179,9 @@ struct ChainMatrixTests {
         },
         .fails("subject CN is ignored when there is a DNS SAN", .hostnameMismatch, depth: 0) { pki in
             let leaf = try issue(pki, "cn.example", sans: [.dnsName("san.example")])
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: "cn.example",
-                         fault: leaf.certificate)
+            return Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: "cn.example",
+                fault: leaf.certificate)
         },
         .ok("email SAN matches", length: 3) { pki in
             let leaf = try issue(pki, "Alice", sans: [.email("alice@example.com")])
@@ -177,12 +189,14 @@ struct ChainMatrixTests {
         },
         .fails("email mismatch", .emailMismatch, depth: 0) { pki in
             let leaf = try issue(pki, "Alice", sans: [.email("alice@example.com")])
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, email: "bob@example.com",
-                         fault: leaf.certificate)
+            return Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, email: "bob@example.com",
+                fault: leaf.certificate)
         },
         .fails("path length exceeded", .pathLengthExceeded, depth: 2) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.secondIntermediate, pki.intermediate],
-                  leaf: pki.pathLengthViolatingLeaf, fault: pki.intermediate)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.secondIntermediate, pki.intermediate],
+                leaf: pki.pathLengthViolatingLeaf, fault: pki.intermediate)
         },
         .fails("chain longer than the verify depth", .certChainTooLong, depth: 1) { pki in
             // Depth 0 allows no intermediate: the first one is at fault.
@@ -203,42 +217,52 @@ struct ChainMatrixTests {
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, purpose: .tlsServer)
         },
         .fails("revoked by CRL, CRL check on", .certRevoked, depth: 0) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
-                  flags: .crlCheck, fault: pki.server)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                flags: .crlCheck, fault: pki.server)
         },
         .ok("revoked by CRL, CRL check off", length: 3) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])])
         },
         .ok("not on the CRL, CRL check on", length: 3) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.client,
-                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
-                  flags: .crlCheck)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.client,
+                crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [pki.server])],
+                flags: .crlCheck)
         },
         .fails("CRL missing, CRL check on", .unableToGetCRL, depth: 0) { pki in
             Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server, flags: .crlCheck, fault: pki.server)
         },
         .fails("the root's CRL missing, CRL check on the whole chain", .unableToGetCRL, depth: 1) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
-                  flags: [.crlCheck, .crlCheckAll], fault: pki.intermediate)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [])],
+                flags: [.crlCheck, .crlCheckAll], fault: pki.intermediate)
         },
         .fails("expired CRL", .crlHasExpired, depth: 0) { pki in
-            Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                  crls: [try TestCRL.make(issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
-                                            lastUpdate: Date() - 10 * day, nextUpdate: Date() - day)],
-                  flags: .crlCheck, fault: pki.server)
+            Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                crls: [
+                    try TestCRL.make(
+                        issuer: pki.intermediate, key: pki.intermediateKey, revoking: [],
+                        lastUpdate: Date() - 10 * day, nextUpdate: Date() - day)
+                ],
+                flags: .crlCheck, fault: pki.server)
         },
         .fails("CRL with the issuer's name but another key's signature", .crlSignatureFailure, depth: 0) { pki in
             // A look-alike CA: same subject as the intermediate, its own key.
-            let fake = try issue(pki, try #require(try pki.intermediate.subject.commonName), issuer: pki.root,
-                                 issuerKey: pki.rootKey, isCA: true)
+            let fake = try issue(
+                pki, try #require(try pki.intermediate.subject.commonName), issuer: pki.root,
+                issuerKey: pki.rootKey, isCA: true)
             var builder = CRLBuilder(lastUpdate: Date() - hour)
             builder.includeAuthorityKeyIdentifier = false
-            return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
-                         crls: [try builder.sign(with: fake.key, issuer: fake.certificate)],
-                         flags: .crlCheck, fault: pki.server)
+            return Setup(
+                trusted: [pki.root], untrusted: [pki.intermediate], leaf: pki.server,
+                crls: [try builder.sign(with: fake.key, issuer: fake.certificate)],
+                flags: .crlCheck, fault: pki.server)
         },
         .fails("partial chain without the flag", .unableToGetIssuerCert, depth: 1) { pki in
             Setup(trusted: [pki.intermediate], leaf: pki.server, fault: pki.intermediate)
@@ -257,8 +281,9 @@ struct ChainMatrixTests {
     /// A leaf under the intermediate with one SAN, and the host to expect.
     static func wildcard(_ pki: TestPKI, san: GeneralName, host: String) throws -> Setup {
         let leaf = try issue(pki, "wildcard", sans: [san])
-        return Setup(trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: host,
-                     fault: leaf.certificate)
+        return Setup(
+            trusted: [pki.root], untrusted: [pki.intermediate], leaf: leaf.certificate, host: host,
+            fault: leaf.certificate)
     }
 
     @Test("Chain matrix: the exact verify code, depth and certificate", arguments: scenarios)
@@ -283,8 +308,9 @@ struct ChainMatrixTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("Chain matrix verdicts agree with openssl verify",
-          arguments: scenarios.filter { (try? $0.build(TestPKI.shared).expressibleInOpenSSLVerify) == true })
+    @Test(
+        "Chain matrix verdicts agree with openssl verify",
+        arguments: scenarios.filter { (try? $0.build(TestPKI.shared).expressibleInOpenSSLVerify) == true })
     func agreesWithOpenSSL(scenario: Scenario) throws {
         let setup = try scenario.build(TestPKI.shared)
         let directory = try TemporaryDirectory()
@@ -297,7 +323,9 @@ struct ChainMatrixTests {
         if !setup.untrusted.isEmpty {
             arguments += ["-untrusted", try directory.write("untrusted.pem", try setup.untrusted.map { try $0.pem }.joined())]
         }
-        if !setup.crls.isEmpty { arguments += ["-CRLfile", try directory.write("crls.pem", try setup.crls.map { try $0.pem }.joined())] }
+        if !setup.crls.isEmpty {
+            arguments += ["-CRLfile", try directory.write("crls.pem", try setup.crls.map { try $0.pem }.joined())]
+        }
         if setup.flags.contains(.crlCheck) { arguments.append("-crl_check") }
         if setup.flags.contains(.crlCheckAll) { arguments.append("-crl_check_all") }
         if setup.flags.contains(.partialChain) { arguments.append("-partial_chain") }

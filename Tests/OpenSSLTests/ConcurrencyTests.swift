@@ -24,8 +24,10 @@ struct ConcurrencyTests {
 
     /// Runs `body(threadIndex)` on `count` threads started together; returns
     /// the errors they threw (an issue cannot be recorded off the test's task).
-    static func onThreads(_ count: Int, timeout: TimeInterval = 600,
-                          _ body: @escaping @Sendable (Int) throws -> Void) -> [String] {
+    static func onThreads(
+        _ count: Int, timeout: TimeInterval = 600,
+        _ body: @escaping @Sendable (Int) throws -> Void
+    ) -> [String] {
         let errors = Locked<[String]>([])
         let group = DispatchGroup()
         let start = DispatchSemaphore(value: 0)
@@ -93,7 +95,9 @@ struct ConcurrencyTests {
         let problems = Locked<[String]>([])
     }
 
-    @Test("one server and one client Context shared by 8 threads: mutual-TLS handshakes with verify hooks, SNI, ALPN and resumption; each callback sees its own connection")
+    @Test(
+        "one server and one client Context shared by 8 threads: mutual-TLS handshakes with verify hooks, SNI, ALPN and resumption; each callback sees its own connection"
+    )
     func sharedContexts() throws {
         let pki = Self.pki
         let seen = Seen()
@@ -128,8 +132,9 @@ struct ConcurrencyTests {
             }
             if let id = connection.userInfo as? Int, id % 2 == 1 { try connection.setContext(alternative) }
         }
-        let client = try Context.client(trusting: [pki.root], certificate: pki.client, key: pki.clientKey,
-                                        chain: [pki.intermediate])
+        let client = try Context.client(
+            trusting: [pki.root], certificate: pki.client, key: pki.clientKey,
+            chain: [pki.intermediate])
         try client.setALPNProtocols(["h2", "http/1.1"])
         try client.setVerify(.peer) { connection, certificate, error, depth, ok in
             seen.perCertificateCalls.withLock { $0 += 1 }
@@ -155,9 +160,10 @@ struct ConcurrencyTests {
                 try Self.handshake(clientConnection, serverConnection)
                 // A resumed session keeps the peer's certificate and verdict, not the verified chain.
                 guard serverConnection.peerCertificate?.description == pki.client.description,
-                      clientConnection.verifyResult == .ok,
-                      round % 2 == 1 || clientConnection.verifiedChain?.count == 3,
-                      clientConnection.alpnProtocol == "h2", serverConnection.alpnProtocol == "h2" else {
+                    clientConnection.verifyResult == .ok,
+                    round % 2 == 1 || clientConnection.verifiedChain?.count == 3,
+                    clientConnection.alpnProtocol == "h2", serverConnection.alpnProtocol == "h2"
+                else {
                     throw Stuck(description: "handshake \(id): wrong peer, chain or ALPN")
                 }
                 if round % 2 == 1 {
@@ -173,7 +179,9 @@ struct ConcurrencyTests {
         }
         let handshakes = perThread * Self.threads
         let full = handshakes / 2
-        print("concurrency: \(handshakes) mutual-TLS handshakes (\(resumed.withLock { $0 }) resumed) on \(Self.threads) threads sharing the contexts")
+        print(
+            "concurrency: \(handshakes) mutual-TLS handshakes (\(resumed.withLock { $0 }) resumed) on \(Self.threads) threads sharing the contexts"
+        )
         #expect(errors.isEmpty, "\(errors.prefix(10))")
         #expect(seen.problems.withLock { $0 }.isEmpty, "\(seen.problems.withLock { $0.prefix(10) })")
         #expect(resumed.withLock { $0 } == handshakes - full)
@@ -223,12 +231,13 @@ struct ConcurrencyTests {
             let chainLength: Int
         }
         @Sendable func facts() throws -> Facts {
-            Facts(subject: try certificate.subject.rfc2253String, issuer: try certificate.issuer.oneLineString,
-                  text: try certificate.text, pem: try certificate.pem, fingerprint: try certificate.fingerprint(),
-                  publicKeyPEM: try key.publicKeyPEM(), rsaPublicKeyPEM: try rsa.publicKeyPEM(),
-                  der: try certificate.der, sans: try certificate.subjectAlternativeNames ?? [],
-                  extensions: certificate.extensions, bits: try certificate.publicKey.bits,
-                  chainLength: try store.verify(certificate, untrusted: [pki.intermediate]).count)
+            Facts(
+                subject: try certificate.subject.rfc2253String, issuer: try certificate.issuer.oneLineString,
+                text: try certificate.text, pem: try certificate.pem, fingerprint: try certificate.fingerprint(),
+                publicKeyPEM: try key.publicKeyPEM(), rsaPublicKeyPEM: try rsa.publicKeyPEM(),
+                der: try certificate.der, sans: try certificate.subjectAlternativeNames ?? [],
+                extensions: certificate.extensions, bits: try certificate.publicKey.bits,
+                chainLength: try store.verify(certificate, untrusted: [pki.intermediate]).count)
         }
         let expected = try facts()
         let rounds = max(Self.handshakeCount / 8, 25)
@@ -238,15 +247,17 @@ struct ConcurrencyTests {
                 let message = Array("thread \(thread) round \(round)".utf8)
                 let signature = try key.sign(message)
                 guard try publicKey.verify(signature: signature, for: message),
-                      try key.verify(signature: signature, for: message),
-                      try !publicKey.verify(signature: signature, for: message + [0]) else {
+                    try key.verify(signature: signature, for: message),
+                    try !publicKey.verify(signature: signature, for: message + [0])
+                else {
                     throw Stuck(description: "round \(round): signature check failed")
                 }
                 let rsaSignature = try rsa.sign(message, digest: .sha256)
                 guard try rsa.verify(signature: rsaSignature, for: message, digest: .sha256),
-                      certificate.isSigned(by: pki.intermediateKey),
-                      certificate.matches(host: "localhost"),
-                      key.isPublicKeyEqual(to: publicKey) else {
+                    certificate.isSigned(by: pki.intermediateKey),
+                    certificate.matches(host: "localhost"),
+                    key.isPublicKeyEqual(to: publicKey)
+                else {
                     throw Stuck(description: "round \(round): check failed")
                 }
                 _ = certificate.hashValue

@@ -26,7 +26,9 @@ struct ConformanceIndexTests {
         let text = try String(contentsOf: root.appendingPathComponent("Docs/conformance.md"), encoding: .utf8)
         var rows: [String: String] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix("| ") {
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard cells.count >= 4, cells[1].wholeMatch(of: /[A-Z][0-9]{2}/) != nil else { continue }
             let file = cells[3].firstMatch(of: /`([A-Za-z0-9_+]+\.swift)`/).map { String($0.1) } ?? ""
             #expect(rows[cells[1]] == nil, "\(cells[1]) is listed twice in Docs/conformance.md")
@@ -43,7 +45,7 @@ struct ConformanceIndexTests {
         for case let url as URL in walker where url.pathExtension == "swift" {
             let text = try String(contentsOf: url, encoding: .utf8)
             var ids = Set<String>()
-            for match in text.matches(of: /@Test\("([^"]*)"/) {
+            for match in text.matches(of: /@Test\(\s*"([^"]*)"/) {
                 ids.formUnion(match.1.matches(of: /\b[A-Z][0-9]{2}\b/).map { String($0.0) })
             }
             for match in text.matches(of: /func\s+([A-Za-z0-9_]+)/) {
@@ -71,7 +73,8 @@ struct ConformanceIndexTests {
         #expect(!documented.isEmpty)
         for (id, file) in documented.sorted(by: { $0.key < $1.key }) {
             #expect(everywhere.contains(id), "no test carries \(id)")
-            #expect(carried[file]?.contains(id) == true, "Docs/conformance.md names \(file) for \(id), which has no test carrying it")
+            #expect(
+                carried[file]?.contains(id) == true, "Docs/conformance.md names \(file) for \(id), which has no test carrying it")
         }
     }
 }

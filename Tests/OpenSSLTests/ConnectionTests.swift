@@ -18,9 +18,12 @@ struct ConnectionTests {
     func handshakeAndData(version: ProtocolVersion, kind: KeyKind) throws {
         let (certificate, key, chain, root): (X509, PKey, [X509], X509)
         switch kind {
-        case .ecdsa: (certificate, key, chain, root) = (Self.pki.server, Self.pki.serverKey, [Self.pki.intermediate], Self.pki.root)
-        case .rsa: (certificate, key, chain, root) = (Self.pki.rsaServer, Self.pki.rsaServerKey, [Self.pki.intermediate], Self.pki.root)
-        case .ed25519: (certificate, key, chain, root) = (Self.pki.ed25519Server, Self.pki.ed25519ServerKey, [], Self.pki.ed25519Root)
+        case .ecdsa:
+            (certificate, key, chain, root) = (Self.pki.server, Self.pki.serverKey, [Self.pki.intermediate], Self.pki.root)
+        case .rsa:
+            (certificate, key, chain, root) = (Self.pki.rsaServer, Self.pki.rsaServerKey, [Self.pki.intermediate], Self.pki.root)
+        case .ed25519:
+            (certificate, key, chain, root) = (Self.pki.ed25519Server, Self.pki.ed25519ServerKey, [], Self.pki.ed25519Root)
         }
         let serverContext = try TestContexts.server(certificate: certificate, key: key, chain: chain)
         try serverContext.setMaximumProtocolVersion(version)

@@ -88,11 +88,12 @@ struct ContextTests {
         #expect(throws: PassphraseError.tooLong(operation: "read private key (PEM)", length: 1500, maximum: limit)) {
             try tooLong.usePrivateKeyFile(path)
         }
-        try context.setPassphrase(.callback { max, isWriting in
-            calls.mutate { $0.append(max) }
-            #expect(!isWriting, "reading a key decrypts")
-            return Array(long.utf8.prefix(max))
-        })
+        try context.setPassphrase(
+            .callback { max, isWriting in
+                calls.mutate { $0.append(max) }
+                #expect(!isWriting, "reading a key decrypts")
+                return Array(long.utf8.prefix(max))
+            })
         try context.usePrivateKeyFile(path)
         #expect(calls.get().count == 1)
         #expect(calls.get().first == limit)

@@ -96,7 +96,9 @@ struct SystemErrorTests {
         withVaList([]) { ERR_vset_error(library, reason, nil, $0) }
     }
 
-    @Test("S10 SSL_ERROR_SYSCALL with only the failed system call queued (OpenSSL 3.5's record layer; 3.0 queues nothing) is sysCall with its errno")
+    @Test(
+        "S10 SSL_ERROR_SYSCALL with only the failed system call queued (OpenSSL 3.5's record layer; 3.0 queues nothing) is sysCall with its errno"
+    )
     func sysCallWithQueuedSystemEntry() throws {
         ERR_clear_error()
         Self.raise(library: ERR_LIB_SYS, reason: EPIPE)

@@ -69,9 +69,11 @@ struct FaultMatrixTests {
 
     /// Runs one handshake over a pair with these faults, stepping both sides
     /// on this thread until both are done, one fails, or nothing moves.
-    static func handshake(_ version: ProtocolVersion, client clientFaults: TransportFaults = .init(),
-                          server serverFaults: TransportFaults = .init(),
-                          exchangeData: Bool = false) throws -> (Outcome, MemoryTransportPair) {
+    static func handshake(
+        _ version: ProtocolVersion, client clientFaults: TransportFaults = .init(),
+        server serverFaults: TransportFaults = .init(),
+        exchangeData: Bool = false
+    ) throws -> (Outcome, MemoryTransportPair) {
         let setup = try #require(setups[version], "contexts for \(version) could not be made")
         let pair = MemoryTransportPair(client: clientFaults, server: serverFaults)
         let client = try Connection(setup.client, transport: pair.client)
@@ -108,7 +110,8 @@ struct FaultMatrixTests {
 
     /// After the handshake: a message each way, read back intact.
     static func exchange(_ client: Connection, _ server: Connection, steps: Int) throws -> Outcome {
-        let request = Array("request".utf8), reply = Array("reply from the server".utf8)
+        let request = Array("request".utf8)
+        let reply = Array("reply from the server".utf8)
         var sent = [0, 0]
         var received: [[UInt8]] = [[], []]
         for _ in 0..<max(steps, 1) {
@@ -142,9 +145,13 @@ struct FaultMatrixTests {
     static func cleanHandshakeProfile(_ version: ProtocolVersion) throws -> (written: [Role: Int], calls: [Role: Int]) {
         let (outcome, pair) = try handshake(version)
         guard case .success = outcome else { throw MatrixError(description: "clean \(version) handshake: \(outcome)") }
-        return (written: [.client: pair.client.bytesWritten, .server: pair.server.bytesWritten],
-                calls: [.client: pair.client.readCalls + pair.client.writeCalls,
-                        .server: pair.server.readCalls + pair.server.writeCalls])
+        return (
+            written: [.client: pair.client.bytesWritten, .server: pair.server.bytesWritten],
+            calls: [
+                .client: pair.client.readCalls + pair.client.writeCalls,
+                .server: pair.server.readCalls + pair.server.writeCalls,
+            ]
+        )
     }
 
     struct MatrixError: Error, CustomStringConvertible {
@@ -176,14 +183,23 @@ struct FaultMatrixTests {
         ("EINTR on every 3rd call with one-byte reads", TransportFaults(maxBytesPerRead: 1, interruptEveryNthCall: 3)),
         ("every 2nd read and write would block", TransportFaults(wouldBlockEveryNthRead: 2, wouldBlockEveryNthWrite: 2)),
         ("would-block storms: 50 of every 53 calls", TransportFaults(wouldBlockStorm: (length: 50, period: 53))),
-        ("would-block storms with one-byte I/O", TransportFaults(maxBytesPerRead: 1, maxBytesPerWrite: 1,
-                                                                 wouldBlockStorm: (length: 7, period: 9))),
-        ("everything at once", TransportFaults(maxBytesPerRead: 1, maxBytesPerWrite: 3, interruptEveryNthCall: 5,
-                                               wouldBlockStorm: (length: 3, period: 7))),
+        (
+            "would-block storms with one-byte I/O",
+            TransportFaults(
+                maxBytesPerRead: 1, maxBytesPerWrite: 1,
+                wouldBlockStorm: (length: 7, period: 9))
+        ),
+        (
+            "everything at once",
+            TransportFaults(
+                maxBytesPerRead: 1, maxBytesPerWrite: 3, interruptEveryNthCall: 5,
+                wouldBlockStorm: (length: 3, period: 7))
+        ),
     ]
 
-    @Test("short reads and writes, EINTR and would-block storms on either side: the handshake and data still get through",
-          arguments: versions, Role.allCases)
+    @Test(
+        "short reads and writes, EINTR and would-block storms on either side: the handshake and data still get through",
+        arguments: versions, Role.allCases)
     func absorbedFaults(version: ProtocolVersion, role: Role) throws {
         var cases = 0
         for (name, fault) in Self.absorbed {
@@ -214,14 +230,19 @@ struct FaultMatrixTests {
 
     // MARK: EOF at every byte offset
 
-    @Test("the peer hangs up at every byte offset of the handshake: a typed EOF or EPIPE error, or success once the handshake no longer needs the bytes",
-          arguments: versions, Role.allCases)
+    @Test(
+        "the peer hangs up at every byte offset of the handshake: a typed EOF or EPIPE error, or success once the handshake no longer needs the bytes",
+        arguments: versions, Role.allCases)
     func hangUpAtEveryOffset(version: ProtocolVersion, role: Role) throws {
         let profile = try Self.cleanHandshakeProfile(version)
         // `role` is the side that sees the end of stream: its peer cuts the
         // connection after writing `offset` bytes.
         let total = try #require(profile.written[role.peer])
-        var cases = 0, successes = 0, hangs: [Int] = [], wrong: [String] = [], leftOnQueue: [Int] = []
+        var cases = 0
+        var successes = 0
+        var hangs: [Int] = []
+        var wrong: [String] = []
+        var leftOnQueue: [Int] = []
         for offset in 0..<total {
             let cut = Self.faults(role.peer, TransportFaults(closeAfterWriting: offset))
             let (outcome, _) = try Self.handshake(version, client: cut.client, server: cut.server)
@@ -234,7 +255,9 @@ struct FaultMatrixTests {
                 // may instead fail writing to the closed pipe.
                 let eofOnReader = side == role && error.isUnexpectedEOF
                 var epipeOnCutter = false
-                if side == role.peer, case .transport(let cause) = error { epipeOnCutter = (cause as? POSIXError)?.code == .EPIPE }
+                if side == role.peer, case .transport(let cause) = error {
+                    epipeOnCutter = (cause as? POSIXError)?.code == .EPIPE
+                }
                 let eofOnCutter = side == role.peer && error.isUnexpectedEOF
                 if !(eofOnReader || epipeOnCutter || eofOnCutter) { wrong.append("offset \(offset): \(side) \(error)") }
             case .hang:
@@ -242,7 +265,9 @@ struct FaultMatrixTests {
             }
             if !Self.queueIsEmpty() { leftOnQueue.append(offset) }
         }
-        print("fault matrix: \(version) \(role) sees EOF at every offset: \(cases) cases (\(successes) successes), \(hangs.count) hangs")
+        print(
+            "fault matrix: \(version) \(role) sees EOF at every offset: \(cases) cases (\(successes) successes), \(hangs.count) hangs"
+        )
         #expect(cases == total)
         #expect(hangs.isEmpty, "hangs at offsets \(hangs.prefix(20))")
         #expect(wrong.isEmpty, "unexpected errors: \(wrong.prefix(10))")
@@ -253,15 +278,23 @@ struct FaultMatrixTests {
 
     // MARK: An error at every transport call
 
-    @Test("the transport throws at every call of the handshake: the driving call rethrows that very error",
-          arguments: versions, Role.allCases)
+    @Test(
+        "the transport throws at every call of the handshake: the driving call rethrows that very error",
+        arguments: versions, Role.allCases)
     func errorAtEveryCall(version: ProtocolVersion, role: Role) throws {
-        var cases = 0, hangs: [String] = [], wrong: [String] = [], leftOnQueue: [String] = []
+        var cases = 0
+        var hangs: [String] = []
+        var wrong: [String] = []
+        var leftOnQueue: [String] = []
         // Plain I/O, and with would-block storms and short reads so there are more, smaller steps.
         let shapes: [(String, TransportFaults)] = [
             ("plain", TransportFaults()),
-            ("short and blocking", TransportFaults(maxBytesPerRead: 64, maxBytesPerWrite: 100,
-                                                   wouldBlockStorm: (length: 1, period: 3))),
+            (
+                "short and blocking",
+                TransportFaults(
+                    maxBytesPerRead: 64, maxBytesPerWrite: 100,
+                    wouldBlockStorm: (length: 1, period: 3))
+            ),
         ]
         for (shape, base) in shapes {
             // How many calls this side makes in a clean handshake with this shape. It varies
@@ -317,7 +350,8 @@ struct FaultMatrixTests {
     func eintrAtEveryCall(version: ProtocolVersion, role: Role) throws {
         let profile = try Self.cleanHandshakeProfile(version)
         let calls = try #require(profile.calls[role])
-        var cases = 0, failures: [String] = []
+        var cases = 0
+        var failures: [String] = []
         for call in 1...calls {
             let sides = Self.faults(role, TransportFaults(error: POSIXError(.EINTR), errorOnCall: call, errorOn: .any))
             let (outcome, _) = try Self.handshake(version, client: sides.client, server: sides.server)

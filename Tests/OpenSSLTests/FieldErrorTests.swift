@@ -38,8 +38,10 @@ struct FieldErrorTests {
     }
 
     /// The fields of the good certificate that an edit must leave as they were.
-    static func expectUnchanged(_ object: [String: Any], except changed: Set<String>,
-                                sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectUnchanged(
+        _ object: [String: Any], except changed: Set<String>,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let directory = try TemporaryDirectory()
         let (_, good, _) = try json(try directory.write("good.der", try pki.server.der))
         // These follow the DER, which every edit changes.
@@ -92,14 +94,16 @@ struct FieldErrorTests {
             // A SEQUENCE whose dNSName claims more bytes than there are.
             certificate.setExtensionValue(Self.sanOID, [0x30, 0x03, 0x82, 0x05, 0x61])
             // An AccessDescription that is a NULL.
-            certificate.extensions.append(EditableCertificate.makeExtension("1.3.6.1.5.5.7.1.1", value: [0x30, 0x02, 0x05, 0x00]))
+            certificate.extensions.append(
+                EditableCertificate.makeExtension("1.3.6.1.5.5.7.1.1", value: [0x30, 0x02, 0x05, 0x00]))
         }
         let directory = try TemporaryDirectory()
         let text = try Self.opensslParses(der, directory, name: "bad-san.der")
         #expect(text.contains("X509v3 Subject Alternative Name"))
         let sanError = try #require(throws: OpenSSLError.self) { _ = try certificate.subjectAlternativeNames }
         #expect(sanError.operation == "decode alternative name extension")
-        #expect(!sanError.entries.isEmpty && sanError.entries.allSatisfy { $0.library == "asn1 encoding routines" }, "\(sanError)")
+        #expect(
+            !sanError.entries.isEmpty && sanError.entries.allSatisfy { $0.library == "asn1 encoding routines" }, "\(sanError)")
         let aiaError = try #require(throws: OpenSSLError.self) { _ = try certificate.authorityInfoAccess }
         #expect(aiaError.operation == "decode authorityInfoAccess extension" && !aiaError.entries.isEmpty)
         #expect(throws: OpenSSLError.self) { _ = try certificate.ocspURLs }
@@ -131,7 +135,7 @@ struct FieldErrorTests {
         #expect(timeError.description == "read notAfter: '2801011200XXZ' is not a valid UTCTime")
         #expect(certificate.encodedNotAfter == "2801011200XXZ")
         #expect(try certificate.notBefore == Self.pki.server.notBefore)
-        #expect(certificate.hasExpired)   // fails closed
+        #expect(certificate.hasExpired)  // fails closed
         #expect(!certificate.isValid())
         #expect(try certificate.subjectAlternativeNames == Self.pki.server.subjectAlternativeNames)
 
@@ -146,7 +150,9 @@ struct FieldErrorTests {
         #expect(summary.stdout.contains(" to raw:2801011200XXZ\n"), "\(summary.stdout)")
     }
 
-    @Test("G03 inner and outer signature algorithms that differ: signatureAlgorithm is the inner one, outerSignatureAlgorithm says so")
+    @Test(
+        "G03 inner and outer signature algorithms that differ: signatureAlgorithm is the inner one, outerSignatureAlgorithm says so"
+    )
     func mismatchedSignatureAlgorithms() throws {
         let (certificate, der) = try Self.edited { certificate in
             certificate.outerSignatureAlgorithm = .constructed(0x30, [DERNode.oid("1.2.840.10045.4.3.3")])  // ecdsa-with-SHA384
@@ -163,11 +169,13 @@ struct FieldErrorTests {
         let path = try directory.write("two-algorithms.der", der)
         let result = try OsslTool.run(["x509", "--json", path])
         #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stderr)")
-        #expect(result.stdout.contains("""
-            "signatureAlgorithm": "ecdsa-with-SHA256",
-                "outerSignatureAlgorithm": "ecdsa-with-SHA384",
-                "publicKey"
-            """), "\(result.stdout)")
+        #expect(
+            result.stdout.contains(
+                """
+                "signatureAlgorithm": "ecdsa-with-SHA256",
+                    "outerSignatureAlgorithm": "ecdsa-with-SHA384",
+                    "publicKey"
+                """), "\(result.stdout)")
         let good = try OsslTool.run(["x509", "--json", try directory.write("good.der", try Self.pki.server.der)])
         #expect(!good.stdout.contains("outerSignatureAlgorithm"))
         let summary = try OsslTool.run(["x509", path])
@@ -182,27 +190,37 @@ struct FieldErrorTests {
     @Test("G03 address-and-mask iPAddresses are CIDR; dNSNames in valid UTF-8 read as text, invalid bytes as \\xNN")
     func faithfulAlternativeNames() throws {
         let (certificate, der) = try Self.edited { certificate in
-            certificate.setExtensionValue(Self.sanOID, Self.sanValue([
-                (0x87, [192, 0, 2, 0, 255, 255, 255, 0]),
-                (0x87, [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 12) + [0xff, 0xff, 0xff, 0xff] + [UInt8](repeating: 0, count: 12)),
-                (0x87, [10, 0, 0, 0, 255, 0, 255, 0]),
-                (0x82, Array("bücher.example".utf8)),
-                (0x82, Array("bad".utf8) + [0xff] + Array(".example".utf8)),
-            ]))
+            certificate.setExtensionValue(
+                Self.sanOID,
+                Self.sanValue([
+                    (0x87, [192, 0, 2, 0, 255, 255, 255, 0]),
+                    (
+                        0x87,
+                        [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 12) + [0xff, 0xff, 0xff, 0xff]
+                            + [UInt8](repeating: 0, count: 12)
+                    ),
+                    (0x87, [10, 0, 0, 0, 255, 0, 255, 0]),
+                    (0x82, Array("bücher.example".utf8)),
+                    (0x82, Array("bad".utf8) + [0xff] + Array(".example".utf8)),
+                ]))
         }
         let directory = try TemporaryDirectory()
         _ = try Self.opensslParses(der, directory, name: "names.der")
         let names = try #require(try certificate.subjectAlternativeNames)
-        #expect(names.map(\.valueString) == ["192.0.2.0/24", "2001:db8::/32", "10.0.0.0/255.0.255.0",
-                                               "bücher.example", "bad\\xff.example"])
+        #expect(
+            names.map(\.valueString) == [
+                "192.0.2.0/24", "2001:db8::/32", "10.0.0.0/255.0.255.0",
+                "bücher.example", "bad\\xff.example",
+            ])
         let path = try directory.write("names.der", der)
         let (status, object, stderr) = try Self.json(path)
         #expect(status == 0 && stderr.isEmpty)
-        #expect(object["subjectAltNames"] as? [[String: String]] == [
-            ["type": "IP", "value": "192.0.2.0/24"], ["type": "IP", "value": "2001:db8::/32"],
-            ["type": "IP", "value": "10.0.0.0/255.0.255.0"], ["type": "DNS", "value": "bücher.example"],
-            ["type": "DNS", "value": "bad\\xff.example"],
-        ])
+        #expect(
+            object["subjectAltNames"] as? [[String: String]] == [
+                ["type": "IP", "value": "192.0.2.0/24"], ["type": "IP", "value": "2001:db8::/32"],
+                ["type": "IP", "value": "10.0.0.0/255.0.255.0"], ["type": "DNS", "value": "bücher.example"],
+                ["type": "DNS", "value": "bad\\xff.example"],
+            ])
     }
 
     /// One RDN: SET { SEQUENCE { type, value } }.
@@ -214,10 +232,10 @@ struct FieldErrorTests {
     func faithfulNameValues() throws {
         let (certificate, der) = try Self.edited { certificate in
             certificate[.subject].children += [
-                Self.rdn("2.5.4.45", .primitive(0x03, [0x00, 0xab, 0xcd])),                        // x500UniqueIdentifier, BIT STRING
-                Self.rdn("1.2.840.113549.1.9.1", .primitive(0x16, Array("jörg@example.com".utf8))), // emailAddress, IA5String
-                Self.rdn("2.5.4.11", .primitive(0x16, [0x41, 0xc3, 0x28, 0x42])),                  // OU, IA5String, not UTF-8
-                Self.rdn("2.5.4.7", .primitive(0x14, Array("Z".utf8) + [0xe9] + Array("rich".utf8))), // L, T61String, Latin-1
+                Self.rdn("2.5.4.45", .primitive(0x03, [0x00, 0xab, 0xcd])),  // x500UniqueIdentifier, BIT STRING
+                Self.rdn("1.2.840.113549.1.9.1", .primitive(0x16, Array("jörg@example.com".utf8))),  // emailAddress, IA5String
+                Self.rdn("2.5.4.11", .primitive(0x16, [0x41, 0xc3, 0x28, 0x42])),  // OU, IA5String, not UTF-8
+                Self.rdn("2.5.4.7", .primitive(0x14, Array("Z".utf8) + [0xe9] + Array("rich".utf8))),  // L, T61String, Latin-1
             ]
         }
         let directory = try TemporaryDirectory()
@@ -236,10 +254,11 @@ struct FieldErrorTests {
         let path = try directory.write("attributes.der", der)
         let (status, object, stderr) = try Self.json(path)
         #expect(status == 0 && stderr.isEmpty)
-        #expect(object["subject"] as? [[String]] == [
-            ["CN", "localhost"], ["x500UniqueIdentifier", "hex:030300abcd"],
-            ["emailAddress", "jörg@example.com"], ["OU", "A\\xc3(B"], ["L", "Z\\xe9rich"],
-        ])
+        #expect(
+            object["subject"] as? [[String]] == [
+                ["CN", "localhost"], ["x500UniqueIdentifier", "hex:030300abcd"],
+                ["emailAddress", "jörg@example.com"], ["OU", "A\\xc3(B"], ["L", "Z\\xe9rich"],
+            ])
         try Self.expectUnchanged(object, except: ["subject"])
     }
 
@@ -259,8 +278,10 @@ struct FieldErrorTests {
         #expect(objects.count == 2)
         #expect(objects.last?["subject"] as? [[String]] == [["CN", "Test Root CA"]])
         let lines = OsslTool.lines(result.stderr)
-        #expect(lines.count == 1 && lines.first?.hasPrefix("ossl x509: \(path): certificate 2: read certificate 1 of PEM bundle: ") == true,
-                "\(lines)")
+        #expect(
+            lines.count == 1
+                && lines.first?.hasPrefix("ossl x509: \(path): certificate 2: read certificate 1 of PEM bundle: ") == true,
+            "\(lines)")
         let summary = try OsslTool.run(["x509", path])
         #expect(summary.status == 1)
         #expect(summary.stdout.contains("bundle.pem [1/3]") && summary.stdout.contains("bundle.pem [3/3]"))

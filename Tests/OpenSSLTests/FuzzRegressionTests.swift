@@ -32,8 +32,9 @@ struct FuzzRegressionTests {
         #expect(!Self.savedInputs.isEmpty)
     }
 
-    @Test("each saved finding is handled in bounded time: no crash, no hang, nothing left on the error queue",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "each saved finding is handled in bounded time: no crash, no hang, nothing left on the error queue",
+        .timeLimit(.minutes(2)))
     func replay() throws {
         for (target, name) in Self.savedInputs {
             let bytes = try Fixtures.bytes("fuzz-regressions/\(target.rawValue)/\(name)")
@@ -46,8 +47,9 @@ struct FuzzRegressionTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("each target accepts its seeds, so the fuzzer starts from inputs that reach every getter",
-          arguments: FuzzTarget.allCases)
+    @Test(
+        "each target accepts its seeds, so the fuzzer starts from inputs that reach every getter",
+        arguments: FuzzTarget.allCases)
     func seedsAreAccepted(target: FuzzTarget) throws {
         let seeds = try FuzzSeeds.make().filter { $0.target == target }
         #expect(!seeds.isEmpty)
@@ -60,8 +62,10 @@ struct FuzzRegressionTests {
 
     @Test("the harness refuses garbage for every target and leaves the error queue empty", arguments: FuzzTarget.allCases)
     func garbageIsRefused(target: FuzzTarget) {
-        for garbage: [UInt8] in [[], [0], Array("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8),
-                                 [0x30, 0x82, 0xff, 0xff], [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00]] {
+        for garbage: [UInt8] in [
+            [], [0], Array("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".utf8),
+            [0x30, 0x82, 0xff, 0xff], [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00],
+        ] {
             let outcome = FuzzHarness.run(target, garbage)
             #expect(!outcome.accepted, "\(target.rawValue) accepted \(garbage)")
             #expect(outcome.leftOnQueue == 0, "\(target.rawValue) left: \(outcome.queueText)")

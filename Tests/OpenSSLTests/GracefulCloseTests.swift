@@ -20,8 +20,10 @@ private final class SerialServer: Sendable {
     /// Accepts `count` connections. `bufferSize` (when given) makes the
     /// accepted sockets' kernel buffers small, so a large response cannot
     /// hide in them.
-    init(count: Int, bufferSize: Int32? = nil,
-         handler: @escaping @Sendable (TCPSocket) throws -> Void) throws {
+    init(
+        count: Int, bufferSize: Int32? = nil,
+        handler: @escaping @Sendable (TCPSocket) throws -> Void
+    ) throws {
         listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
         if let bufferSize, let fd = listener.fileDescriptor {
             var size = bufferSize
@@ -29,7 +31,9 @@ private final class SerialServer: Sendable {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
         port = listener.localPort
-        let listener = self.listener, done = self.done, failures = self.failures
+        let listener = self.listener
+        let done = self.done
+        let failures = self.failures
         Thread.detachNewThread {
             defer { done.signal() }
             for _ in 0..<count {
@@ -55,8 +59,10 @@ private final class SerialServer: Sendable {
 }
 
 /// A client connection over TCP to `port`, handshake done.
-func connectClient(_ port: UInt16, context: Context, session: Session? = nil,
-                           receiveBuffer: Int32? = nil) throws -> (TCPSocket, Connection) {
+func connectClient(
+    _ port: UInt16, context: Context, session: Session? = nil,
+    receiveBuffer: Int32? = nil
+) throws -> (TCPSocket, Connection) {
     let socket = try TCPSocket.connect(host: "127.0.0.1", port: port, timeout: .seconds(10))
     if let receiveBuffer, let fd = socket.fileDescriptor {
         var size = receiveBuffer
@@ -81,7 +87,9 @@ func sendRaw(_ socket: TCPSocket, total: Int, first: [UInt8] = []) -> (sent: Int
         do {
             let count = try chunk.withUnsafeBytes { try socket.write($0) } ?? 0
             sent += count
-            if count < chunk.count { chunk = Array(chunk[count...]) } else {
+            if count < chunk.count {
+                chunk = Array(chunk[count...])
+            } else {
                 chunk = [UInt8](repeating: 0x41, count: 16_384)
             }
         } catch {
@@ -170,8 +178,10 @@ struct GracefulCloseTests {
                 _ = try connection.read(max: 100)
                 throw SocketError(operation: "the oversized record was read", errno: EPROTO)
             } catch let error as SSLError {
-                guard case .ssl(let reason) = error, reason.hasReason("record overflow")
-                        || reason.hasReason("packet length too long") || reason.hasReason("encrypted length too long") else {
+                guard case .ssl(let reason) = error,
+                    reason.hasReason("record overflow")
+                        || reason.hasReason("packet length too long") || reason.hasReason("encrypted length too long")
+                else {
                     throw error
                 }
             }
@@ -209,8 +219,9 @@ struct GracefulCloseTests {
         let clientContext = try TestContexts.client()
         var failures: [String] = []
         for run in 0..<runs {
-            let (received, ending) = try CloseProbe.keepSending(port: server.port, context: clientContext,
-                                                               request: Array("GET /\r\n\r\n".utf8))
+            let (received, ending) = try CloseProbe.keepSending(
+                port: server.port, context: clientContext,
+                request: Array("GET /\r\n\r\n".utf8))
             if received.count != responseSize || ending != "close_notify" {
                 failures.append("run \(run): \(received.count) of \(responseSize) bytes, then \(ending)")
             }
@@ -313,7 +324,7 @@ struct GracefulCloseTests {
             let (session, firstReused, answered) = try Self.closeFirst(server.port, context: clientContext, session: nil)
             #expect(!firstReused && session != nil)
             #expect(answered == graceful, "graceful: \(graceful)")
-                        let (_, reused, _) = try Self.closeFirst(server.port, context: clientContext, session: session)
+            let (_, reused, _) = try Self.closeFirst(server.port, context: clientContext, session: session)
             #expect(server.finish().isEmpty)
             // Answering the client's close_notify keeps the session in the
             // server's cache; dropping the connection without it loses it.
@@ -329,7 +340,7 @@ struct GracefulCloseTests {
             let connection = try Connection(context, transport: socket)
             connection.setAcceptState()
             try connection.doHandshake()
-            _ = try? connection.read(max: 100)   // the oversized record: record_overflow
+            _ = try? connection.read(max: 100)  // the oversized record: record_overflow
             let result = connection.closeGracefully()
             outcome.set(result)
         }

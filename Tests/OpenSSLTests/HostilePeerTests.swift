@@ -50,8 +50,10 @@ struct HostilePeerTests {
 
     /// Connects, sends `bytes` (optionally shutting down the write side), and
     /// reads until the server closes or `timeout` passes.
-    static func rawExchange(port: UInt16, send bytes: [UInt8], halfClose: Bool = true,
-                            timeout: Duration = .seconds(10)) throws -> Reply {
+    static func rawExchange(
+        port: UInt16, send bytes: [UInt8], halfClose: Bool = true,
+        timeout: Duration = .seconds(10)
+    ) throws -> Reply {
         let socket = try TCPSocket.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
         defer { socket.close() }
         try socket.setReadTimeout(timeout)
@@ -59,8 +61,10 @@ struct HostilePeerTests {
         var offset = 0
         while offset < bytes.count {
             do {
-                guard let count = try bytes.withUnsafeBytes({ try socket.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }),
-                      count > 0 else { break }
+                guard
+                    let count = try bytes.withUnsafeBytes({ try socket.write(UnsafeRawBufferPointer(rebasing: $0[offset...])) }),
+                    count > 0
+                else { break }
                 offset += count
             } catch {
                 break  // the server may close before taking everything
@@ -108,8 +112,9 @@ struct HostilePeerTests {
 
     /// The server still serves: a good client gets its echo.
     static func expectServes(_ server: TestTLSServer, sourceLocation: SourceLocation = #_sourceLocation) {
-        #expect((try? goodClient(port: server.port)) == "echo: hello", "the server no longer serves",
-                sourceLocation: sourceLocation)
+        #expect(
+            (try? goodClient(port: server.port)) == "echo: hello", "the server no longer serves",
+            sourceLocation: sourceLocation)
     }
 
     /// A ClientHello as the library's client sends it.
@@ -148,9 +153,10 @@ struct HostilePeerTests {
     func httpRequest() throws {
         let server = try Self.makeServer()
         defer { server.stop() }
-        let reply = try Self.rawExchange(port: server.port,
-                                         send: Array("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n".utf8),
-                                         halfClose: false)
+        let reply = try Self.rawExchange(
+            port: server.port,
+            send: Array("GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: test\r\n\r\n".utf8),
+            halfClose: false)
         #expect(reply.isAlertOrClose, "\(reply.bytes.prefix(16))")
         let outcomes = server.waitForOutcomes(1)
         guard case .failed(.ssl, let text)? = outcomes.first else {
@@ -162,8 +168,9 @@ struct HostilePeerTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("a ClientHello cut at every byte (then end of stream): each is a typed failure and a close",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "a ClientHello cut at every byte (then end of stream): each is a typed failure and a close",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientHelloCutAtEveryByte(maximum: ProtocolVersion) throws {
         let server = try Self.makeServer()
         defer { server.stop() }
@@ -221,16 +228,19 @@ struct HostilePeerTests {
         // Root → 98 intermediates → leaf: 100 certificates, each signed by the next.
         let now = Date()
         let rootKey = try PKey.generate(.ec(.p256))
-        var rootBuilder = X509Builder(subject: try X509Name([("CN", "Long Chain Root")]), publicKey: rootKey,
-                                      notBefore: now - 3600, notAfter: now + 86_400)
+        var rootBuilder = X509Builder(
+            subject: try X509Name([("CN", "Long Chain Root")]), publicKey: rootKey,
+            notBefore: now - 3600, notAfter: now + 86_400)
         try rootBuilder.addBasicConstraints(isCA: true)
         let root = try rootBuilder.sign(with: rootKey)
-        var issuer = root, issuerKey = rootKey
+        var issuer = root
+        var issuerKey = rootKey
         var chain: [X509] = [root]
         for index in 1..<99 {
             let key = try PKey.generate(.ec(.p256))
-            var builder = X509Builder(subject: try X509Name([("CN", "Long Chain CA \(index)")]), publicKey: key,
-                                      notBefore: now - 3600, notAfter: now + 86_400)
+            var builder = X509Builder(
+                subject: try X509Name([("CN", "Long Chain CA \(index)")]), publicKey: key,
+                notBefore: now - 3600, notAfter: now + 86_400)
             try builder.addBasicConstraints(isCA: true)
             let certificate = try builder.sign(with: issuerKey, issuer: issuer)
             chain.insert(certificate, at: 0)
@@ -238,8 +248,9 @@ struct HostilePeerTests {
             issuerKey = key
         }
         let leafKey = try PKey.generate(.ec(.p256))
-        var leafBuilder = X509Builder(subject: try X509Name([("CN", "Long Chain Leaf")]), publicKey: leafKey,
-                                      notBefore: now - 3600, notAfter: now + 86_400)
+        var leafBuilder = X509Builder(
+            subject: try X509Name([("CN", "Long Chain Leaf")]), publicKey: leafKey,
+            notBefore: now - 3600, notAfter: now + 86_400)
         try leafBuilder.addExtendedKeyUsage([.clientAuth])
         let leaf = try leafBuilder.sign(with: issuerKey, issuer: issuer)
         chain.insert(leaf, at: 0)
@@ -247,20 +258,25 @@ struct HostilePeerTests {
 
         // Twice: a server that does not trust the chain's root, and one that
         // does but accepts at most 10 certificates below its root.
-        let untrusting = try Context.mutualTLSServer(certificate: Self.pki.server, key: Self.pki.serverKey,
-                                                     chain: [Self.pki.intermediate], trusting: [Self.pki.root])
-        let limited = try Context.mutualTLSServer(certificate: Self.pki.server, key: Self.pki.serverKey,
-                                                  chain: [Self.pki.intermediate], trusting: [Self.pki.root, root])
+        let untrusting = try Context.mutualTLSServer(
+            certificate: Self.pki.server, key: Self.pki.serverKey,
+            chain: [Self.pki.intermediate], trusting: [Self.pki.root])
+        let limited = try Context.mutualTLSServer(
+            certificate: Self.pki.server, key: Self.pki.serverKey,
+            chain: [Self.pki.intermediate], trusting: [Self.pki.root, root])
         try limited.setVerifyDepth(10)
-        for (serverContext, reason) in [(untrusting, "self-signed certificate in certificate chain"),
-                                        (limited, "certificate chain too long")] {
+        for (serverContext, reason) in [
+            (untrusting, "self-signed certificate in certificate chain"),
+            (limited, "certificate chain too long"),
+        ] {
             let server = try TestTLSServer(context: serverContext)
             defer { server.stop() }
             let socket = try TCPSocket.connect(host: "127.0.0.1", port: server.port, timeout: .seconds(5))
             defer { socket.close() }
             try socket.setReadTimeout(.seconds(10))
-            let clientContext = try Context.client(trusting: [Self.pki.root], certificate: leaf, key: leafKey,
-                                                   chain: Array(chain.dropFirst()))
+            let clientContext = try Context.client(
+                trusting: [Self.pki.root], certificate: leaf, key: leafKey,
+                chain: Array(chain.dropFirst()))
             #expect(clientContext.extraChainCertificates.count == 99)
             let client = try Connection(clientContext, transport: socket)
             client.setConnectState()
@@ -291,8 +307,9 @@ struct HostilePeerTests {
         defer { good.close() }
         try good.setReadTimeout(.seconds(10))
         let goodClient = try Connection(
-            try Context.client(trusting: [Self.pki.root], certificate: Self.pki.client, key: Self.pki.clientKey,
-                               chain: [Self.pki.intermediate]),
+            try Context.client(
+                trusting: [Self.pki.root], certificate: Self.pki.client, key: Self.pki.clientKey,
+                chain: [Self.pki.intermediate]),
             transport: good)
         goodClient.setConnectState()
         try goodClient.setServerName("localhost")
@@ -323,8 +340,9 @@ struct HostilePeerTests {
             try client.writeAll(Array("hello".utf8))
             _ = try client.read(max: 100)
         }
-        #expect(failure == .ssl || failure == .zeroReturn || failure == .unexpectedEOF || failure == .sysCall,
-                "\(String(describing: failure))")
+        #expect(
+            failure == .ssl || failure == .zeroReturn || failure == .unexpectedEOF || failure == .sysCall,
+            "\(String(describing: failure))")
         let outcomes = server.waitForOutcomes(1)
         guard case .failed(_, let text)? = outcomes.first else {
             Issue.record("expected the server to refuse the renegotiation: \(outcomes)")

@@ -7,7 +7,8 @@ import TestSupport
 @Suite("Idle connection memory")
 struct IdleMemoryTests {
     static func pair(releaseBuffers: Bool) throws -> TLSPair {
-        let server = try TestContexts.server(), client = try TestContexts.client()
+        let server = try TestContexts.server()
+        let client = try TestContexts.client()
         if releaseBuffers {
             try server.setMode(.releaseBuffers)
             try client.setMode(.releaseBuffers)

@@ -50,7 +50,8 @@ struct IncomingCiphertextTests {
                             }
                         }
                         // What OpenSSL did not read was copied: scribbling on the buffer changes nothing.
-                        UnsafeMutableRawBufferPointer(rebasing: all[offset..<end]).initializeMemory(as: UInt8.self, repeating: 0xEE)
+                        UnsafeMutableRawBufferPointer(rebasing: all[offset..<end]).initializeMemory(
+                            as: UInt8.self, repeating: 0xEE)
                     }
                     offset = end
                     chunk = chunk % 97 + 1
@@ -69,7 +70,8 @@ struct IncomingCiphertextTests {
         for start in stride(from: 0, to: total, by: 1_000) {
             try ciphertext.withUnsafeMutableBytes { all in
                 let range = start..<min(total, start + 1_000)
-                received += try pair.server.withIncomingCiphertext(UnsafeRawBufferPointer(rebasing: all[range])) { () throws(SSLError) in
+                received += try pair.server.withIncomingCiphertext(UnsafeRawBufferPointer(rebasing: all[range])) {
+                    () throws(SSLError) in
                     try Self.readAvailable(pair.server)
                 }
                 UnsafeMutableRawBufferPointer(rebasing: all[range]).initializeMemory(as: UInt8.self, repeating: 0)
@@ -88,8 +90,10 @@ struct IncomingCiphertextTests {
             try pair.client.writeAll(Array(text.utf8))
             return Self.drain(pair.client)
         }
-        let first = try record("first "), second = try record("second "), third = try record("third "),
-            fourth = try record("fourth")
+        let first = try record("first ")
+        let second = try record("second ")
+        let third = try record("third ")
+        let fourth = try record("fourth")
         try pair.server.bioWrite(first)
         // Lend `second` with its last byte held back by OpenSSL's view only: lend all of it, and inside the
         // body hand over `third` with bioWrite and lend `fourth`, before anything is read.
@@ -125,13 +129,14 @@ struct IncomingCiphertextTests {
         try pair.handshake()
         try pair.client.writeAll(Array("kept".utf8))
         let ciphertext = Self.drain(pair.client)
-        #expect(sslErrorCase {
-            try ciphertext.withUnsafeBytes { lent in
-                try pair.server.withIncomingCiphertext(lent) { () throws(SSLError) in
-                    throw .usage("stop before reading")
+        #expect(
+            sslErrorCase {
+                try ciphertext.withUnsafeBytes { lent in
+                    try pair.server.withIncomingCiphertext(lent) { () throws(SSLError) in
+                        throw .usage("stop before reading")
+                    }
                 }
-            }
-        } == .usage)
+            } == .usage)
         #expect(pair.server.unreadCiphertext == ciphertext.count)
         try pair.server.bioShutdown()
         #expect(String(decoding: try pair.server.read(max: 10), as: UTF8.self) == "kept")
@@ -144,11 +149,12 @@ struct IncomingCiphertextTests {
         let transports = MemoryTransportPair()
         let connection = try Connection(try TestContexts.server(), transport: transports.server)
         var ran = false
-        #expect(sslErrorCase {
-            try [UInt8](repeating: 1, count: 4).withUnsafeBytes { lent in
-                try connection.withIncomingCiphertext(lent) { () throws(SSLError) in ran = true }
-            }
-        } == .usage)
+        #expect(
+            sslErrorCase {
+                try [UInt8](repeating: 1, count: 4).withUnsafeBytes { lent in
+                    try connection.withIncomingCiphertext(lent) { () throws(SSLError) in ran = true }
+                }
+            } == .usage)
         #expect(!ran)
         #expect(connection.unreadCiphertext == 0)
     }

@@ -10,8 +10,9 @@ import TestSupport
 struct IntrospectionTests {
     static var pki: TestPKI { TestPKI.shared }
 
-    @Test("I01 finished messages, randoms, cipher, version and group: absent before, matching on both sides after",
-          arguments: bothTLSVersions)
+    @Test(
+        "I01 finished messages, randoms, cipher, version and group: absent before, matching on both sides after",
+        arguments: bothTLSVersions)
     func handshakeDetails(version: ProtocolVersion) throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try VersionedContexts.server(version))
         for connection in [pair.client, pair.server] {
@@ -103,8 +104,9 @@ struct IntrospectionTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("S02 exported keying material: the same bytes on both sides, of the asked length; another label or context differs",
-          arguments: bothTLSVersions)
+    @Test(
+        "S02 exported keying material: the same bytes on both sides, of the asked length; another label or context differs",
+        arguments: bothTLSVersions)
     func exportKeyingMaterial(version: ProtocolVersion) throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try VersionedContexts.server(version))
         #expect(throws: OpenSSLError.self) { try pair.client.exportKeyingMaterial(label: "EXPERIMENTAL test", length: 32) }
@@ -146,7 +148,9 @@ struct IntrospectionTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("I02 renegotiation refused: a client with .noRenegotiation fails the server's; none on TLS 1.3 or with the option set locally")
+    @Test(
+        "I02 renegotiation refused: a client with .noRenegotiation fails the server's; none on TLS 1.3 or with the option set locally"
+    )
     func renegotiationRefused() throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try VersionedContexts.server(.tls1_2))
         pair.client.setOptions(.noRenegotiation)
@@ -222,8 +226,9 @@ struct IntrospectionTests {
     }
 
     static func certificateClient(allowingPostHandshake: Bool) throws -> Context {
-        let client = try Context.client(trusting: [Self.pki.root], certificate: Self.pki.client,
-                                        key: Self.pki.clientKey, chain: [Self.pki.intermediate])
+        let client = try Context.client(
+            trusting: [Self.pki.root], certificate: Self.pki.client,
+            key: Self.pki.clientKey, chain: [Self.pki.intermediate])
         if allowingPostHandshake { try client.setPostHandshakeAuthentication(true) }
         return client
     }
@@ -244,10 +249,13 @@ struct IntrospectionTests {
         }
     }
 
-    @Test("Post-handshake client authentication: the server asks after the handshake, the client answers, the server sees the certificate")
+    @Test(
+        "Post-handshake client authentication: the server asks after the handshake, the client answers, the server sees the certificate"
+    )
     func postHandshakeAuthentication() throws {
-        let pair = try TLSPair(client: try Self.certificateClient(allowingPostHandshake: true),
-                               server: try Self.postHandshakeServer())
+        let pair = try TLSPair(
+            client: try Self.certificateClient(allowingPostHandshake: true),
+            server: try Self.postHandshakeServer())
         try pair.handshake()
         #expect(pair.server.peerCertificate == nil, "not asked during the handshake")
         try pair.server.requestClientCertificate()
@@ -260,8 +268,9 @@ struct IntrospectionTests {
 
     @Test("Post-handshake client authentication errors: a client that did not allow it; TLS 1.2; a verifier that throws")
     func postHandshakeAuthenticationErrors() throws {
-        let unwilling = try TLSPair(client: try Self.certificateClient(allowingPostHandshake: false),
-                                    server: try Self.postHandshakeServer())
+        let unwilling = try TLSPair(
+            client: try Self.certificateClient(allowingPostHandshake: false),
+            server: try Self.postHandshakeServer())
         try unwilling.handshake()
         let refused = try #require(throws: SSLError.self) { try unwilling.server.requestClientCertificate() }
         #expect(refused.openSSLError?.hasReason("extension not received") == true, "\(refused)")

@@ -140,9 +140,10 @@ struct MemoryBIOTests {
             try pair.handshake()
             // Tickets are sent once the server has the client's Finished; send them now.
             _ = try pair.server.write(Array("x".utf8))
-            return pair.server.pendingCiphertext + pair.client.withUnsafeOpenSSLPointer {
-                Int(BIO_ctrl(SSL_get_rbio($0), BIO_CTRL_PENDING, 0, nil))
-            }
+            return pair.server.pendingCiphertext
+                + pair.client.withUnsafeOpenSSLPointer {
+                    Int(BIO_ctrl(SSL_get_rbio($0), BIO_CTRL_PENDING, 0, nil))
+                }
         }
         // With tickets the server's post-handshake flight is larger by the tickets' size.
         let none = try serverBytesAfterHandshake(tickets: 0)

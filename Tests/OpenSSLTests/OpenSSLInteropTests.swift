@@ -21,8 +21,10 @@ struct OpenSSLInteropTests {
     }
 
     /// Connects to `port`, handshakes with `session` offered, fetches the status page.
-    static func visit(port: UInt16, context: Context, serverName: String, session: Session?,
-                      tickets: LockedBox<[Session]>) throws -> Visit {
+    static func visit(
+        port: UInt16, context: Context, serverName: String, session: Session?,
+        tickets: LockedBox<[Session]>
+    ) throws -> Visit {
         let socket = try TCPSocket.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
         defer { socket.close() }
         try socket.setReadTimeout(.seconds(10))
@@ -45,26 +47,31 @@ struct OpenSSLInteropTests {
         // A clean close: OpenSSL marks the session of a connection freed
         // without a shutdown as not resumable.
         _ = try? connection.shutdown()
-        return Visit(peerCertificate: connection.peerCertificate, alpn: connection.alpnProtocol,
-                     reused: connection.isSessionReused, page: String(decoding: page, as: UTF8.self),
-                     tickets: tickets.get().count - before)
+        return Visit(
+            peerCertificate: connection.peerCertificate, alpn: connection.alpnProtocol,
+            reused: connection.isSessionReused, page: String(decoding: page, as: UTF8.self),
+            tickets: tickets.get().count - before)
     }
 
-    @Test("Interop: a Swift client against openssl s_server: SNI picks the certificate, ALPN is agreed, the session resumes",
-          arguments: bothTLSVersions)
+    @Test(
+        "Interop: a Swift client against openssl s_server: SNI picks the certificate, ALPN is agreed, the session resumes",
+        arguments: bothTLSVersions)
     func swiftClientAgainstServer(version: ProtocolVersion) throws {
         let directory = try TemporaryDirectory()
         try Self.pki.writePEMFiles(to: directory.url)
-        let server = try PeerProcess("/usr/bin/openssl", [
-            "s_server", "-accept", "127.0.0.1:0", "-www", "-naccept", "10",
-            "-cert", directory.path("server.pem"), "-key", directory.path("server-key.pem"),
-            "-servername", "wrong.example",
-            "-cert2", directory.path("wrong-host.pem"), "-key2", directory.path("wrong-host-key.pem"),
-            "-alpn", "h2,http/1.1", version == .tls1_2 ? "-tls1_2" : "-tls1_3",
-        ], lifetime: 120)
+        let server = try PeerProcess(
+            "/usr/bin/openssl",
+            [
+                "s_server", "-accept", "127.0.0.1:0", "-www", "-naccept", "10",
+                "-cert", directory.path("server.pem"), "-key", directory.path("server-key.pem"),
+                "-servername", "wrong.example",
+                "-cert2", directory.path("wrong-host.pem"), "-key2", directory.path("wrong-host-key.pem"),
+                "-alpn", "h2,http/1.1", version == .tls1_2 ? "-tls1_2" : "-tls1_3",
+            ], lifetime: 120)
         defer { server.stop() }
-        let port = try #require(server.firstMatch(#"ACCEPT 127\.0\.0\.1:(\d+)"#).flatMap { UInt16($0) },
-                                "\(server.stdoutText)\(server.stderr)")
+        let port = try #require(
+            server.firstMatch(#"ACCEPT 127\.0\.0\.1:(\d+)"#).flatMap { UInt16($0) },
+            "\(server.stdoutText)\(server.stderr)")
 
         let tickets = LockedBox<[Session]>([])
         let client = try Context.client(trusting: [Self.pki.root, Self.pki.intermediate])
@@ -106,13 +113,15 @@ struct OpenSSLInteropTests {
         let version: ProtocolVersion?
     }
 
-    @Test("Interop: openssl s_client against a Swift server: the SNI callback switches certificates, ALPN follows the server, -sess_in resumes",
-          arguments: bothTLSVersions)
+    @Test(
+        "Interop: openssl s_client against a Swift server: the SNI callback switches certificates, ALPN follows the server, -sess_in resumes",
+        arguments: bothTLSVersions)
     func clientAgainstSwiftServer(version: ProtocolVersion) throws {
         let directory = try TemporaryDirectory()
         try Self.pki.writePEMFiles(to: directory.url)
-        let other = try Context.server(certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
-                                       chain: [Self.pki.intermediate])
+        let other = try Context.server(
+            certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
+            chain: [Self.pki.intermediate])
         let context = try VersionedContexts.server(version)
         try context.setServerNameCallback { connection in
             if connection.serverName == "wrong.example" { try connection.setContext(other) }
@@ -125,7 +134,10 @@ struct OpenSSLInteropTests {
         let done = DispatchSemaphore(value: 0)
         let runs = 3
         Thread.detachNewThread {
-            defer { listener.close(); done.signal() }
+            defer {
+                listener.close()
+                done.signal()
+            }
             for _ in 0..<runs {
                 do {
                     let socket = try listener.accept(timeout: .seconds(20))
@@ -135,8 +147,10 @@ struct OpenSSLInteropTests {
                     connection.setAcceptState()
                     try connection.doHandshake()
                     seen.mutate {
-                        $0.append(Seen(serverName: connection.serverName, alpn: connection.alpnProtocol,
-                                       reused: connection.isSessionReused, version: connection.protocolVersion))
+                        $0.append(
+                            Seen(
+                                serverName: connection.serverName, alpn: connection.alpnProtocol,
+                                reused: connection.isSessionReused, version: connection.protocolVersion))
                     }
                     try connection.writeAll(Array("hello from swift\n".utf8))
                     _ = try connection.shutdown()
@@ -147,23 +161,29 @@ struct OpenSSLInteropTests {
         }
 
         func sClient(_ extra: [String]) throws -> String {
-            let result = try ExternalTool.run("/usr/bin/openssl", [
-                "s_client", "-connect", "127.0.0.1:\(listener.localPort)", "-ign_eof",
-                "-CAfile", directory.path("root.pem"), "-verify_return_error",
-            ] + RuntimeOpenSSL.onelineNames + extra, timeout: 20)
+            let result = try ExternalTool.run(
+                "/usr/bin/openssl",
+                [
+                    "s_client", "-connect", "127.0.0.1:\(listener.localPort)", "-ign_eof",
+                    "-CAfile", directory.path("root.pem"), "-verify_return_error",
+                ] + RuntimeOpenSSL.onelineNames + extra, timeout: 20)
             #expect(!result.timedOut)
             return result.stdout + result.stderr
         }
         let sessionFile = directory.path("session.pem")
-        let switched = try sClient(["-servername", "wrong.example", "-verify_hostname", "wrong.example",
-                                    "-alpn", "http/1.1,h2"])
+        let switched = try sClient([
+            "-servername", "wrong.example", "-verify_hostname", "wrong.example",
+            "-alpn", "http/1.1,h2",
+        ])
         #expect(switched.contains("CN = wrong.example"), "\(switched)")
         #expect(switched.contains("ALPN protocol: h2"))
         #expect(switched.contains("Verify return code: 0 (ok)"))
         #expect(switched.contains("hello from swift"))
 
-        let first = try sClient(["-servername", "localhost", "-verify_hostname", "localhost", "-alpn", "http/1.1",
-                                 "-sess_out", sessionFile])
+        let first = try sClient([
+            "-servername", "localhost", "-verify_hostname", "localhost", "-alpn", "http/1.1",
+            "-sess_out", sessionFile,
+        ])
         #expect(first.contains("New, \(version)"), "\(first)")
         #expect(first.contains("ALPN protocol: http/1.1"))
         let second = try sClient(["-servername", "localhost", "-sess_in", sessionFile])

@@ -21,12 +21,18 @@ struct PKCS12Tests {
             let directory = try TemporaryDirectory()
             self.directory = directory
             let p = directory.path
-            try ExternalTool.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                      "-keyout", p("ca.key"), "-out", p("ca.pem"), "-subj", "/CN=PKCS12 Test CA", "-days", "2"])
-            try ExternalTool.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                      "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=pkcs12.example"])
-            try ExternalTool.openssl(["x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
-                                      "-CAcreateserial", "-out", p("leaf.pem"), "-days", "2"])
+            try ExternalTool.openssl([
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", p("ca.key"), "-out", p("ca.pem"), "-subj", "/CN=PKCS12 Test CA", "-days", "2",
+            ])
+            try ExternalTool.openssl([
+                "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", p("leaf.key"), "-out", p("leaf.csr"), "-subj", "/CN=pkcs12.example",
+            ])
+            try ExternalTool.openssl([
+                "x509", "-req", "-in", p("leaf.csr"), "-CA", p("ca.pem"), "-CAkey", p("ca.key"),
+                "-CAcreateserial", "-out", p("leaf.pem"), "-days", "2",
+            ])
             key = try PKey(privateKeyPEM: try Data(contentsOf: URL(fileURLWithPath: p("leaf.key"))))
             certificate = try X509(pem: try Data(contentsOf: URL(fileURLWithPath: p("leaf.pem"))))
             ca = try X509(pem: try Data(contentsOf: URL(fileURLWithPath: p("ca.pem"))))
@@ -40,8 +46,9 @@ struct PKCS12Tests {
     @Test("A bundle made here opens with openssl pkcs12, with AES-256-CBC/PBKDF2 and a SHA-256 MAC")
     func madeHereOpensInOpenSSL() throws {
         let material = try Material()
-        let bundle = PKCS12(privateKey: material.key, certificate: material.certificate,
-                            caCertificates: [material.ca], friendlyName: "server key")
+        let bundle = PKCS12(
+            privateKey: material.key, certificate: material.certificate,
+            caCertificates: [material.ca], friendlyName: "server key")
         let path = try material.directory.write("made-here.p12", try bundle.der(passphrase: "correct horse"))
 
         let result = try ExternalTool.run("/usr/bin/openssl", ["pkcs12", "-in", path, "-nodes", "-passin", "pass:correct horse"])
@@ -50,10 +57,12 @@ struct PKCS12Tests {
         #expect(result.stdout.contains(try material.ca.pem))
         #expect(result.stdout.contains("friendlyName: server key"))
         // The key openssl prints is our key.
-        let printedKey = try #require(result.stdout.range(of: "-----BEGIN PRIVATE KEY-----").map { String(result.stdout[$0.lowerBound...]) })
+        let printedKey = try #require(
+            result.stdout.range(of: "-----BEGIN PRIVATE KEY-----").map { String(result.stdout[$0.lowerBound...]) })
         #expect(try PKey(privateKeyPEM: printedKey).isPublicKeyEqual(to: material.key))
 
-        let info = try ExternalTool.run("/usr/bin/openssl", ["pkcs12", "-in", path, "-info", "-noout", "-passin", "pass:correct horse"])
+        let info = try ExternalTool.run(
+            "/usr/bin/openssl", ["pkcs12", "-in", path, "-info", "-noout", "-passin", "pass:correct horse"])
         #expect(info.status == 0)
         #expect(info.stderr.contains("MAC: sha256, Iteration 2048"))
         #expect(info.stderr.contains("Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"))
@@ -67,9 +76,11 @@ struct PKCS12Tests {
     func madeByOpenSSLOpensHere() throws {
         let material = try Material()
         let path = material.path("exported.p12")
-        try ExternalTool.openssl(["pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
-                                  "-certfile", material.path("ca.pem"), "-name", "exported by openssl",
-                                  "-passout", "pass:s3cret", "-out", path])
+        try ExternalTool.openssl([
+            "pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
+            "-certfile", material.path("ca.pem"), "-name", "exported by openssl",
+            "-passout", "pass:s3cret", "-out", path,
+        ])
         let bundle = try PKCS12(der: try Data(contentsOf: URL(fileURLWithPath: path)), passphrase: "s3cret")
         let key = try #require(bundle.privateKey)
         #expect(key.hasPrivateKey)
@@ -85,9 +96,11 @@ struct PKCS12Tests {
     func legacyAlgorithms() throws {
         let material = try Material()
         let path = material.path("legacy.p12")
-        try ExternalTool.openssl(["pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
-                                  "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1",
-                                  "-passout", "pass:old", "-out", path])
+        try ExternalTool.openssl([
+            "pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
+            "-keypbe", "PBE-SHA1-3DES", "-certpbe", "PBE-SHA1-3DES", "-macalg", "sha1",
+            "-passout", "pass:old", "-out", path,
+        ])
         let bundle = try PKCS12(der: try Data(contentsOf: URL(fileURLWithPath: path)), passphrase: "old")
         #expect(bundle.certificate == material.certificate)
         #expect(bundle.privateKey?.isPublicKeyEqual(to: material.key) == true)
@@ -99,8 +112,10 @@ struct PKCS12Tests {
     func emptyPassword() throws {
         let material = try Material()
         let path = material.path("empty.p12")
-        try ExternalTool.openssl(["pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
-                                  "-passout", "pass:", "-out", path])
+        try ExternalTool.openssl([
+            "pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
+            "-passout", "pass:", "-out", path,
+        ])
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         #expect(try PKCS12(der: bytes).certificate == material.certificate)
         #expect(try PKCS12(der: bytes, passphrase: "").privateKey?.isPublicKeyEqual(to: material.key) == true)
@@ -114,8 +129,9 @@ struct PKCS12Tests {
     func roundTrip() throws {
         let material = try Material()
         let extra = try X509(pem: try Fixtures.bytes("ed25519.pem"))
-        let bundle = PKCS12(privateKey: material.key, certificate: material.certificate,
-                            caCertificates: [material.ca, extra], friendlyName: "Schlüssel für Zoë")
+        let bundle = PKCS12(
+            privateKey: material.key, certificate: material.certificate,
+            caCertificates: [material.ca, extra], friendlyName: "Schlüssel für Zoë")
         let back = try PKCS12(der: try bundle.der(passphrase: "pässwörd", iterations: 1000), passphrase: "pässwörd")
         #expect(back.privateKey?.isPublicKeyEqual(to: material.key) == true)
         #expect(back.certificate == material.certificate)
@@ -126,11 +142,12 @@ struct PKCS12Tests {
     @Test("RSA, EC and Ed25519 keys with their chains round-trip, and openssl reads each", arguments: ["rsa", "ec", "ed25519"])
     func keyTypes(kind: String) throws {
         let pki = TestPKI.shared
-        let (key, certificate, chain): (PKey, X509, [X509]) = switch kind {
-        case "rsa": (pki.rsaServerKey, pki.rsaServer, [pki.intermediate, pki.root])
-        case "ec": (pki.serverKey, pki.server, [pki.intermediate, pki.root])
-        default: (pki.ed25519ServerKey, pki.ed25519Server, [pki.ed25519Root])
-        }
+        let (key, certificate, chain): (PKey, X509, [X509]) =
+            switch kind {
+            case "rsa": (pki.rsaServerKey, pki.rsaServer, [pki.intermediate, pki.root])
+            case "ec": (pki.serverKey, pki.server, [pki.intermediate, pki.root])
+            default: (pki.ed25519ServerKey, pki.ed25519Server, [pki.ed25519Root])
+            }
         let der = try PKCS12(privateKey: key, certificate: certificate, caCertificates: chain, friendlyName: kind)
             .der(passphrase: "pw")
         let back = try PKCS12(der: der, passphrase: "pw")
@@ -145,7 +162,8 @@ struct PKCS12Tests {
         let result = try ExternalTool.run("/usr/bin/openssl", ["pkcs12", "-in", path, "-nodes", "-passin", "pass:pw"])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains(try certificate.pem))
-        let printedKey = try #require(result.stdout.range(of: "-----BEGIN PRIVATE KEY-----").map { String(result.stdout[$0.lowerBound...]) })
+        let printedKey = try #require(
+            result.stdout.range(of: "-----BEGIN PRIVATE KEY-----").map { String(result.stdout[$0.lowerBound...]) })
         #expect(try PKey(privateKeyPEM: printedKey).isPublicKeyEqual(to: key))
     }
 
@@ -156,11 +174,13 @@ struct PKCS12Tests {
         let der = try PKCS12(privateKey: material.key, certificate: material.certificate)
             .der(passphrase: .callback { _ in Array("from callback".utf8) })
         let counter = Counter()
-        let back = try PKCS12(der: der, passphrase: .callback { maximum in
-            counter.increment()
-            #expect(maximum == 1024)
-            return Array("from callback".utf8)
-        })
+        let back = try PKCS12(
+            der: der,
+            passphrase: .callback { maximum in
+                counter.increment()
+                #expect(maximum == 1024)
+                return Array("from callback".utf8)
+            })
         #expect(counter.value == 1)
         #expect(back.certificate == material.certificate)
         let error = try #require(throws: Refused.self) {
@@ -173,8 +193,9 @@ struct PKCS12Tests {
     @Test("Without a passphrase nothing is encrypted and there is no MAC; openssl and this library read it")
     func unprotected() throws {
         let material = try Material()
-        let path = try material.directory.write("open.p12",
-                                                try PKCS12(privateKey: material.key, certificate: material.certificate).der(passphrase: nil))
+        let path = try material.directory.write(
+            "open.p12",
+            try PKCS12(privateKey: material.key, certificate: material.certificate).der(passphrase: nil))
         let back = try PKCS12(der: try Data(contentsOf: URL(fileURLWithPath: path)))
         #expect(back.privateKey?.isPublicKeyEqual(to: material.key) == true)
         let info = try ExternalTool.run("/usr/bin/openssl", ["pkcs12", "-in", path, "-info", "-nodes", "-passin", "pass:"])
@@ -185,7 +206,9 @@ struct PKCS12Tests {
         #expect(info.stdout.contains(try material.certificate.pem))
     }
 
-    @Test("A certificate alone, or CA certificates alone, make a bundle; without a key every certificate comes back as a CA certificate")
+    @Test(
+        "A certificate alone, or CA certificates alone, make a bundle; without a key every certificate comes back as a CA certificate"
+    )
     func partialBundles() throws {
         let material = try Material()
         let certificateOnly = try PKCS12(der: try PKCS12(certificate: material.certificate).der(passphrase: "x"), passphrase: "x")
@@ -216,7 +239,9 @@ struct PKCS12Tests {
         #expect(ERR_peek_error() == 0)
     }
 
-    @Test("Garbage, empty, truncated and trailing-byte input throw OpenSSLError", arguments: ["garbage", "empty", "truncated", "trailing"])
+    @Test(
+        "Garbage, empty, truncated and trailing-byte input throw OpenSSLError",
+        arguments: ["garbage", "empty", "truncated", "trailing"])
     func badInput(kind: String) throws {
         let material = try Material()
         let der = try PKCS12(certificate: material.certificate).der(passphrase: "x")
@@ -243,7 +268,9 @@ struct PKCS12Tests {
         #expect(ERR_peek_error() == 0)
         #expect(throws: OpenSSLError.self) { try PKCS12().der(passphrase: "x") }
         #expect(ERR_peek_error() == 0)
-        let empty = try #require(throws: PassphraseError.self) { try PKCS12(certificate: material.certificate).der(passphrase: "") }
+        let empty = try #require(throws: PassphraseError.self) {
+            try PKCS12(certificate: material.certificate).der(passphrase: "")
+        }
         #expect(empty == .empty(operation: "write PKCS#12"))
         let name = try #require(throws: OpenSSLError.self) {
             try PKCS12(certificate: material.certificate, friendlyName: "a\0b").der(passphrase: "x")
@@ -260,8 +287,11 @@ extension PKCS12Tests {
     /// Replaces every 3-byte INTEGER 0x010000 (65,536, the count the bundle
     /// was made with) by 0x7FFFFF (8,388,607): what a hostile file asks for.
     static func inflatingIterations(_ der: [UInt8]) -> (bytes: [UInt8], replaced: Int) {
-        let from: [UInt8] = [0x02, 0x03, 0x01, 0x00, 0x00], to: [UInt8] = [0x02, 0x03, 0x7f, 0xff, 0xff]
-        var bytes = der, replaced = 0, index = 0
+        let from: [UInt8] = [0x02, 0x03, 0x01, 0x00, 0x00]
+        let to: [UInt8] = [0x02, 0x03, 0x7f, 0xff, 0xff]
+        var bytes = der
+        var replaced = 0
+        var index = 0
         while index + from.count <= bytes.count {
             if Array(bytes[index..<(index + from.count)]) == from {
                 bytes.replaceSubrange(index..<(index + from.count), with: to)
@@ -295,9 +325,11 @@ extension PKCS12Tests {
         let material = try Material()
         // No MAC: nothing stops OpenSSL from running the key derivation as the file asks.
         let path = material.path("nomac.p12")
-        try ExternalTool.openssl(["pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
-                                  "-iter", "65536", "-nomac", "-certpbe", "AES-256-CBC", "-passout", "pass:s3cret",
-                                  "-out", path])
+        try ExternalTool.openssl([
+            "pkcs12", "-export", "-inkey", material.path("leaf.key"), "-in", material.path("leaf.pem"),
+            "-iter", "65536", "-nomac", "-certpbe", "AES-256-CBC", "-passout", "pass:s3cret",
+            "-out", path,
+        ])
         let (hostile, replaced) = Self.inflatingIterations(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
         #expect(replaced == 2)
         let started = ContinuousClock.now
@@ -315,7 +347,8 @@ extension PKCS12Tests {
         #expect(limited.detail?.contains("the limit is 2048") == true, "\(limited)")
         #expect(try PKCS12(der: bundle, passphrase: "s3cret").certificate == material.certificate)
         // The key's own encryption is checked too (inside the unencrypted safe).
-        let keyOnly = try PKCS12(privateKey: material.key, certificate: material.certificate).der(passphrase: "s3cret", iterations: 4096)
+        let keyOnly = try PKCS12(privateKey: material.key, certificate: material.certificate).der(
+            passphrase: "s3cret", iterations: 4096)
         #expect(throws: OpenSSLError.self) { try PKCS12(der: keyOnly, passphrase: "s3cret", maximumIterations: 4095) }
         #expect(PKCS12.defaultMaximumIterations == 1_000_000)
         expectErrorQueueEmpty()
@@ -326,6 +359,14 @@ extension PKCS12Tests {
 private final class Counter: @unchecked Sendable {  // guarded by lock
     private let lock = NSLock()
     private var count = 0
-    func increment() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
+    func increment() {
+        lock.lock()
+        count += 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return count
+    }
 }

@@ -118,7 +118,10 @@ struct PKeyTests {
         let directory = try TemporaryDirectory()
         let commands: [(String, [String])] = [
             ("rsa-trad.pem", ["genrsa", "-traditional", "-out", directory.path("rsa-trad.pem"), "2048"]),
-            ("rsa-pkcs8.pem", ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", directory.path("rsa-pkcs8.pem")]),
+            (
+                "rsa-pkcs8.pem",
+                ["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", directory.path("rsa-pkcs8.pem")]
+            ),
             ("ec.pem", ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", directory.path("ec.pem")]),
             ("ed448.pem", ["genpkey", "-algorithm", "ED448", "-out", directory.path("ed448.pem")]),
         ]
@@ -127,7 +130,9 @@ struct PKeyTests {
             let key = try PKey(privateKeyPEM: try Data(contentsOf: URL(fileURLWithPath: directory.path(name))))
             let publicPEM = try ExternalTool.openssl(["pkey", "-in", directory.path(name), "-pubout"])
             #expect(try key.publicKeyPEM() == publicPEM, "\(name)")
-            try ExternalTool.openssl(["pkey", "-in", directory.path(name), "-outform", "DER", "-out", directory.path(name + ".der")])
+            try ExternalTool.openssl([
+                "pkey", "-in", directory.path(name), "-outform", "DER", "-out", directory.path(name + ".der"),
+            ])
             let der = try Data(contentsOf: URL(fileURLWithPath: directory.path(name + ".der")))
             #expect(try PKey(privateKeyDER: der).isPublicKeyEqual(to: key), "\(name) as DER")
         }
@@ -140,8 +145,9 @@ struct PKeyTests {
         #expect(wrong.status != 0)
     }
 
-    @Test("X02 encrypted keys: right passphrase loads, wrong, missing and throwing each fail their own way",
-          arguments: [PKey.PrivateKeyFormat.pkcs8, .traditional])
+    @Test(
+        "X02 encrypted keys: right passphrase loads, wrong, missing and throwing each fail their own way",
+        arguments: [PKey.PrivateKeyFormat.pkcs8, .traditional])
     func encryptedPEM(format: PKey.PrivateKeyFormat) throws {
         let key = try PKey.generate(.ec(.p256))
         let pem = try key.privateKeyPEM(format: format, passphrase: "correct horse")
@@ -151,8 +157,9 @@ struct PKeyTests {
             #expect(pem.contains("Proc-Type: 4,ENCRYPTED"))
         }
         #expect(try PKey(privateKeyPEM: pem, passphrase: "correct horse").isPublicKeyEqual(to: key))
-        #expect(try PKey(privateKeyPEM: pem, passphrase: .callback { _ in Array("correct horse".utf8) })
-            .isPublicKeyEqual(to: key))
+        #expect(
+            try PKey(privateKeyPEM: pem, passphrase: .callback { _ in Array("correct horse".utf8) })
+                .isPublicKeyEqual(to: key))
 
         let wrong = try #require(throws: PassphraseError.self) { try PKey(privateKeyPEM: pem, passphrase: "wrong") }
         guard case .incorrect(let reason) = wrong else {
@@ -187,8 +194,9 @@ struct PKeyTests {
         #expect(try PKey(privateKeyDER: der, passphrase: Passphrase(bytes: [0, 1, 2, 255])).isPublicKeyEqual(to: key))
         let wrong = try #require(throws: PassphraseError.self) { try PKey(privateKeyDER: der, passphrase: "x") }
         if case .incorrect = wrong {} else { Issue.record("expected .incorrect, got \(wrong)") }
-        #expect(try #require(throws: PassphraseError.self) { try PKey(privateKeyDER: der) }
-            == .required(operation: "read private key (DER)"))
+        #expect(
+            try #require(throws: PassphraseError.self) { try PKey(privateKeyDER: der) }
+                == .required(operation: "read private key (DER)"))
         #expect(throws: OpenSSLError.self) { try key.privateKeyDER(format: .traditional, passphrase: "x") }
         expectErrorQueueEmpty()
     }
@@ -201,11 +209,12 @@ struct PKeyTests {
         let calls = LockedBox<[Bool]>([])
         // Writing: the callback is told it encrypts; more than the limit is refused.
         let tooLong = try #require(throws: PassphraseError.self) {
-            try key.privateKeyPEM(passphrase: .callback { max, isWriting in
-                limit.set(max)
-                calls.mutate { $0.append(isWriting) }
-                return long
-            })
+            try key.privateKeyPEM(
+                passphrase: .callback { max, isWriting in
+                    limit.set(max)
+                    calls.mutate { $0.append(isWriting) }
+                    return long
+                })
         }
         #expect(calls.get() == [true])
         #expect(limit.get() > 0 && limit.get() < 2000)
@@ -218,10 +227,12 @@ struct PKeyTests {
         let fitting = Array(long.prefix(limit.get()))
         let pem = try key.privateKeyPEM(passphrase: .callback { _ in fitting })
         let reads = LockedBox<[Bool]>([])
-        let back = try PKey(privateKeyPEM: pem, passphrase: .callback { _, isWriting in
-            reads.mutate { $0.append(isWriting) }
-            return fitting
-        })
+        let back = try PKey(
+            privateKeyPEM: pem,
+            passphrase: .callback { _, isWriting in
+                reads.mutate { $0.append(isWriting) }
+                return fitting
+            })
         #expect(reads.get() == [false])
         #expect(back.isPublicKeyEqual(to: key))
         // A fixed passphrase that is too long is refused the same way.
@@ -310,7 +321,8 @@ struct PKeyTests {
     @Test("Message digests hash like the openssl command")
     func messageDigests() throws {
         let data = Array("abc".utf8)
-        #expect(Hex.encode(try MessageDigest.sha256.hash(data))
+        #expect(
+            Hex.encode(try MessageDigest.sha256.hash(data))
                 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(try MessageDigest.sha512.size == 64)
         #expect(try MessageDigest("sha3-256").hash(data).count == 32)

@@ -85,23 +85,29 @@ struct PyOpenSSLFidelityTests {
     func passphraseCallbackWritingFlag() throws {
         let key = try PKey.generate(.ec(.p256))
         let flags = LockedBox<[Bool]>([])
-        let pem = try key.privateKeyPEM(passphrase: .callback { _, isWriting in
-            flags.mutate { $0.append(isWriting) }
-            return Array("foo".utf8)
-        })
-        _ = try PKey(privateKeyPEM: pem, passphrase: .callback { _, isWriting in
-            flags.mutate { $0.append(isWriting) }
-            return Array("foo".utf8)
-        })
+        let pem = try key.privateKeyPEM(
+            passphrase: .callback { _, isWriting in
+                flags.mutate { $0.append(isWriting) }
+                return Array("foo".utf8)
+            })
+        _ = try PKey(
+            privateKeyPEM: pem,
+            passphrase: .callback { _, isWriting in
+                flags.mutate { $0.append(isWriting) }
+                return Array("foo".utf8)
+            })
         let bundle = PKCS12(privateKey: Self.pki.serverKey, certificate: Self.pki.server, friendlyName: "writing")
-        let der = try bundle.der(passphrase: .callback { _, isWriting in
-            flags.mutate { $0.append(isWriting) }
-            return Array("foo".utf8)
-        }, iterations: 1000)
-        _ = try PKCS12(der: der, passphrase: .callback { _, isWriting in
-            flags.mutate { $0.append(isWriting) }
-            return Array("foo".utf8)
-        })
+        let der = try bundle.der(
+            passphrase: .callback { _, isWriting in
+                flags.mutate { $0.append(isWriting) }
+                return Array("foo".utf8)
+            }, iterations: 1000)
+        _ = try PKCS12(
+            der: der,
+            passphrase: .callback { _, isWriting in
+                flags.mutate { $0.append(isWriting) }
+                return Array("foo".utf8)
+            })
         #expect(flags.get() == [true, false, true, false])
     }
 }

@@ -23,8 +23,12 @@ struct SecurityReviewLeafTests {
     @Test("SEC08 a TRUSTED CERTIFICATE from openssl x509 -trustout loads through X509(pem:) with its trust settings")
     func trustedCertificateSingle() throws {
         let root = Self.pki.root
-        let pem = try Self.trustedPEM(root, ["-addtrust", "serverAuth", "-addreject", "clientAuth",
-                                             "-setalias", "Test Root (trusted)"])
+        let pem = try Self.trustedPEM(
+            root,
+            [
+                "-addtrust", "serverAuth", "-addreject", "clientAuth",
+                "-setalias", "Test Root (trusted)",
+            ])
         #expect(pem.hasPrefix("-----BEGIN TRUSTED CERTIFICATE-----"))
 
         let loaded = try X509(pem: pem)
@@ -66,7 +70,8 @@ struct SecurityReviewLeafTests {
         // Bytes after the trust settings are still refused, naming the block.
         var der = try Self.pki.root.der
         der += [0x30, 0x00, 0xFF]
-        let junk = "-----BEGIN TRUSTED CERTIFICATE-----\n"
+        let junk =
+            "-----BEGIN TRUSTED CERTIFICATE-----\n"
             + Data(der).base64EncodedString(options: [.lineLength64Characters, .endLineWithLineFeed])
             + "\n-----END TRUSTED CERTIFICATE-----\n"
         let error = try #require(throws: OpenSSLError.self) { try X509.chain(pem: junk) }
@@ -77,9 +82,11 @@ struct SecurityReviewLeafTests {
     @Test("SEC08 trusted certificates as anchors: a store and a CA file apply their trusted and rejected uses")
     func trustedCertificateAnchors() throws {
         let directory = try TemporaryDirectory()
-        for (arguments, shouldVerify) in [(["-addtrust", "serverAuth"], true),
-                                          (["-addreject", "serverAuth"], false),
-                                          (["-addtrust", "clientAuth"], false)] {
+        for (arguments, shouldVerify) in [
+            (["-addtrust", "serverAuth"], true),
+            (["-addreject", "serverAuth"], false),
+            (["-addtrust", "clientAuth"], false),
+        ] {
             let pem = try Self.trustedPEM(Self.pki.root, arguments)
             let viaChain = try X509Store()
             try viaChain.add(try #require(X509.chain(pem: pem).first))
@@ -187,7 +194,9 @@ struct SecurityReviewLeafTests {
             #expect(throws: SocketError.self) { try listener.accept(timeout: .milliseconds(10)) }
             #expect(listener.isBlocking)
         }
-        #expect(blockingDone.wait(timeout: .now() + 0.2) == .timedOut, "the blocking accept returned early: \(String(describing: blockingResult.get()))")
+        #expect(
+            blockingDone.wait(timeout: .now() + 0.2) == .timedOut,
+            "the blocking accept returned early: \(String(describing: blockingResult.get()))")
         let client = try TCPSocket.connect(host: "127.0.0.1", port: listener.localPort, timeout: .seconds(2))
         defer { client.close() }
         #expect(blockingDone.wait(timeout: .now() + 5) == .success)
@@ -207,13 +216,16 @@ struct SecurityReviewLeafTests {
         return (listener, fillers)
     }
 
-    @Test("SEC09 an address the kernel times out (ETIMEDOUT) is followed by the next address", arguments: [nil, Duration.seconds(30)])
+    @Test(
+        "SEC09 an address the kernel times out (ETIMEDOUT) is followed by the next address",
+        arguments: [nil, Duration.seconds(30)])
     func kernelTimeoutTriesNextAddress(timeout: Duration?) throws {
         let (silent, fillers) = try Self.unansweringListener()
         defer { fillers.forEach { $0.close() } }
         #expect(!fillers.isEmpty)
         let good = try TCPSocket.listen()
-        let addresses = try TCPSocket.resolve(host: "127.0.0.1", port: silent.localPort, passive: false, operation: "test")
+        let addresses =
+            try TCPSocket.resolve(host: "127.0.0.1", port: silent.localPort, passive: false, operation: "test")
             + TCPSocket.resolve(host: "127.0.0.1", port: good.localPort, passive: false, operation: "test")
         let seams = TCPSocket.ConnectSeams(
             resolve: { _, _, _ in addresses },
@@ -313,10 +325,12 @@ struct SecurityReviewLeafTests {
         #expect(opened.certificate == Self.pki.server)
         #expect(opened.friendlyName == "long")
         let offered = LockedBox<Int>(0)
-        let viaCallback = try PKCS12(der: der, passphrase: .callback { maxLength in
-            offered.set(maxLength)
-            return longest
-        })
+        let viaCallback = try PKCS12(
+            der: der,
+            passphrase: .callback { maxLength in
+                offered.set(maxLength)
+                return longest
+            })
         #expect(viaCallback.certificate == Self.pki.server)
         #expect(offered.get() == 1024)
 
@@ -340,15 +354,36 @@ struct SecurityReviewLeafTests {
         private var targets: [String: Session] = [:]
 
         func record(_ session: Session) -> Int {
-            lock.lock(); defer { lock.unlock() }
+            lock.lock()
+            defer { lock.unlock() }
             removedIDs.append(session.id)
             return removedIDs.filter { $0 == session.id }.count
         }
-        func recordResult(_ result: Bool) { lock.lock(); results.append(result); lock.unlock() }
-        func setTarget(_ name: String, _ session: Session) { lock.lock(); targets[name] = session; lock.unlock() }
-        func target(_ name: String) -> Session? { lock.lock(); defer { lock.unlock() }; return targets[name] }
-        var ids: [[UInt8]] { lock.lock(); defer { lock.unlock() }; return removedIDs }
-        var removeResults: [Bool] { lock.lock(); defer { lock.unlock() }; return results }
+        func recordResult(_ result: Bool) {
+            lock.lock()
+            results.append(result)
+            lock.unlock()
+        }
+        func setTarget(_ name: String, _ session: Session) {
+            lock.lock()
+            targets[name] = session
+            lock.unlock()
+        }
+        func target(_ name: String) -> Session? {
+            lock.lock()
+            defer { lock.unlock() }
+            return targets[name]
+        }
+        var ids: [[UInt8]] {
+            lock.lock()
+            defer { lock.unlock() }
+            return removedIDs
+        }
+        var removeResults: [Bool] {
+            lock.lock()
+            defer { lock.unlock() }
+            return results
+        }
     }
 
     /// A TLS 1.2 server keeping stateful sessions (no tickets) in its cache for 60 s.
@@ -430,7 +465,9 @@ struct SecurityReviewLeafTests {
         let log = RemovalLog()
         try server.setRemoveSessionCallback { context, session in
             // The oldest session is evicted when a third arrives: drop the second as well.
-            if log.record(session) == 1, let first = log.target("first"), session.id == first.id, let second = log.target("second") {
+            if log.record(session) == 1, let first = log.target("first"), session.id == first.id,
+                let second = log.target("second")
+            {
                 log.recordResult(context.removeSession(second))
             }
         }
@@ -452,7 +489,9 @@ struct SecurityReviewLeafTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("SEC12 a remove callback that removes the session it is given (or another) from inside removeSession ends, each session reported once")
+    @Test(
+        "SEC12 a remove callback that removes the session it is given (or another) from inside removeSession ends, each session reported once"
+    )
     func removeSessionFromRemoveCallback() throws {
         let server = try Self.cachingServer()
         let log = RemovalLog()

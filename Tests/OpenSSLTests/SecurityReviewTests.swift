@@ -17,8 +17,9 @@ struct SecurityReviewTests {
 
     // MARK: SEC01 — the host-name requirement on every path
 
-    @Test("SEC01 every entry point of an unnamed Context.client() connection refuses to start the handshake",
-          arguments: ["doHandshake", "read", "peek", "write", "writeAll"])
+    @Test(
+        "SEC01 every entry point of an unnamed Context.client() connection refuses to start the handshake",
+        arguments: ["doHandshake", "read", "peek", "write", "writeAll"])
     func unnamedClientRefuses(entryPoint: String) throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try Self.impostor(), serverName: nil)
         let client = pair.client
@@ -81,8 +82,9 @@ struct SecurityReviewTests {
     // MARK: SEC02 — a context switch verifies as the context switched to
 
     static func mutualTLS(verifier: Context.PeerVerifier? = nil, roots: [X509]? = nil) throws -> Context {
-        try Context.mutualTLSServer(certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate],
-                                    trusting: roots ?? [pki.root], verifier: verifier)
+        try Context.mutualTLSServer(
+            certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate],
+            trusting: roots ?? [pki.root], verifier: verifier)
     }
 
     /// A server whose default certificate is for wrong.example and which
@@ -107,26 +109,32 @@ struct SecurityReviewTests {
 
     @Test("SEC02 after a switch the client's certificate is verified against the switched-to trust")
     func switchVerifiesClientCertificate() throws {
-        let good = try TLSPair(client: try Self.client(certificate: Self.pki.client, key: Self.pki.clientKey,
-                                                       chain: [Self.pki.intermediate]),
-                               server: try Self.switching(to: try Self.mutualTLS()))
+        let good = try TLSPair(
+            client: try Self.client(
+                certificate: Self.pki.client, key: Self.pki.clientKey,
+                chain: [Self.pki.intermediate]),
+            server: try Self.switching(to: try Self.mutualTLS()))
         try good.handshake()
         #expect(good.server.peerCertificate == Self.pki.client)
         #expect(good.server.verifyResult == .ok)
 
         // A self-signed client certificate is not from the switched-to root.
-        let stranger = try TLSPair(client: try Self.client(certificate: Self.pki.selfSignedClient,
-                                                           key: Self.pki.selfSignedClientKey),
-                                   server: try Self.switching(to: try Self.mutualTLS()))
+        let stranger = try TLSPair(
+            client: try Self.client(
+                certificate: Self.pki.selfSignedClient,
+                key: Self.pki.selfSignedClientKey),
+            server: try Self.switching(to: try Self.mutualTLS()))
         #expect(expectHandshakeFailure(stranger) != nil)
         #expect(!stranger.server.isHandshakeDone)
 
         // The switched-to context's depth: 0 allows no intermediate.
         let shallow = try Self.mutualTLS()
         try shallow.setVerifyDepth(0)
-        let deep = try TLSPair(client: try Self.client(certificate: Self.pki.client, key: Self.pki.clientKey,
-                                                       chain: [Self.pki.intermediate]),
-                               server: try Self.switching(to: shallow))
+        let deep = try TLSPair(
+            client: try Self.client(
+                certificate: Self.pki.client, key: Self.pki.clientKey,
+                chain: [Self.pki.intermediate]),
+            server: try Self.switching(to: shallow))
         #expect(expectHandshakeFailure(deep) != nil)
         #expect(!deep.server.isHandshakeDone)
         expectErrorQueueEmpty()
@@ -135,13 +143,16 @@ struct SecurityReviewTests {
     @Test("SEC02 a switch to a context with a whole-chain hook runs that hook")
     func switchRunsTheHook() throws {
         let seen = LockedBox<[X509VerificationError.Code?]>([])
-        let host = try Self.mutualTLS(verifier: { _, verification in
-            seen.mutate { $0.append(verification.error?.code) }
-            return verification.peerChain.first == Self.pki.selfSignedClient ? .accept : .reject
-        }, roots: [])
-        let pair = try TLSPair(client: try Self.client(certificate: Self.pki.selfSignedClient,
-                                                       key: Self.pki.selfSignedClientKey),
-                               server: try Self.switching(to: host))
+        let host = try Self.mutualTLS(
+            verifier: { _, verification in
+                seen.mutate { $0.append(verification.error?.code) }
+                return verification.peerChain.first == Self.pki.selfSignedClient ? .accept : .reject
+            }, roots: [])
+        let pair = try TLSPair(
+            client: try Self.client(
+                certificate: Self.pki.selfSignedClient,
+                key: Self.pki.selfSignedClientKey),
+            server: try Self.switching(to: host))
         try pair.handshake()
         #expect(seen.get().count == 1, "the hook ran once")
         #expect(seen.get().first ?? nil != nil, "with OpenSSL's verdict on the self-signed chain")
@@ -174,7 +185,9 @@ struct SecurityReviewTests {
         return current
     }
 
-    @Test("SEC04 a TLS write over a descriptor to a peer that has gone fails with EPIPE, raises no SIGPIPE, and SIGPIPE's disposition is left alone")
+    @Test(
+        "SEC04 a TLS write over a descriptor to a peer that has gone fails with EPIPE, raises no SIGPIPE, and SIGPIPE's disposition is left alone"
+    )
     func descriptorWriteRaisesNoSIGPIPE() throws {
         let before = Self.action(of: SIGPIPE)
         let (client, socket) = try TransportTLSTests.clientOfVanishedServer()
@@ -188,7 +201,8 @@ struct SecurityReviewTests {
         }
         #expect(code == EPIPE || code == ECONNRESET)
         let after = Self.action(of: SIGPIPE)
-        #expect(unsafeBitCast(after.__sigaction_handler.sa_handler, to: Int.self)
+        #expect(
+            unsafeBitCast(after.__sigaction_handler.sa_handler, to: Int.self)
                 == unsafeBitCast(before.__sigaction_handler.sa_handler, to: Int.self), "SIGPIPE's handler changed")
         #expect(after.sa_flags == before.sa_flags)
         expectErrorQueueEmpty()
@@ -199,9 +213,10 @@ struct SecurityReviewTests {
         let context = try TestContexts.server()
         try context.setServerNameCallback { _ in }
         var connection: Connection? = try Connection(context)
-        let ssl = try #require(connection?.withUnsafeOpenSSLPointer { ssl -> OpaquePointer? in
-            SSL_up_ref(ssl) == 1 ? ssl : nil
-        })
+        let ssl = try #require(
+            connection?.withUnsafeOpenSSLPointer { ssl -> OpaquePointer? in
+                SSL_up_ref(ssl) == 1 ? ssl : nil
+            })
         defer { SSL_free(ssl) }
         #expect(cossl_SSL_get_app_data(ssl) != nil)
         #expect(Connection.from(ssl) === connection)
@@ -254,7 +269,8 @@ struct SecurityReviewTests {
         #expect(flights.allSatisfy { $0.allSatisfy { $0 <= mtu } }, "\(flights)")
 
         // Two 150-byte writes are two datagrams, and both arrive.
-        let first = [UInt8](repeating: 1, count: 150), second = [UInt8](repeating: 2, count: 150)
+        let first = [UInt8](repeating: 1, count: 150)
+        let second = [UInt8](repeating: 2, count: 150)
         #expect(try pair.client.write(first) == 150)
         #expect(try pair.client.write(second) == 150)
         let sizes = try Self.moveDatagrams(from: pair.client, to: pair.server, mtu: 1500)

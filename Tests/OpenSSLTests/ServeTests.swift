@@ -18,9 +18,12 @@ struct ServeTests {
     }
 
     /// `ossl serve --cert chain.pem --key server-key.pem arguments…`.
-    private static func serve(_ directory: TemporaryDirectory, _ arguments: [String],
-                              rsa: Bool = false) throws -> ServeProcess {
-        let identity = rsa
+    private static func serve(
+        _ directory: TemporaryDirectory, _ arguments: [String],
+        rsa: Bool = false
+    ) throws -> ServeProcess {
+        let identity =
+            rsa
             ? ["--cert", directory.path("rsa-chain.pem"), "--key", directory.path("rsa-server-key.pem")]
             : ["--cert", directory.path("chain.pem"), "--key", directory.path("server-key.pem")]
         return try ServeProcess(identity + arguments)
@@ -28,10 +31,14 @@ struct ServeTests {
 
     /// `openssl s_client` against 127.0.0.1:`port`, verifying the test root,
     /// sending `input`; with `ignoreEOF` it waits for the server to close.
-    private static func sClient(_ directory: TemporaryDirectory, port: UInt16, _ arguments: [String] = [],
-                                input: String, ignoreEOF: Bool = true) throws -> ExternalTool.Result {
-        var all = ["s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost",
-                   "-CAfile", directory.path("root.pem"), "-verify_return_error"]
+    private static func sClient(
+        _ directory: TemporaryDirectory, port: UInt16, _ arguments: [String] = [],
+        input: String, ignoreEOF: Bool = true
+    ) throws -> ExternalTool.Result {
+        var all = [
+            "s_client", "-connect", "127.0.0.1:\(port)", "-servername", "localhost",
+            "-CAfile", directory.path("root.pem"), "-verify_return_error",
+        ]
         if ignoreEOF { all.append("-ign_eof") }
         return try ExternalTool.run("/usr/bin/openssl", all + arguments, input: Array(input.utf8), timeout: 30)
     }
@@ -43,7 +50,8 @@ struct ServeTests {
         var fields: [String: String] = [:]
         for line in text.components(separatedBy: "\n") {
             guard let colon = line.range(of: ": ") else { continue }
-            fields[String(line[..<colon.lowerBound])] = String(line[colon.upperBound...]).trimmingCharacters(in: .whitespacesAndNewlines)
+            fields[String(line[..<colon.lowerBound])] = String(line[colon.upperBound...]).trimmingCharacters(
+                in: .whitespacesAndNewlines)
         }
         return fields
     }
@@ -52,21 +60,26 @@ struct ServeTests {
     func helpListsOptions() throws {
         let help = try OsslTool.run(["serve", "--help"])
         #expect(help.status == 0)
-        for option in ["--client-cert", "--http", "--cipher", "--ciphersuites", "--groups", "--min-protocol",
-                       "--max-protocol", "--keylog", "--require-client-cert"] {
+        for option in [
+            "--client-cert", "--http", "--cipher", "--ciphersuites", "--groups", "--min-protocol",
+            "--max-protocol", "--keylog", "--require-client-cert",
+        ] {
             #expect(help.stdout.contains(option), "\(option) missing from: \(help.stdout)")
         }
     }
 
-    @Test("G02 serve --http --client-cert none answers openssl s_client with the page, then close_notify; no certificate is asked for")
+    @Test(
+        "G02 serve --http --client-cert none answers openssl s_client with the page, then close_notify; no certificate is asked for"
+    )
     func httpWithSClient() throws {
         let directory = try Self.pkiDirectory()
         let server = try Self.serve(directory, ["--http", "--client-cert", "none"])
         defer { server.stop() }
         // The client has a certificate and would send it if asked.
-        let result = try Self.sClient(directory, port: server.port,
-                                      ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
-                                      input: Self.request)
+        let result = try Self.sClient(
+            directory, port: server.port,
+            ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
+            input: Self.request)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("HTTP/1.0 200 OK"), "\(result.stdout)")
         let fields = Self.page(result.stdout)
@@ -87,9 +100,10 @@ struct ServeTests {
         let directory = try Self.pkiDirectory()
         let server = try Self.serve(directory, ["--http", "--client-cert", "request"])
         defer { server.stop() }
-        let result = try Self.sClient(directory, port: server.port,
-                                      ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
-                                      input: Self.request)
+        let result = try Self.sClient(
+            directory, port: server.port,
+            ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
+            input: Self.request)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         let fingerprint = try Self.pki.client.digest(.sha256).map { String(format: "%02x", $0) }.joined()
         #expect(Self.page(result.stdout)["client-cert"] == "sha256:\(fingerprint)", "\(result.stdout)")
@@ -104,9 +118,13 @@ struct ServeTests {
         let directory = try Self.pkiDirectory()
         let server = try Self.serve(directory, ["--http"])
         defer { server.stop() }
-        let result = try ExternalTool.run("/usr/bin/curl", ["-sS", "--http1.1", "--cacert", directory.path("root.pem"),
-                                                            "--max-time", "20", "https://127.0.0.1:\(server.port)/"],
-                                          timeout: 30)
+        let result = try ExternalTool.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "--http1.1", "--cacert", directory.path("root.pem"),
+                "--max-time", "20", "https://127.0.0.1:\(server.port)/",
+            ],
+            timeout: 30)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.hasPrefix("ossl serve: TLS connection\n"), "\(result.stdout)")
         let fields = Self.page(result.stdout)
@@ -116,8 +134,12 @@ struct ServeTests {
         #expect(fields["alpn"] == "none")
         let withALPN = try Self.serve(directory, ["--http", "--alpn", "http/1.1"])
         defer { withALPN.stop() }
-        let chosen = try ExternalTool.run("/usr/bin/curl", ["-sS", "--cacert", directory.path("root.pem"), "--max-time", "20",
-                                                            "https://127.0.0.1:\(withALPN.port)/"], timeout: 30)
+        let chosen = try ExternalTool.run(
+            "/usr/bin/curl",
+            [
+                "-sS", "--cacert", directory.path("root.pem"), "--max-time", "20",
+                "https://127.0.0.1:\(withALPN.port)/",
+            ], timeout: 30)
         #expect(chosen.status == 0, "\(chosen.stderr)")
         #expect(Self.page(chosen.stdout)["alpn"] == "http/1.1")
     }
@@ -128,24 +150,25 @@ struct ServeTests {
         let server = try Self.serve(directory, ["--http"])
         defer { server.stop() }
         let script = """
-        import socket, ssl, sys
-        context = ssl.create_default_context(cafile=sys.argv[1])
-        # Python sets OP_IGNORE_UNEXPECTED_EOF, which would hide a missing close_notify.
-        context.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
-        raw = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=20)
-        tls = context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
-        tls.sendall(b"GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n")
-        data = b""
-        while True:
-            chunk = tls.recv(65536)  # b"" only on close_notify; a ragged EOF raises
-            if not chunk:
-                break
-            data += chunk
-        print(tls.version(), tls.cipher()[0])
-        sys.stdout.write(data.decode())
-        """
-        let result = try ExternalTool.run("/usr/bin/python3", ["-c", script, directory.path("root.pem"), String(server.port)],
-                                          timeout: 30)
+            import socket, ssl, sys
+            context = ssl.create_default_context(cafile=sys.argv[1])
+            # Python sets OP_IGNORE_UNEXPECTED_EOF, which would hide a missing close_notify.
+            context.options &= ~getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+            raw = socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=20)
+            tls = context.wrap_socket(raw, server_hostname="localhost", suppress_ragged_eofs=False)
+            tls.sendall(b"GET / HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n")
+            data = b""
+            while True:
+                chunk = tls.recv(65536)  # b"" only on close_notify; a ragged EOF raises
+                if not chunk:
+                    break
+                data += chunk
+            print(tls.version(), tls.cipher()[0])
+            sys.stdout.write(data.decode())
+            """
+        let result = try ExternalTool.run(
+            "/usr/bin/python3", ["-c", script, directory.path("root.pem"), String(server.port)],
+            timeout: 30)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.hasPrefix("TLSv1.3 "), "\(result.stdout)")
         #expect(result.stdout.contains("HTTP/1.0 200 OK\r\n"))
@@ -165,9 +188,10 @@ struct ServeTests {
             let log = server.logLines(waitingFor: 1)
             #expect(log.first?.contains("decision=failed") == true, "\(log)")
             #expect(log.first?.contains("peer did not return a certificate") == true, "\(log)")
-            let accepted = try Self.sClient(directory, port: server.port,
-                                            ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
-                                            input: Self.request)
+            let accepted = try Self.sClient(
+                directory, port: server.port,
+                ["-cert", directory.path("client-chain.pem"), "-key", directory.path("client-key.pem")],
+                input: Self.request)
             #expect(accepted.status == 0 && accepted.stdout.contains("HTTP/1.0 200 OK"), "\(accepted.stdout) \(accepted.stderr)")
         }
     }
@@ -176,14 +200,19 @@ struct ServeTests {
     func tlsOptions() throws {
         let directory = try Self.pkiDirectory()
         let keylog = directory.path("keys.log")
-        let server = try Self.serve(directory, ["--http", "--ciphersuites", "TLS_CHACHA20_POLY1305_SHA256",
-                                                "--groups", "P-384", "--keylog", keylog])
+        let server = try Self.serve(
+            directory,
+            [
+                "--http", "--ciphersuites", "TLS_CHACHA20_POLY1305_SHA256",
+                "--groups", "P-384", "--keylog", keylog,
+            ])
         defer { server.stop() }
         let result = try Self.sClient(directory, port: server.port, input: Self.request)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(Self.page(result.stdout)["cipher"] == "TLS_CHACHA20_POLY1305_SHA256")
-        #expect(result.stdout.contains("\(RuntimeOpenSSL.sClientTemporaryKeyLabel): ECDH, secp384r1, 384 bits"),
-                "\(result.stdout)")
+        #expect(
+            result.stdout.contains("\(RuntimeOpenSSL.sClientTemporaryKeyLabel): ECDH, secp384r1, 384 bits"),
+            "\(result.stdout)")
         _ = server.logLines(waitingFor: 1)
         let secrets = try String(contentsOfFile: keylog, encoding: .utf8)
         #expect(secrets.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET "))
@@ -203,18 +232,25 @@ struct ServeTests {
         #expect(refused.stderr.contains("protocol version"), "\(refused.stderr)")
     }
 
-    @Test("G02 serve: values OpenSSL refuses are usage errors (exit status 2) with OpenSSL's reason",
-          arguments: [
-              (["--cipher", "NO-SUCH-CIPHER"], "no cipher match"),
-              (["--ciphersuites", "TLS_NO_SUCH_SUITE"], "no cipher match"),
-              (["--groups", "no-such-group"], "--groups 'no-such-group': set groups 'no-such-group': \(RuntimeOpenSSL.unknownGroupReason)"),
-              (["--min-protocol", "TLSv9"], "'TLSv9' is not TLSv1.2 or TLSv1.3"),
-              (["--min-protocol", "TLSv1.3", "--max-protocol", "TLSv1.2"], "is above --max-protocol"),
-              (["--client-cert", "sometimes"], "'sometimes' is not none, request or require"),
-              (["--client-cert", "request", "--require-client-cert"], "contradicts"),
-              (["--client-cert", "none", "--tofu", "/tmp/never-written"], "--tofu needs client certificates"),
-              (["--keylog", "/nonexistent-directory/keys.log"], "--keylog '/nonexistent-directory/keys.log': No such file or directory"),
-          ])
+    @Test(
+        "G02 serve: values OpenSSL refuses are usage errors (exit status 2) with OpenSSL's reason",
+        arguments: [
+            (["--cipher", "NO-SUCH-CIPHER"], "no cipher match"),
+            (["--ciphersuites", "TLS_NO_SUCH_SUITE"], "no cipher match"),
+            (
+                ["--groups", "no-such-group"],
+                "--groups 'no-such-group': set groups 'no-such-group': \(RuntimeOpenSSL.unknownGroupReason)"
+            ),
+            (["--min-protocol", "TLSv9"], "'TLSv9' is not TLSv1.2 or TLSv1.3"),
+            (["--min-protocol", "TLSv1.3", "--max-protocol", "TLSv1.2"], "is above --max-protocol"),
+            (["--client-cert", "sometimes"], "'sometimes' is not none, request or require"),
+            (["--client-cert", "request", "--require-client-cert"], "contradicts"),
+            (["--client-cert", "none", "--tofu", "/tmp/never-written"], "--tofu needs client certificates"),
+            (
+                ["--keylog", "/nonexistent-directory/keys.log"],
+                "--keylog '/nonexistent-directory/keys.log': No such file or directory"
+            ),
+        ])
     func badValues(arguments: [String], reason: String) throws {
         let result = try OsslTool.run(["serve", "--max-connections", "1"] + arguments, timeout: 20)
         #expect(result.status == 2, "\(result.stdout) \(result.stderr)")
@@ -228,9 +264,10 @@ struct ServeTests {
         let directory = try Self.pkiDirectory()
         let server = try Self.serve(directory, ["--http"], rsa: true)
         defer { server.stop() }
-        let result = try Self.sClient(directory, port: server.port,
-                                      ["-tls1_2", "-groups", "ffdhe2048", "-cipher", "DHE-RSA-AES128-GCM-SHA256"],
-                                      input: Self.request)
+        let result = try Self.sClient(
+            directory, port: server.port,
+            ["-tls1_2", "-groups", "ffdhe2048", "-cipher", "DHE-RSA-AES128-GCM-SHA256"],
+            input: Self.request)
         #expect(result.status == 0, "\(result.stdout) \(result.stderr)")
         #expect(result.stdout.contains("\(RuntimeOpenSSL.sClientTemporaryKeyLabel): DH, 2048 bits"), "\(result.stdout)")
         let fields = Self.page(result.stdout)
@@ -246,13 +283,15 @@ struct ServeTests {
         let sessionFile = directory.path("session.pem")
         let options = ["-tls1_2", "-no_ticket"]
         // At the end of its input s_client sends close_notify: it closes first.
-        let first = try Self.sClient(directory, port: server.port, options + ["-sess_out", sessionFile],
-                                     input: "hello\n", ignoreEOF: false)
+        let first = try Self.sClient(
+            directory, port: server.port, options + ["-sess_out", sessionFile],
+            input: "hello\n", ignoreEOF: false)
         #expect(first.status == 0, "\(first.stdout) \(first.stderr)")
         #expect(first.stdout.contains("New, TLSv1.2"), "\(first.stdout)")
         _ = server.logLines(waitingFor: 1)
-        let second = try Self.sClient(directory, port: server.port, options + ["-sess_in", sessionFile],
-                                      input: "again\n", ignoreEOF: false)
+        let second = try Self.sClient(
+            directory, port: server.port, options + ["-sess_in", sessionFile],
+            input: "again\n", ignoreEOF: false)
         #expect(second.status == 0, "\(second.stdout) \(second.stderr)")
         #expect(second.stdout.contains("Reused, TLSv1.2"), "\(second.stdout)")
         let log = server.logLines(waitingFor: 2)
@@ -274,8 +313,9 @@ struct ServeTests {
         let web = try Self.serve(directory, ["--http"])
         defer { web.stop() }
         for run in 0..<100 {
-            let (received, ending) = try CloseProbe.keepSending(port: web.port, context: context,
-                                                               request: Array(Self.request.utf8))
+            let (received, ending) = try CloseProbe.keepSending(
+                port: web.port, context: context,
+                request: Array(Self.request.utf8))
             let text = String(decoding: received, as: UTF8.self)
             if !text.hasPrefix("HTTP/1.0 200 OK\r\n") || !text.hasSuffix("session-reused: no\n") || ending != "close_notify" {
                 failures.append("response run \(run): \(received.count) bytes, then \(ending)")

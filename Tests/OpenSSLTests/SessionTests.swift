@@ -170,8 +170,9 @@ struct SessionTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("R03 a session serialised to DER and read back resumes, also from a new client context (an external cache)",
-          arguments: bothTLSVersions)
+    @Test(
+        "R03 a session serialised to DER and read back resumes, also from a new client context (an external cache)",
+        arguments: bothTLSVersions)
     func derRoundTrip(version: ProtocolVersion) throws {
         let server = try VersionedContexts.server(version)
         let (client, sessions) = try Self.ticketCollectingClient()
@@ -201,8 +202,9 @@ struct SessionTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("R04 client CA list: none before the handshake, the server's list after; set replaces, add appends; empty, one, many",
-          arguments: bothTLSVersions)
+    @Test(
+        "R04 client CA list: none before the handshake, the server's list after; set replaces, add appends; empty, one, many",
+        arguments: bothTLSVersions)
     func clientCAList(version: ProtocolVersion) throws {
         let root = try Self.pki.root.subject
         let intermediate = try Self.pki.intermediate.subject
@@ -211,8 +213,20 @@ struct SessionTests {
             ("empty", { try $0.setClientCAList([]) }, []),
             ("one", { try $0.setClientCAList([root]) }, [root]),
             ("many", { try $0.setClientCAList([root, intermediate, other]) }, [root, intermediate, other]),
-            ("replace", { try $0.setClientCAList([other]); try $0.setClientCAList([intermediate]) }, [intermediate]),
-            ("append", { try $0.setClientCAList([other]); try $0.addClientCA(Self.pki.root) }, [other, root]),
+            (
+                "replace",
+                {
+                    try $0.setClientCAList([other])
+                    try $0.setClientCAList([intermediate])
+                }, [intermediate]
+            ),
+            (
+                "append",
+                {
+                    try $0.setClientCAList([other])
+                    try $0.addClientCA(Self.pki.root)
+                }, [other, root]
+            ),
         ]
         for (name, configure, expected) in cases {
             let server = try VersionedContexts.server(version)

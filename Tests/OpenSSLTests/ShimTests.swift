@@ -15,8 +15,9 @@ struct ShimTests {
         let shims = Set(header.matches(of: /static inline [^(]*?\b(cossl_\w+)\(/).map { String($0.output.1) })
         #expect(shims.count > 10)
         var tests = ""
-        let enumerator = try #require(FileManager.default.enumerator(
-            at: root.appendingPathComponent("Tests"), includingPropertiesForKeys: nil))
+        let enumerator = try #require(
+            FileManager.default.enumerator(
+                at: root.appendingPathComponent("Tests"), includingPropertiesForKeys: nil))
         for case let url as URL in enumerator where url.pathExtension == "swift" {
             tests += try String(contentsOf: url, encoding: .utf8)
         }
@@ -73,7 +74,9 @@ struct ShimTests {
         #expect(cossl_XN_FLAG_ONELINE() & cossl_XN_FLAG_SEP_CPLUS_SPC() != 0)
         #expect(cossl_ASN1_STRFLGS_UTF8_CONVERT() == 0x10)
         #expect(cossl_X509V3_EXT_DUMP_UNKNOWN() == 3 << 16)
-        #expect(cossl_EVP_PKEY_KEYPAIR() == EVP_PKEY_KEY_PARAMETERS | OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
+        #expect(
+            cossl_EVP_PKEY_KEYPAIR() == EVP_PKEY_KEY_PARAMETERS | OSSL_KEYMGMT_SELECT_PUBLIC_KEY | OSSL_KEYMGMT_SELECT_PRIVATE_KEY
+        )
     }
 
     @Test("Stack shims over a real certificate's extensions")

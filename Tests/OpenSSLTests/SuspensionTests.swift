@@ -25,10 +25,13 @@ struct SuspensionTests {
         return serverError
     }
 
-    @Test("N07 a certificate callback that answers retryLater suspends the server's handshake (wantX509Lookup) until the certificate is in place")
+    @Test(
+        "N07 a certificate callback that answers retryLater suspends the server's handshake (wantX509Lookup) until the certificate is in place"
+    )
     func certificateCallbackSuspends() throws {
-        let serverContext = try Context.server(certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
-                                               chain: [Self.pki.intermediate])
+        let serverContext = try Context.server(
+            certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey,
+            chain: [Self.pki.intermediate])
         let calls = LockedCounter()
         let chosen = LockedCounter()
         try serverContext.setCertificateCallback { connection in
@@ -39,7 +42,10 @@ struct SuspensionTests {
         let pair = try TLSPair(client: try Context.client(trusting: [Self.pki.root]), server: serverContext)
         var suspended = false
         for _ in 0..<4 {
-            if case .wantX509Lookup? = try Self.step(pair) { suspended = true; break }
+            if case .wantX509Lookup? = try Self.step(pair) {
+                suspended = true
+                break
+            }
         }
         #expect(suspended)
         #expect(pair.server.isWaitingForCertificate)
@@ -76,7 +82,9 @@ struct SuspensionTests {
         #expect(ERR_peek_error() == 0)
     }
 
-    @Test("N06 a server connection's ticket count: 0 sends no TLS 1.3 ticket; issueSessionTicket sends one later; a client cannot issue")
+    @Test(
+        "N06 a server connection's ticket count: 0 sends no TLS 1.3 ticket; issueSessionTicket sends one later; a client cannot issue"
+    )
     func ticketsOnDemand() throws {
         let clientContext = try TestContexts.client()
         let received = LockedCounter()

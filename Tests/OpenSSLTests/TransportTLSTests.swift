@@ -21,7 +21,10 @@ struct TransportTLSTests {
             listener = try TCPSocket.listen(host: "127.0.0.1", port: 0)
             let listener = self.listener
             Thread.detachNewThread { [self] in
-                defer { listener.close(); done.signal() }
+                defer {
+                    listener.close()
+                    done.signal()
+                }
                 do {
                     let socket = try listener.accept(timeout: .seconds(10))
                     defer { socket.close() }
@@ -43,7 +46,8 @@ struct TransportTLSTests {
 
     struct ServerTimedOut: Error {}
 
-    @Test("S03 a TLS exchange over real TCP sockets on 127.0.0.1, both TLS versions", arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "S03 a TLS exchange over real TCP sockets on 127.0.0.1, both TLS versions", arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func overTCP(version: ProtocolVersion) throws {
         let serverContext = try TestContexts.server()
         try serverContext.setMaximumProtocolVersion(version)
@@ -186,7 +190,9 @@ struct TransportTLSTests {
         Issue.record("handshake did not finish in \(steps) steps")
     }
 
-    @Test("S13 a Swift transport carries a handshake and data; a throwing transport makes the driving call throw .transport(thatError)")
+    @Test(
+        "S13 a Swift transport carries a handshake and data; a throwing transport makes the driving call throw .transport(thatError)"
+    )
     func swiftTransport() throws {
         let pair = MemoryTransportPair()
         let client = try Connection(try TestContexts.client(), transport: pair.client)
@@ -224,10 +230,12 @@ struct TransportTLSTests {
         expectErrorQueueEmpty()
     }
 
-    @Test("S14 one-byte reads and writes at every step still complete a handshake and a 1 MiB transfer intact",
-          arguments: [ProtocolVersion.tls1_2, .tls1_3])
+    @Test(
+        "S14 one-byte reads and writes at every step still complete a handshake and a 1 MiB transfer intact",
+        arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func oneByteAtATime(version: ProtocolVersion) throws {
-        let faults = TransportFaults(maxBytesPerRead: 1, maxBytesPerWrite: 1, wouldBlockEveryNthRead: 3, wouldBlockEveryNthWrite: 5)
+        let faults = TransportFaults(
+            maxBytesPerRead: 1, maxBytesPerWrite: 1, wouldBlockEveryNthRead: 3, wouldBlockEveryNthWrite: 5)
         let pair = MemoryTransportPair(client: faults, server: faults)
         let serverContext = try TestContexts.server()
         try serverContext.setMaximumProtocolVersion(version)
@@ -273,7 +281,8 @@ struct TransportTLSTests {
         #expect(received == payload)
     }
 
-    @Test("S07 a write retried after wantWrite: another buffer address works by default, bad write retry when the mode is cleared")
+    @Test(
+        "S07 a write retried after wantWrite: another buffer address works by default, bad write retry when the mode is cleared")
     func writeRetryWithMovedBuffer() throws {
         for moving in [true, false] {
             let pair = MemoryTransportPair()

@@ -63,7 +63,9 @@ private func read(_ socket: TCPSocket, count: Int) throws -> [UInt8] {
     var buffer = [UInt8](repeating: 0, count: count)
     while received.count < count {
         let wanted = count - received.count
-        let n = try buffer.withUnsafeMutableBytes { try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted])) }
+        let n = try buffer.withUnsafeMutableBytes {
+            try socket.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[..<wanted]))
+        }
         guard let n else {
             guard try socket.waitReadable(timeout: TransportTests.patience) else { throw Timeout() }
             continue
@@ -142,8 +144,9 @@ extension TransportTests {
             #expect(try read(connection.client, count: response.count) == response)
         }
 
-        @Test("IPv6 loopback: listen on ::1, connect, echo; addresses in brackets",
-              .enabled(if: TransportTests.ipv6LoopbackAvailable, "IPv6 loopback (::1) is not available on this machine"))
+        @Test(
+            "IPv6 loopback: listen on ::1, connect, echo; addresses in brackets",
+            .enabled(if: TransportTests.ipv6LoopbackAvailable, "IPv6 loopback (::1) is not available on this machine"))
         func echoIPv6() throws {
             let connection = try LoopbackConnection(host: "::1")
             defer { connection.close() }
@@ -255,8 +258,10 @@ extension TransportTests {
             for _ in 0..<8 where timedOut == nil {
                 let start = clock.now
                 do {
-                    queued.append(try TCPSocket.connect(host: "127.0.0.1", port: listener.localPort,
-                                                        timeout: .milliseconds(300)))
+                    queued.append(
+                        try TCPSocket.connect(
+                            host: "127.0.0.1", port: listener.localPort,
+                            timeout: .milliseconds(300)))
                 } catch let error as SocketError {
                     timedOut = error
                 }
@@ -329,7 +334,9 @@ extension TransportTests {
             #expect(client.remoteAddress == nil)
             #expect(!client.isBlocking)
             var buffer = [UInt8](repeating: 0, count: 4)
-            let readError = try #require(throws: SocketError.self) { try buffer.withUnsafeMutableBytes { try client.read(into: $0) } }
+            let readError = try #require(throws: SocketError.self) {
+                try buffer.withUnsafeMutableBytes { try client.read(into: $0) }
+            }
             #expect(readError.code == .EBADF)
             #expect(throws: SocketError.self) { try buffer.withUnsafeBytes { try client.write($0) } }
             #expect(throws: SocketError.self) { try client.setBlocking(false) }
@@ -366,7 +373,8 @@ extension TransportTests {
             let error = SocketError(operation: "read", errno: ECONNRESET)
             #expect(error.code == .ECONNRESET)
             #expect(error.description == "read: \(String(cString: strerror(ECONNRESET))) (errno \(ECONNRESET))")
-            let resolver = SocketError(operation: "connect to x:1", errno: 0, message: "Name or service not known", resolverCode: -2)
+            let resolver = SocketError(
+                operation: "connect to x:1", errno: 0, message: "Name or service not known", resolverCode: -2)
             #expect(resolver.description == "connect to x:1: Name or service not known (getaddrinfo -2)")
             #expect(resolver.code == nil)
         }
@@ -490,8 +498,9 @@ extension TransportTests {
             #expect(cossl_BIO_eof(bridge.bio) == 1)
         }
 
-        @Test("A thrown error lands in pendingError unchanged, the BIO call fails, the queue stays empty",
-              arguments: [TransportFaults.Calls.reads, .writes])
+        @Test(
+            "A thrown error lands in pendingError unchanged, the BIO call fails, the queue stays empty",
+            arguments: [TransportFaults.Calls.reads, .writes])
         func thrownError(on calls: TransportFaults.Calls) throws {
             let failure = TransportFailure(id: 7)
             let pair = MemoryTransportPair(client: TransportFaults(error: failure, errorOnCall: 1, errorOn: calls))
@@ -541,8 +550,14 @@ extension TransportTests {
         func endlessInterruption() throws {
             final class AlwaysInterrupted: Transport {
                 var calls = 0
-                func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? { calls += 1; throw POSIXError(.EINTR) }
-                func write(_ buffer: UnsafeRawBufferPointer) throws -> Int? { calls += 1; throw POSIXError(.EINTR) }
+                func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int? {
+                    calls += 1
+                    throw POSIXError(.EINTR)
+                }
+                func write(_ buffer: UnsafeRawBufferPointer) throws -> Int? {
+                    calls += 1
+                    throw POSIXError(.EINTR)
+                }
             }
             let transport = AlwaysInterrupted()
             let bridge = try TransportBridge(transport)
@@ -676,7 +691,9 @@ extension TransportTests {
     @Suite("TransportBridge under SSL")
     struct UnderSSL {
         /// A client SSL over `transport`, handshake started.
-        private func startClient(_ transport: any Transport) throws -> (ssl: OpaquePointer, context: OpaquePointer, bridge: TransportBridge) {
+        private func startClient(
+            _ transport: any Transport
+        ) throws -> (ssl: OpaquePointer, context: OpaquePointer, bridge: TransportBridge) {
             let context = try #require(SSL_CTX_new(TLS_client_method()))
             let ssl = try #require(SSL_new(context))
             let bridge = try TransportBridge(transport)
@@ -689,7 +706,10 @@ extension TransportTests {
         func clientHelloByteByByte() throws {
             let pair = MemoryTransportPair(client: TransportFaults(maxBytesPerWrite: 1))
             let (ssl, context, bridge) = try startClient(pair.client)
-            defer { SSL_free(ssl); SSL_CTX_free(context) }
+            defer {
+                SSL_free(ssl)
+                SSL_CTX_free(context)
+            }
             let result = SSL_do_handshake(ssl)
             #expect(SSL_get_error(ssl, result) == SSL_ERROR_WANT_READ)
             let hello = pair.client.drain() + pair.server.drain()
@@ -704,7 +724,10 @@ extension TransportTests {
         func clientHelloWithWouldBlock() throws {
             let pair = MemoryTransportPair(client: TransportFaults(maxBytesPerWrite: 7, wouldBlockEveryNthWrite: 2))
             let (ssl, context, _) = try startClient(pair.client)
-            defer { SSL_free(ssl); SSL_CTX_free(context) }
+            defer {
+                SSL_free(ssl)
+                SSL_CTX_free(context)
+            }
             var outcomes: [Int32] = []
             for _ in 0..<1000 {
                 let error = SSL_get_error(ssl, SSL_do_handshake(ssl))
@@ -721,7 +744,10 @@ extension TransportTests {
         func eofIsUnexpectedEOF() throws {
             let pair = MemoryTransportPair()
             let (ssl, context, bridge) = try startClient(pair.client)
-            defer { SSL_free(ssl); SSL_CTX_free(context) }
+            defer {
+                SSL_free(ssl)
+                SSL_CTX_free(context)
+            }
             #expect(SSL_get_error(ssl, SSL_do_handshake(ssl)) == SSL_ERROR_WANT_READ)
             pair.server.close()
             #expect(SSL_get_error(ssl, SSL_do_handshake(ssl)) == SSL_ERROR_SSL)
@@ -735,9 +761,13 @@ extension TransportTests {
 
         @Test("A transport's error stops the handshake as SSL_ERROR_SYSCALL with nothing queued, and waits in the bridge")
         func thrownErrorUnderSSL() throws {
-            let pair = MemoryTransportPair(client: TransportFaults(error: TransportFailure(id: 42), errorOnCall: 1, errorOn: .reads))
+            let pair = MemoryTransportPair(
+                client: TransportFaults(error: TransportFailure(id: 42), errorOnCall: 1, errorOn: .reads))
             let (ssl, context, bridge) = try startClient(pair.client)
-            defer { SSL_free(ssl); SSL_CTX_free(context) }
+            defer {
+                SSL_free(ssl)
+                SSL_CTX_free(context)
+            }
             #expect(SSL_get_error(ssl, SSL_do_handshake(ssl)) == SSL_ERROR_SYSCALL)
             expectErrorQueueEmpty()
             #expect(bridge.takeError() as? TransportFailure == TransportFailure(id: 42))
@@ -846,8 +876,9 @@ extension TransportTests {
 
         @Test("TLS through two Swift transports with one-byte reads and writes and would-block every third call")
         func tlsOverFaultyMemoryTransports() throws {
-            let faults = TransportFaults(maxBytesPerRead: 1, maxBytesPerWrite: 1,
-                                         wouldBlockEveryNthRead: 3, wouldBlockEveryNthWrite: 3)
+            let faults = TransportFaults(
+                maxBytesPerRead: 1, maxBytesPerWrite: 1,
+                wouldBlockEveryNthRead: 3, wouldBlockEveryNthWrite: 3)
             let pair = MemoryTransportPair(client: faults, server: faults)
             let client = try Connection(try TestContexts.client(), transport: pair.client)
             let server = try Connection(try TestContexts.server(), transport: pair.server)
@@ -901,7 +932,8 @@ extension TransportTests {
 
         @Test("A transport error thrown mid-handshake comes out of doHandshake unchanged")
         func transportErrorSurfaces() throws {
-            let pair = MemoryTransportPair(client: TransportFaults(error: TransportFailure(id: 9), errorOnCall: 2, errorOn: .reads))
+            let pair = MemoryTransportPair(
+                client: TransportFaults(error: TransportFailure(id: 9), errorOnCall: 2, errorOn: .reads))
             let client = try Connection(try TestContexts.client(), transport: pair.client)
             client.setConnectState()
             try client.setServerName("localhost")

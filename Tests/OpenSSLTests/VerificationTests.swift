@@ -35,7 +35,9 @@ struct VerificationTests {
         #expect(seen.get().contains("1:Test Intermediate CA"))
     }
 
-    @Test("V02 an untrusted self-signed server: (18, 0, false) then (0, 0, true); yes succeeds, no fails with certificate verify failed")
+    @Test(
+        "V02 an untrusted self-signed server: (18, 0, false) then (0, 0, true); yes succeeds, no fails with certificate verify failed"
+    )
     func selfSignedServer() throws {
         let (key, certificate) = try TestContexts.selfSignedServer()
         let calls = LockedBox<[(Int32, Int, Bool)]>([])
@@ -104,12 +106,17 @@ struct VerificationTests {
         #expect(pair.client.peerCertificateChain == [certificate])
     }
 
-    @Test("V05 replacing callbacks and dropping their owners never crashes; a connection keeps its context's callback; connection-level setVerify leaves the context alone")
+    @Test(
+        "V05 replacing callbacks and dropping their owners never crashes; a connection keeps its context's callback; connection-level setVerify leaves the context alone"
+    )
     func callbackLifetimes() throws {
         var pair: TLSPair?
         do {
             let owner = LockedBox(0)
-            let context = try Self.untrustingClient { _, _, _, _, _ in owner.mutate { $0 += 1 }; return true }
+            let context = try Self.untrustingClient { _, _, _, _, _ in
+                owner.mutate { $0 += 1 }
+                return true
+            }
             pair = try TLSPair(client: context, server: try TestContexts.server())
         }
         // The context and the closure's owner are gone from this scope; the connection keeps them.
@@ -185,7 +192,8 @@ struct VerificationTests {
         #expect(failure.side == .client)
     }
 
-    @Test("V09 peer chain as sent (even under .none); verified chain only on success; none on a server without client certificate")
+    @Test(
+        "V09 peer chain as sent (even under .none); verified chain only on success; none on a server without client certificate")
     func chains() throws {
         let pair = try TLSPair(client: try TestContexts.client(), server: try TestContexts.server())
         try pair.handshake()
@@ -214,7 +222,8 @@ struct VerificationTests {
     @Test("V11 host name checks: another name fails with hostname mismatch; an IP SAN matches; wildcards follow OpenSSL")
     func hostnames() throws {
         // Wrong host.
-        let wrong = try Context.server(certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey, chain: [Self.pki.intermediate])
+        let wrong = try Context.server(
+            certificate: Self.pki.wrongHost, key: Self.pki.wrongHostKey, chain: [Self.pki.intermediate])
         let mismatch = try TLSPair(client: try TestContexts.client(), server: wrong)
         #expect(throws: TLSPair.Failure.self) { try mismatch.handshake() }
         #expect(mismatch.client.verifyResult == .hostnameMismatch)
@@ -287,10 +296,13 @@ struct VerificationTests {
 
     @Test("V12 a server hook that decides later fails the handshake with a usage error (OpenSSL 3.0 has no server-side retry)")
     func retryVerifyOnServer() throws {
-        let server = try Context.mutualTLSServer(certificate: Self.pki.server, key: Self.pki.serverKey,
-                                                 chain: [Self.pki.intermediate]) { _, _ in .decideLater }
-        let client = try Context.client(trusting: [Self.pki.root], certificate: Self.pki.selfSignedClient,
-                                        key: Self.pki.selfSignedClientKey)
+        let server = try Context.mutualTLSServer(
+            certificate: Self.pki.server, key: Self.pki.serverKey,
+            chain: [Self.pki.intermediate]
+        ) { _, _ in .decideLater }
+        let client = try Context.client(
+            trusting: [Self.pki.root], certificate: Self.pki.selfSignedClient,
+            key: Self.pki.selfSignedClientKey)
         let failure = try #require(throws: TLSPair.Failure.self) { try TLSPair(client: client, server: server).handshake() }
         #expect(failure.side == .server)
         guard case .callback(let error) = failure.error else {
@@ -300,11 +312,15 @@ struct VerificationTests {
         #expect(error is UsageError)
     }
 
-    @Test("V13 mutual TLS: no client certificate fails; a self-signed one accepted by the hook succeeds and its fingerprint is readable")
+    @Test(
+        "V13 mutual TLS: no client certificate fails; a self-signed one accepted by the hook succeeds and its fingerprint is readable"
+    )
     func mutualTLS() throws {
         let remembered = LockedBox<[String]>([])
-        let server = try Context.mutualTLSServer(certificate: Self.pki.server, key: Self.pki.serverKey,
-                                                 chain: [Self.pki.intermediate]) { _, verification in
+        let server = try Context.mutualTLSServer(
+            certificate: Self.pki.server, key: Self.pki.serverKey,
+            chain: [Self.pki.intermediate]
+        ) { _, verification in
             guard let leaf = verification.leaf else { return .reject }
             remembered.mutate { $0.append((try? leaf.fingerprint(.sha256)) ?? "") }
             return .accept
@@ -314,8 +330,9 @@ struct VerificationTests {
         #expect(failure.side == .server)
         #expect(failure.error.openSSLError?.hasReason("peer did not return a certificate") == true)
 
-        let client = try Context.client(trusting: [Self.pki.root], certificate: Self.pki.selfSignedClient,
-                                        key: Self.pki.selfSignedClientKey)
+        let client = try Context.client(
+            trusting: [Self.pki.root], certificate: Self.pki.selfSignedClient,
+            key: Self.pki.selfSignedClientKey)
         let pair = try TLSPair(client: client, server: server)
         try pair.handshake()
         let fingerprint = try Self.pki.selfSignedClient.fingerprint(.sha256)
@@ -324,7 +341,9 @@ struct VerificationTests {
         #expect(pair.server.peerCertificateChain == [Self.pki.selfSignedClient])
     }
 
-    @Test("V14 the whole-chain hook: once per handshake with OpenSSL's verdict; accepts untrusted, rejects trusted, errors come out")
+    @Test(
+        "V14 the whole-chain hook: once per handshake with OpenSSL's verdict; accepts untrusted, rejects trusted, errors come out"
+    )
     func wholeChainHook() throws {
         // Called once, with the peer chain and OpenSSL's success.
         let seen = LockedBox<[PeerVerification]>([])

@@ -51,8 +51,9 @@ struct WebPKIChain {
         mutating func remove(_ oid: String) { set(oid, nil) }
 
         func sign(with signer: PKey, issuer: X509?) throws -> X509 {
-            var builder = X509Builder(subject: try X509Name(subject), publicKey: key,
-                                      notBefore: notBefore, notAfter: notAfter)
+            var builder = X509Builder(
+                subject: try X509Name(subject), publicKey: key,
+                notBefore: notBefore, notAfter: notAfter)
             builder.version = version
             builder.serialNumber = serial
             if let issuerName { builder.issuer = try X509Name(issuerName) }
@@ -83,22 +84,28 @@ struct WebPKIChain {
     var leaf: Spec
 
     init() throws {
-        root = Spec(subject: [("CN", "WebPKI Test Root")], key: try PKey.generate(.ec(.p256)), serial: BigEndianInteger(1), slots: [
-            .ext(try .basicConstraints(BasicConstraints(isCA: true), critical: true)),
-            .ext(try .keyUsage([.keyCertSign, .cRLSign])), .ski, .aki,
-        ])
-        intermediate = Spec(subject: [("CN", "WebPKI Test Intermediate")], key: try PKey.generate(.ec(.p256)),
-                            serial: BigEndianInteger(2), slots: [
-            .ext(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: true)),
-            .ext(try .keyUsage([.keyCertSign, .cRLSign])), .ski, .aki,
-        ])
-        leaf = Spec(subject: [("CN", "www.example.com")], key: try PKey.generate(.ec(.p256)), slots: [
-            .ext(try .basicConstraints(BasicConstraints(isCA: false), critical: true)),
-            .ext(try .keyUsage([.digitalSignature])),
-            .ext(try .extendedKeyUsage([.serverAuth])),
-            .ext(try .subjectAlternativeName([.dnsName("www.example.com"), .dnsName("example.com")])),
-            .ski, .aki,
-        ])
+        root = Spec(
+            subject: [("CN", "WebPKI Test Root")], key: try PKey.generate(.ec(.p256)), serial: BigEndianInteger(1),
+            slots: [
+                .ext(try .basicConstraints(BasicConstraints(isCA: true), critical: true)),
+                .ext(try .keyUsage([.keyCertSign, .cRLSign])), .ski, .aki,
+            ])
+        intermediate = Spec(
+            subject: [("CN", "WebPKI Test Intermediate")], key: try PKey.generate(.ec(.p256)),
+            serial: BigEndianInteger(2),
+            slots: [
+                .ext(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: true)),
+                .ext(try .keyUsage([.keyCertSign, .cRLSign])), .ski, .aki,
+            ])
+        leaf = Spec(
+            subject: [("CN", "www.example.com")], key: try PKey.generate(.ec(.p256)),
+            slots: [
+                .ext(try .basicConstraints(BasicConstraints(isCA: false), critical: true)),
+                .ext(try .keyUsage([.digitalSignature])),
+                .ext(try .extendedKeyUsage([.serverAuth])),
+                .ext(try .subjectAlternativeName([.dnsName("www.example.com"), .dnsName("example.com")])),
+                .ski, .aki,
+            ])
     }
 
     /// Builds the three certificates, each signed by its issuer's key.
@@ -118,9 +125,11 @@ struct WebPKIChain {
 
     /// Verifies `built.leaf` with `built.intermediate` untrusted and `built.root`
     /// trusted, under `policy`; `host` is the expected host name.
-    static func verify(_ built: Built, policy: VerificationPolicy, host: String? = nil,
-                       trust: [X509]? = nil, untrusted: [X509]? = nil,
-                       configure: (X509Store) throws -> Void = { _ in }) throws -> Result<[X509], X509VerificationError> {
+    static func verify(
+        _ built: Built, policy: VerificationPolicy, host: String? = nil,
+        trust: [X509]? = nil, untrusted: [X509]? = nil,
+        configure: (X509Store) throws -> Void = { _ in }
+    ) throws -> Result<[X509], X509VerificationError> {
         let store = try X509Store()
         for certificate in trust ?? [built.root] { try store.add(certificate) }
         if let host { try store.setExpectedHost(host) }
@@ -135,8 +144,10 @@ struct WebPKIChain {
 }
 
 /// Records an issue unless `result` is a refusal by `rule` at `depth`.
-func expectRefused(_ result: Result<[X509], X509VerificationError>, by rule: WebPKIRule, depth: Int,
-                   sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRefused(
+    _ result: Result<[X509], X509VerificationError>, by rule: WebPKIRule, depth: Int,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     switch result {
     case .success:
         Issue.record("accepted; expected a refusal by \(rule) at depth \(depth)", sourceLocation: sourceLocation)
@@ -150,8 +161,10 @@ func expectRefused(_ result: Result<[X509], X509VerificationError>, by rule: Web
 }
 
 /// Records an issue unless `result` is OpenSSL's own refusal with `code` at `depth`.
-func expectRefused(_ result: Result<[X509], X509VerificationError>, byOpenSSL code: X509VerificationError.Code,
-                   depth: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+func expectRefused(
+    _ result: Result<[X509], X509VerificationError>, byOpenSSL code: X509VerificationError.Code,
+    depth: Int, sourceLocation: SourceLocation = #_sourceLocation
+) {
     switch result {
     case .success:
         Issue.record("accepted; expected OpenSSL's \(code) at depth \(depth)", sourceLocation: sourceLocation)

@@ -14,18 +14,22 @@ struct WebPKIPolicyTests {
     typealias Chain = WebPKIChain
 
     /// Builds the chain `change` makes, verifies it under `.webPKI()`, and returns the verdict.
-    private func verdict(host: String? = nil, policy: VerificationPolicy? = nil,
-                         configure: (X509Store) throws -> Void = { _ in },
-                         _ change: (inout Chain) throws -> Void) throws -> Result<[X509], X509VerificationError> {
+    private func verdict(
+        host: String? = nil, policy: VerificationPolicy? = nil,
+        configure: (X509Store) throws -> Void = { _ in },
+        _ change: (inout Chain) throws -> Void
+    ) throws -> Result<[X509], X509VerificationError> {
         var chain = try Chain()
         try change(&chain)
         return try Chain.verify(try chain.build(), policy: try policy ?? Chain.webPKI(), host: host, configure: configure)
     }
 
     /// A refused case and its passing twin.
-    private func pair(_ rule: WebPKIRule, depth: Int, host: String? = nil, strictAnchors: Bool = false,
-                      refused: (inout Chain) throws -> Void, twin: (inout Chain) throws -> Void,
-                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+    private func pair(
+        _ rule: WebPKIRule, depth: Int, host: String? = nil, strictAnchors: Bool = false,
+        refused: (inout Chain) throws -> Void, twin: (inout Chain) throws -> Void,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let policy = try Chain.webPKI(strictAnchors: strictAnchors)
         expectRefused(try verdict(host: host, policy: policy, refused), by: rule, depth: depth, sourceLocation: sourceLocation)
         expectAccepted(try verdict(host: host, policy: policy, twin), sourceLocation: sourceLocation)
@@ -78,15 +82,19 @@ struct WebPKIPolicyTests {
         expectAccepted(try verdict(host: "www.example.com") { $0.leaf.set(try Self.san([.dnsName("*.example.com")])) })
     }
 
-    @Test("W01 P2 a trusted intermediate is an anchor: OpenSSL alone refuses (2), the policy accepts; an untrusted one is refused by both")
+    @Test(
+        "W01 P2 a trusted intermediate is an anchor: OpenSSL alone refuses (2), the policy accepts; an untrusted one is refused by both"
+    )
     func trustedIntermediateIsAnAnchor() throws {
         let built = try Chain().build()
         expectAccepted(try Chain.verify(built, policy: try Chain.webPKI(), trust: [built.intermediate], untrusted: []))
-        expectRefused(try Chain.verify(built, policy: .openSSL, trust: [built.intermediate], untrusted: []),
-                      byOpenSSL: .unableToGetIssuerCert, depth: 1)
+        expectRefused(
+            try Chain.verify(built, policy: .openSSL, trust: [built.intermediate], untrusted: []),
+            byOpenSSL: .unableToGetIssuerCert, depth: 1)
         let stranger = try Chain().build().root
-        expectRefused(try Chain.verify(built, policy: try Chain.webPKI(), trust: [stranger]),
-                      byOpenSSL: .unableToGetIssuerCertLocally, depth: 1)
+        expectRefused(
+            try Chain.verify(built, policy: try Chain.webPKI(), trust: [stranger]),
+            byOpenSSL: .unableToGetIssuerCertLocally, depth: 1)
     }
 
     @Test("W01 P3 notAfter is inclusive: a leaf at its notAfter second passes, one second later it is expired (10)")
@@ -98,8 +106,9 @@ struct WebPKIPolicyTests {
         let at: (Date) -> (X509Store) throws -> Void = { date in { try $0.setVerificationTime(date) } }
         expectAccepted(try Chain.verify(built, policy: try Chain.webPKI(), configure: at(notAfter)))
         expectRefused(try Chain.verify(built, policy: .openSSL, configure: at(notAfter)), byOpenSSL: .certHasExpired, depth: 0)
-        expectRefused(try Chain.verify(built, policy: try Chain.webPKI(), configure: at(notAfter + 1)),
-                      byOpenSSL: .certHasExpired, depth: 0)
+        expectRefused(
+            try Chain.verify(built, policy: try Chain.webPKI(), configure: at(notAfter + 1)),
+            byOpenSSL: .certHasExpired, depth: 0)
     }
 
     @Test("W01 P4 a depth limit does not count self-issued intermediates; a non-self-issued one over it is refused")
@@ -113,12 +122,15 @@ struct WebPKIPolicyTests {
         expectRefused(try Chain.verify(rollover, policy: .openSSL, configure: depthZero), byOpenSSL: .certChainTooLong, depth: 1)
         // The twin: an ordinary intermediate under the same limit is refused by OpenSSL…
         let ordinary = try Chain().build()
-        expectRefused(try Chain.verify(ordinary, policy: try Chain.webPKI(), configure: depthZero),
-                      byOpenSSL: .certChainTooLong, depth: 1)
+        expectRefused(
+            try Chain.verify(ordinary, policy: try Chain.webPKI(), configure: depthZero),
+            byOpenSSL: .certChainTooLong, depth: 1)
         // …and by P4 itself when an unused self-issued certificate raised OpenSSL's allowance.
-        expectRefused(try Chain.verify(ordinary, policy: try Chain.webPKI(),
-                                       untrusted: [ordinary.intermediate, rollover.intermediate], configure: depthZero),
-                      by: .p4, depth: 1)
+        expectRefused(
+            try Chain.verify(
+                ordinary, policy: try Chain.webPKI(),
+                untrusted: [ordinary.intermediate, rollover.intermediate], configure: depthZero),
+            by: .p4, depth: 1)
     }
 
     @Test("W01 P5 a CRL without a cRLNumber is not used (CRL check fails closed, 3); a numbered twin is used")
@@ -131,29 +143,37 @@ struct WebPKIPolicyTests {
             return try builder.sign(with: chain.intermediate.key, issuer: built.intermediate)
         }
         func checking(_ list: CRL) -> (X509Store) throws -> Void {
-            { try $0.add(list); try $0.setFlags(.crlCheck) }
+            {
+                try $0.add(list)
+                try $0.setFlags(.crlCheck)
+            }
         }
         let unnumbered = try crl(number: nil)
-        expectRefused(try Chain.verify(built, policy: try Chain.webPKI(), configure: checking(unnumbered)),
-                      byOpenSSL: .unableToGetCRL, depth: 0)
+        expectRefused(
+            try Chain.verify(built, policy: try Chain.webPKI(), configure: checking(unnumbered)),
+            byOpenSSL: .unableToGetCRL, depth: 0)
         expectAccepted(try Chain.verify(built, policy: .openSSL, configure: checking(unnumbered)))
-        expectAccepted(try Chain.verify(built, policy: try Chain.webPKI(), configure: checking(try crl(number: BigEndianInteger(7)))))
+        expectAccepted(
+            try Chain.verify(built, policy: try Chain.webPKI(), configure: checking(try crl(number: BigEndianInteger(7)))))
     }
 
     // MARK: W01: K and A
 
     @Test("W01 K1 an RSA-1024 leaf key is refused; an RSA-2048 twin passes")
     func rsaKeySize() throws {
-        try pair(.k1, depth: 0, refused: { $0.leaf.key = try PKey.generate(.rsa(bits: 1024)) },
-                 twin: { $0.leaf.key = try PKey.generate(.rsa(bits: 2048)) })
+        try pair(
+            .k1, depth: 0, refused: { $0.leaf.key = try PKey.generate(.rsa(bits: 1024)) },
+            twin: { $0.leaf.key = try PKey.generate(.rsa(bits: 2048)) })
     }
 
     @Test("W01 K1 a P-192 intermediate key and an Ed25519 leaf key are refused; P-384 and P-521 twins pass")
     func curves() throws {
-        try pair(.k1, depth: 1, refused: { $0.intermediate.key = try PKey.generate(.ec(PKey.Curve("prime192v1"))) },
-                 twin: { $0.intermediate.key = try PKey.generate(.ec(.p384)) })
-        try pair(.k1, depth: 0, refused: { $0.leaf.key = try PKey.generate(.ed25519) },
-                 twin: { $0.leaf.key = try PKey.generate(.ec(.p521)) })
+        try pair(
+            .k1, depth: 1, refused: { $0.intermediate.key = try PKey.generate(.ec(PKey.Curve("prime192v1"))) },
+            twin: { $0.intermediate.key = try PKey.generate(.ec(.p384)) })
+        try pair(
+            .k1, depth: 0, refused: { $0.leaf.key = try PKey.generate(.ed25519) },
+            twin: { $0.leaf.key = try PKey.generate(.ec(.p521)) })
     }
 
     @Test("W01 A2 a leaf without an authority key identifier is refused; the twin with one passes")
@@ -172,71 +192,86 @@ struct WebPKIPolicyTests {
             return Self.flipped(try .authorityKeyIdentifier(value), critical: critical)
         }
         // OpenSSL 3.0 does not handle a critical AKI at all: it refuses it first.
-        expectRefused(try verdict { $0.leaf.set(try aki($0, critical: true, keyIdentifier: true)) },
-                      byOpenSSL: .unhandledCriticalExtension, depth: 0)
-        try pair(.a2, depth: 0, refused: { $0.leaf.set(try aki($0, critical: false, keyIdentifier: false)) },
-                 twin: { $0.leaf.set(try aki($0, critical: false, keyIdentifier: true)) })
+        expectRefused(
+            try verdict { $0.leaf.set(try aki($0, critical: true, keyIdentifier: true)) },
+            byOpenSSL: .unhandledCriticalExtension, depth: 0)
+        try pair(
+            .a2, depth: 0, refused: { $0.leaf.set(try aki($0, critical: false, keyIdentifier: false)) },
+            twin: { $0.leaf.set(try aki($0, critical: false, keyIdentifier: true)) })
     }
 
     @Test("W01 A2 a self-signed root whose AKI names another key is refused; the twin naming itself passes")
     func selfSignedAKI() throws {
-        try pair(.a2, depth: 2, refused: {
-            $0.root.set(try .authorityKeyIdentifier(AuthorityKeyIdentifier(keyIdentifier: [1, 2, 3, 4])))
-        }, twin: { _ in })
+        try pair(
+            .a2, depth: 2,
+            refused: {
+                $0.root.set(try .authorityKeyIdentifier(AuthorityKeyIdentifier(keyIdentifier: [1, 2, 3, 4])))
+            }, twin: { _ in })
     }
 
-    @Test("W01 A2 a CA certificate without an AKI is refused; its twin that reuses its issuer's key is self-signed and needs none")
+    @Test(
+        "W01 A2 a CA certificate without an AKI is refused; its twin that reuses its issuer's key is self-signed and needs none")
     func issuerKeyReuse() throws {
         // The twin's signature verifies with its own key: the self-signed
         // test below the anchor must find the two keys equal (its shortcut
         // for different EC points must not take equal ones for different).
-        try pair(.a2, depth: 1, refused: { $0.intermediate.remove(X509Extension.authorityKeyIdentifierOID) },
-                 twin: {
-                     $0.intermediate.key = $0.root.key
-                     $0.intermediate.remove(X509Extension.authorityKeyIdentifierOID)
-                 })
+        try pair(
+            .a2, depth: 1, refused: { $0.intermediate.remove(X509Extension.authorityKeyIdentifierOID) },
+            twin: {
+                $0.intermediate.key = $0.root.key
+                $0.intermediate.remove(X509Extension.authorityKeyIdentifierOID)
+            })
     }
 
     @Test("W01 A3 a non-critical policyConstraints is refused; the critical twin passes")
     func policyConstraints() throws {
         let value: [UInt8] = [0x30, 0x03, 0x81, 0x01, 0x00]  // inhibitPolicyMapping 0
-        try pair(.a3, depth: 1, refused: { $0.intermediate.set(Self.raw("2.5.29.36", critical: false, value)) },
-                 twin: { $0.intermediate.set(Self.raw("2.5.29.36", critical: true, value)) })
+        try pair(
+            .a3, depth: 1, refused: { $0.intermediate.set(Self.raw("2.5.29.36", critical: false, value)) },
+            twin: { $0.intermediate.set(Self.raw("2.5.29.36", critical: true, value)) })
     }
 
     @Test("W01 A4 an empty authorityInfoAccess is refused; the twin with an OCSP URL passes")
     func emptyAIA() throws {
-        try pair(.a4, depth: 0, refused: { $0.leaf.set(Self.raw(X509Extension.authorityInfoAccessOID, [0x30, 0x00])) },
-                 twin: { $0.leaf.set(try .authorityInfoAccess([.ocsp("http://ocsp.example.com")])) })
+        try pair(
+            .a4, depth: 0, refused: { $0.leaf.set(Self.raw(X509Extension.authorityInfoAccessOID, [0x30, 0x00])) },
+            twin: { $0.leaf.set(try .authorityInfoAccess([.ocsp("http://ocsp.example.com")])) })
     }
 
     @Test("W01 A5 DNS name constraints with a leading dot or a '*' are refused; the plain twin passes")
     func nameConstraintLeadingDot() throws {
         for bad in [".other.example", "*.other.example", "other_example.com"] {
-            try pair(.a5, depth: 1, refused: { $0.intermediate.set(try .nameConstraints(permitted: [], excluded: [.dnsName(bad)])) },
-                     twin: { $0.intermediate.set(try .nameConstraints(permitted: [], excluded: [.dnsName("other.example")])) })
+            try pair(
+                .a5, depth: 1, refused: { $0.intermediate.set(try .nameConstraints(permitted: [], excluded: [.dnsName(bad)])) },
+                twin: { $0.intermediate.set(try .nameConstraints(permitted: [], excluded: [.dnsName("other.example")])) })
         }
         // OpenSSL itself reads a leading-dot permitted subtree as not covering www.example.com (47).
-        expectRefused(try verdict { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName(".example.com")])) },
-                      byOpenSSL: .permittedViolation, depth: 0)
+        expectRefused(
+            try verdict { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName(".example.com")])) },
+            byOpenSSL: .permittedViolation, depth: 0)
     }
 
     @Test("W01 A5 an empty permitted list, and name constraints in a leaf, are refused; well-formed CA twins pass")
     func nameConstraintShape() throws {
-        try pair(.a5, depth: 1, refused: {
-            $0.intermediate.set(Self.raw(X509Extension.nameConstraintsOID, critical: true, [0x30, 0x02, 0xa0, 0x00]))
-        }, twin: { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName("example.com")])) })
-        try pair(.a5, depth: 0, refused: { $0.leaf.set(try .nameConstraints(permitted: [.dnsName("example.com")])) },
-                 twin: { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName("example.com")])) })
+        try pair(
+            .a5, depth: 1,
+            refused: {
+                $0.intermediate.set(Self.raw(X509Extension.nameConstraintsOID, critical: true, [0x30, 0x02, 0xa0, 0x00]))
+            }, twin: { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName("example.com")])) })
+        try pair(
+            .a5, depth: 0, refused: { $0.leaf.set(try .nameConstraints(permitted: [.dnsName("example.com")])) },
+            twin: { $0.intermediate.set(try .nameConstraints(permitted: [.dnsName("example.com")])) })
     }
 
     // MARK: W01: B and C
 
     @Test("W01 B1 an intermediate with a non-critical basicConstraints is refused; the critical twin passes")
     func basicConstraintsCritical() throws {
-        try pair(.b1, depth: 1, refused: {
-            $0.intermediate.set(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: false))
-        }, twin: { $0.intermediate.set(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: true)) })
+        try pair(
+            .b1, depth: 1,
+            refused: {
+                $0.intermediate.set(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: false))
+            }, twin: { $0.intermediate.set(try .basicConstraints(BasicConstraints(isCA: true, pathLength: 0), critical: true)) })
     }
 
     @Test("W01 B1 a root with a non-critical basicConstraints is an anchor by default; strictAnchors refuses it")
@@ -251,10 +286,11 @@ struct WebPKIPolicyTests {
     @Test("W01 B2 an intermediate without a subject key identifier is refused; the twin passes (a critical SKI: OpenSSL's 34)")
     func subjectKeyIdentifier() throws {
         try pair(.b2, depth: 1, refused: { $0.intermediate.remove(X509Extension.subjectKeyIdentifierOID) }, twin: { _ in })
-        expectRefused(try verdict { chain in
-            let identifier = try X509Extension.keyIdentifier(of: chain.intermediate.key)
-            chain.intermediate.set(Self.flipped(try .subjectKeyIdentifier(identifier), critical: true))
-        }, byOpenSSL: .unhandledCriticalExtension, depth: 1)
+        expectRefused(
+            try verdict { chain in
+                let identifier = try X509Extension.keyIdentifier(of: chain.intermediate.key)
+                chain.intermediate.set(Self.flipped(try .subjectKeyIdentifier(identifier), critical: true))
+            }, byOpenSSL: .unhandledCriticalExtension, depth: 1)
     }
 
     @Test("W01 B2 a root without key identifiers is an anchor by default; strictAnchors refuses it")
@@ -286,10 +322,13 @@ struct WebPKIPolicyTests {
     @Test("W01 C2 serial 0, a negative serial and a 21-octet serial are refused; serial 1 and a 20-octet twin pass")
     func serialNumbers() throws {
         try pair(.c2, depth: 0, refused: { $0.leaf.serial = BigEndianInteger(0) }, twin: { $0.leaf.serial = BigEndianInteger(1) })
-        try pair(.c2, depth: 1, refused: { $0.intermediate.serial = BigEndianInteger(-5) },
-                 twin: { $0.intermediate.serial = BigEndianInteger(5) })
-        try pair(.c2, depth: 0, refused: { $0.leaf.serial = BigEndianInteger(magnitude: [0x01] + [UInt8](repeating: 0xab, count: 20)) },
-                 twin: { $0.leaf.serial = BigEndianInteger(magnitude: [0x7f] + [UInt8](repeating: 0xab, count: 19)) })
+        try pair(
+            .c2, depth: 1, refused: { $0.intermediate.serial = BigEndianInteger(-5) },
+            twin: { $0.intermediate.serial = BigEndianInteger(5) })
+        try pair(
+            .c2, depth: 0,
+            refused: { $0.leaf.serial = BigEndianInteger(magnitude: [0x01] + [UInt8](repeating: 0xab, count: 20)) },
+            twin: { $0.leaf.serial = BigEndianInteger(magnitude: [0x7f] + [UInt8](repeating: 0xab, count: 19)) })
     }
 
     @Test("W01 C2 a self-signed trust anchor with serial 0 is exempt")
@@ -301,87 +340,122 @@ struct WebPKIPolicyTests {
 
     @Test("W01 D1 a CA certificate as the leaf is refused; the CA:FALSE twin passes")
     func caLeaf() throws {
-        try pair(.d1, depth: 0, refused: { $0.leaf.set(try .basicConstraints(BasicConstraints(isCA: true), critical: true)) },
-                 twin: { $0.leaf.set(try .basicConstraints(BasicConstraints(isCA: false), critical: true)) })
+        try pair(
+            .d1, depth: 0, refused: { $0.leaf.set(try .basicConstraints(BasicConstraints(isCA: true), critical: true)) },
+            twin: { $0.leaf.set(try .basicConstraints(BasicConstraints(isCA: false), critical: true)) })
         let refused = try verdict { $0.leaf.set(try .basicConstraints(BasicConstraints(isCA: true), critical: true)) }
         #expect(refused.failure?.message == "the leaf is a CA certificate (D1)")
     }
 
     @Test("W01 D1 a leaf whose keyUsage includes keyCertSign is refused; the twin without passes")
     func keyCertSignLeaf() throws {
-        try pair(.d1, depth: 0, refused: { $0.leaf.set(try .keyUsage([.digitalSignature, .keyCertSign])) },
-                 twin: { $0.leaf.set(try .keyUsage([.digitalSignature])) })
+        try pair(
+            .d1, depth: 0, refused: { $0.leaf.set(try .keyUsage([.digitalSignature, .keyCertSign])) },
+            twin: { $0.leaf.set(try .keyUsage([.digitalSignature])) })
     }
 
     @Test("W01 D2 a critical extendedKeyUsage, and anyExtendedKeyUsage, are refused; the plain serverAuth twin passes")
     func leafEKU() throws {
-        try pair(.d2, depth: 0, refused: { $0.leaf.set(try .extendedKeyUsage([.serverAuth], critical: true)) },
-                 twin: { $0.leaf.set(try .extendedKeyUsage([.serverAuth], critical: false)) })
-        try pair(.d2, depth: 0, refused: { $0.leaf.set(try .extendedKeyUsage([.serverAuth, .anyExtendedKeyUsage])) },
-                 twin: { $0.leaf.set(try .extendedKeyUsage([.serverAuth])) })
+        try pair(
+            .d2, depth: 0, refused: { $0.leaf.set(try .extendedKeyUsage([.serverAuth], critical: true)) },
+            twin: { $0.leaf.set(try .extendedKeyUsage([.serverAuth], critical: false)) })
+        try pair(
+            .d2, depth: 0, refused: { $0.leaf.set(try .extendedKeyUsage([.serverAuth, .anyExtendedKeyUsage])) },
+            twin: { $0.leaf.set(try .extendedKeyUsage([.serverAuth])) })
         expectAccepted(try verdict { $0.leaf.remove(X509Extension.extendedKeyUsageOID) })  // absence is allowed
     }
 
     @Test("W01 D3 no subjectAltName, or an empty one, is refused; the twin with a name passes")
     func missingSAN() throws {
         try pair(.d3, depth: 0, refused: { $0.leaf.remove(X509Extension.subjectAlternativeNameOID) }, twin: { _ in })
-        try pair(.d3, depth: 0, refused: { $0.leaf.set(Self.raw(X509Extension.subjectAlternativeNameOID, [0x30, 0x00])) },
-                 twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")])) })
+        try pair(
+            .d3, depth: 0, refused: { $0.leaf.set(Self.raw(X509Extension.subjectAlternativeNameOID, [0x30, 0x00])) },
+            twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")])) })
     }
 
     @Test("W01 D3 the SAN is critical exactly when the subject is empty; both mismatches are refused, both matches pass")
     func sanCriticality() throws {
-        try pair(.d3, depth: 0, refused: { $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: true)) },
-                 twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: false)) })
-        try pair(.d3, depth: 0, refused: {
-            $0.leaf.subject = []
-            $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: false))
-        }, twin: {
-            $0.leaf.subject = []
-            $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: true))
-        })
+        try pair(
+            .d3, depth: 0, refused: { $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: true)) },
+            twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: false)) })
+        try pair(
+            .d3, depth: 0,
+            refused: {
+                $0.leaf.subject = []
+                $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: false))
+            },
+            twin: {
+                $0.leaf.subject = []
+                $0.leaf.set(try Self.san([.dnsName("www.example.com")], critical: true))
+            })
     }
 
-    @Test("W01 D4 DNS names that are not LDH host names are refused; the well-formed twin passes",
-          arguments: ["www..example.com", "w*.example.com", "*.*.example.com", "www.exa_mple.com", "www.example.com.",
-                      String(repeating: "a", count: 64) + ".example.com", "*"])
+    @Test(
+        "W01 D4 DNS names that are not LDH host names are refused; the well-formed twin passes",
+        arguments: [
+            "www..example.com", "w*.example.com", "*.*.example.com", "www.exa_mple.com", "www.example.com.",
+            String(repeating: "a", count: 64) + ".example.com", "*",
+        ])
     func dnsNameSyntax(name: String) throws {
-        try pair(.d4, depth: 0, refused: { $0.leaf.set(try Self.san([.dnsName(name)])) },
-                 twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")])) })
+        try pair(
+            .d4, depth: 0, refused: { $0.leaf.set(try Self.san([.dnsName(name)])) },
+            twin: { $0.leaf.set(try Self.san([.dnsName("www.example.com")])) })
     }
 
     @Test("W01 D4 an IP address of 5 octets is refused; the 4-octet twin passes")
     func ipAddressLength() throws {
         func sanIP(_ octets: [UInt8]) -> X509Extension {
-            Self.raw(X509Extension.subjectAlternativeNameOID,
-                     [0x30, UInt8(octets.count + 2 + 17), 0x82, 15] + Array("www.example.com".utf8) + [0x87, UInt8(octets.count)] + octets)
+            Self.raw(
+                X509Extension.subjectAlternativeNameOID,
+                [0x30, UInt8(octets.count + 2 + 17), 0x82, 15] + Array("www.example.com".utf8) + [0x87, UInt8(octets.count)]
+                    + octets)
         }
-        try pair(.d4, depth: 0, refused: { $0.leaf.set(sanIP([192, 0, 2, 1, 9])) }, twin: { $0.leaf.set(sanIP([192, 0, 2, 1])) })
+        try pair(
+            .d4, depth: 0, refused: { $0.leaf.set(sanIP([192, 0, 2, 1, 9])) }, twin: { $0.leaf.set(sanIP([192, 0, 2, 1])) })
     }
 
     @Test("W01 D5 two common names are refused; the one-CN twin passes")
     func twoCommonNames() throws {
-        try pair(.d5, depth: 0, refused: { $0.leaf.subject = [("CN", "www.example.com"), ("CN", "example.com")] },
-                 twin: { $0.leaf.subject = [("CN", "www.example.com")] })
+        try pair(
+            .d5, depth: 0, refused: { $0.leaf.subject = [("CN", "www.example.com"), ("CN", "example.com")] },
+            twin: { $0.leaf.subject = [("CN", "www.example.com")] })
     }
 
     @Test("W01 D5 an IP common name must be canonical and among the SAN IP addresses")
     func ipCommonName() throws {
         let sans: [GeneralName] = [.dnsName("www.example.com"), try .ipAddress("192.0.2.1"), try .ipAddress("2001:db8::1")]
         for cn in ["192.0.2.01", "0xc0.0.2.1", "3221225985", "2001:DB8::1", "2001:db8:0:0:0:0:0:1"] {
-            try pair(.d5, depth: 0, refused: { $0.leaf.subject = [("CN", cn)]; $0.leaf.set(try Self.san(sans)) },
-                     twin: { $0.leaf.subject = [("CN", cn.contains(":") ? "2001:db8::1" : "192.0.2.1")]; $0.leaf.set(try Self.san(sans)) })
+            try pair(
+                .d5, depth: 0,
+                refused: {
+                    $0.leaf.subject = [("CN", cn)]
+                    $0.leaf.set(try Self.san(sans))
+                },
+                twin: {
+                    $0.leaf.subject = [("CN", cn.contains(":") ? "2001:db8::1" : "192.0.2.1")]
+                    $0.leaf.set(try Self.san(sans))
+                })
         }
-        try pair(.d5, depth: 0, refused: { $0.leaf.subject = [("CN", "192.0.2.7")]; $0.leaf.set(try Self.san(sans)) },
-                 twin: { $0.leaf.subject = [("CN", "192.0.2.1")]; $0.leaf.set(try Self.san(sans)) })
+        try pair(
+            .d5, depth: 0,
+            refused: {
+                $0.leaf.subject = [("CN", "192.0.2.7")]
+                $0.leaf.set(try Self.san(sans))
+            },
+            twin: {
+                $0.leaf.subject = [("CN", "192.0.2.1")]
+                $0.leaf.set(try Self.san(sans))
+            })
     }
 
     @Test("W01 D5 a DNS common name differing from its SAN only in case, or not ASCII, is refused; the exact twin passes")
     func dnsCommonName() throws {
-        try pair(.d5, depth: 0, refused: { $0.leaf.subject = [("CN", "WWW.example.com")] },
-                 twin: { $0.leaf.subject = [("CN", "www.example.com")] })
-        try pair(.d5, depth: 0, refused: { $0.leaf.subject = [("CN", "www.exämple.com")] },
-                 twin: { $0.leaf.subject = [("CN", "www.xn--exmple-cua.com")] })
+        try pair(
+            .d5, depth: 0, refused: { $0.leaf.subject = [("CN", "WWW.example.com")] },
+            twin: { $0.leaf.subject = [("CN", "www.example.com")] })
+        try pair(
+            .d5, depth: 0, refused: { $0.leaf.subject = [("CN", "www.exämple.com")] },
+            twin: { $0.leaf.subject = [("CN", "www.xn--exmple-cua.com")] })
         expectAccepted(try verdict { $0.leaf.subject = [("CN", "Example Web Server")] })  // a CN that is no SAN is allowed
         // Text that begins like an address is still text (glibc's inet_aton reads "10 Downing Street" as 0.0.0.10).
         expectAccepted(try verdict { $0.leaf.subject = [("CN", "10 Downing Street")] })
@@ -390,21 +464,27 @@ struct WebPKIPolicyTests {
 
     // MARK: W01: E
 
-    @Test("W01 E1 a wildcard over a public suffix that matched the host is refused; the twin one label deeper passes",
-          arguments: [("co.uk", "example.co.uk"), ("github.io", "someone.github.io"), ("xn--55qx5d.cn", "shop.xn--55qx5d.cn"),
-                      ("anything.ck", "shop.anything.ck")])
+    @Test(
+        "W01 E1 a wildcard over a public suffix that matched the host is refused; the twin one label deeper passes",
+        arguments: [
+            ("co.uk", "example.co.uk"), ("github.io", "someone.github.io"), ("xn--55qx5d.cn", "shop.xn--55qx5d.cn"),
+            ("anything.ck", "shop.anything.ck"),
+        ])
     func wildcardOverPublicSuffix(suffix: String, registrable: String) throws {
-        expectRefused(try verdict(host: "www.\(suffix)") { $0.leaf.set(try Self.san([.dnsName("*.\(suffix)")])) },
-                      by: .e1, depth: 0)
-        expectAccepted(try verdict(host: "www.\(suffix)", policy: .openSSL) { $0.leaf.set(try Self.san([.dnsName("*.\(suffix)")])) })
+        expectRefused(
+            try verdict(host: "www.\(suffix)") { $0.leaf.set(try Self.san([.dnsName("*.\(suffix)")])) },
+            by: .e1, depth: 0)
+        expectAccepted(
+            try verdict(host: "www.\(suffix)", policy: .openSSL) { $0.leaf.set(try Self.san([.dnsName("*.\(suffix)")])) })
         expectAccepted(try verdict(host: "www.\(registrable)") { $0.leaf.set(try Self.san([.dnsName("*.\(registrable)")])) })
     }
 
     @Test("W01 E1 only the SAN entry that matched is judged")
     func onlyTheMatchedEntry() throws {
-        expectAccepted(try verdict(host: "www.example.com") {
-            $0.leaf.set(try Self.san([.dnsName("www.example.com"), .dnsName("*.co.uk")]))
-        })
+        expectAccepted(
+            try verdict(host: "www.example.com") {
+                $0.leaf.set(try Self.san([.dnsName("www.example.com"), .dnsName("*.co.uk")]))
+            })
     }
 
     @Test("W01 E2 a wildcard reaching a host the CA was excluded from is refused; a host outside the exclusion passes")
@@ -457,13 +537,13 @@ struct WebPKIPolicyTests {
         let list = try PublicSuffixList.load()
         #expect(list.count > 5000)
         #expect(list.isPublicSuffix("co.uk") && list.isPublicSuffix("CO.UK"))
-        #expect(list.isPublicSuffix("github.io"))          // PRIVATE section
-        #expect(list.isPublicSuffix("xn--55qx5d.cn"))      // 公司.cn, converted
-        #expect(list.isPublicSuffix("anything.ck"))        // *.ck
-        #expect(!list.isPublicSuffix("www.ck"))            // !www.ck
-        #expect(list.isPublicSuffix("notarealtld"))        // the implicit "*" rule
+        #expect(list.isPublicSuffix("github.io"))  // PRIVATE section
+        #expect(list.isPublicSuffix("xn--55qx5d.cn"))  // 公司.cn, converted
+        #expect(list.isPublicSuffix("anything.ck"))  // *.ck
+        #expect(!list.isPublicSuffix("www.ck"))  // !www.ck
+        #expect(list.isPublicSuffix("notarealtld"))  // the implicit "*" rule
         #expect(!list.isPublicSuffix("example.com") && !list.isPublicSuffix("example.co.uk"))
-        #expect(try PublicSuffixList.load() === list)      // read once
+        #expect(try PublicSuffixList.load() === list)  // read once
     }
 
     @Test("W01 OpenSSL's own refusals keep their code and message under the policy")
@@ -488,7 +568,10 @@ struct WebPKIPolicyTests {
         #expect(store.verificationPolicy == (try .webPKI()))
         let context = try X509StoreContext(store: store, certificate: built.leaf, untrusted: [built.intermediate])
         var calls = 0
-        context.setVerifyCallback { ok, _ in calls += 1; return ok }
+        context.setVerifyCallback { ok, _ in
+            calls += 1
+            return ok
+        }
         #expect(throws: X509VerificationError.self) { try context.verify() }
         #expect(calls >= 3)
         let error = try #require(throws: X509VerificationError.self) { try context.verify() }
@@ -512,8 +595,9 @@ struct WebPKISystemRootsTests {
 
     /// The checks the policy runs over a built chain, with no host.
     private static func checks(strictAnchors: Bool) throws -> WebPKIChecks {
-        WebPKIChecks(strictAnchors: strictAnchors, publicSuffixes: try PublicSuffixList.load(),
-                     hosts: [], hostFlags: 0, maximumDepth: nil)
+        WebPKIChecks(
+            strictAnchors: strictAnchors, publicSuffixes: try PublicSuffixList.load(),
+            hosts: [], hostFlags: 0, maximumDepth: nil)
     }
 
     /// Whether a root breaks B1's criticality or B2 (what strictAnchors adds).
@@ -524,14 +608,17 @@ struct WebPKISystemRootsTests {
         return basic?.isCritical != true || ski == nil || ski?.isCritical == true
     }
 
-    @Test("W02 every root of the system bundle is accepted as a trust anchor by the default policy; strictAnchors refuses exactly those breaking B1/B2")
+    @Test(
+        "W02 every root of the system bundle is accepted as a trust anchor by the default policy; strictAnchors refuses exactly those breaking B1/B2"
+    )
     func systemBundle() throws {
         let roots = try X509.chain(pem: Array(try Data(contentsOf: URL(fileURLWithPath: Self.bundle))))
         #expect(roots.count > 100)
         // Each root as the anchor of [an ordinary leaf, root]: the rules for the
         // anchor are the ones that can refuse (the leaf passes every rule).
         let leaf = try WebPKIChain().build().leaf
-        let lenient = try Self.checks(strictAnchors: false), strict = try Self.checks(strictAnchors: true)
+        let lenient = try Self.checks(strictAnchors: false)
+        let strict = try Self.checks(strictAnchors: true)
         for root in roots {
             let refusal = lenient.firstViolation(in: [leaf, root])
             #expect(refusal == nil, "\(root): \(refusal.map(String.init(describing:)) ?? "")")
@@ -590,8 +677,9 @@ struct WebPKIPathSearchTests {
         let pki = try CrossSigned()
         let deadEnd = try pki.deadEnd()
         let untrusted = [deadEnd, pki.built.intermediate]
-        expectRefused(try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
-                      byOpenSSL: .unableToGetIssuerCertLocally, depth: 1)
+        expectRefused(
+            try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
+            byOpenSSL: .unableToGetIssuerCertLocally, depth: 1)
         let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: untrusted).get()
         #expect(chain == [pki.built.leaf, pki.built.intermediate, pki.built.root])
     }
@@ -601,13 +689,15 @@ struct WebPKIPathSearchTests {
         let pki = try CrossSigned()
         let constrained = try pki.variant(adding: try .nameConstraints(permitted: [.dnsName("other.example")]))
         let untrusted = [constrained, pki.built.intermediate]
-        expectRefused(try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
-                      byOpenSSL: .permittedViolation, depth: 0)
+        expectRefused(
+            try WebPKIChain.verify(pki.built, policy: .openSSL, untrusted: untrusted),
+            byOpenSSL: .permittedViolation, depth: 0)
         let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: untrusted).get()
         #expect(chain[1] == pki.built.intermediate)
         // Alone, the constrained intermediate's refusal is reported as OpenSSL made it.
-        expectRefused(try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: [constrained]),
-                      byOpenSSL: .permittedViolation, depth: 0)
+        expectRefused(
+            try WebPKIChain.verify(pki.built, policy: try .webPKI(), untrusted: [constrained]),
+            byOpenSSL: .permittedViolation, depth: 0)
     }
 
     @Test("W03 an intermediate whose exclusion the host falls in (E2) offered first does not hide the valid path")
@@ -618,8 +708,9 @@ struct WebPKIPathSearchTests {
         expectAccepted(try WebPKIChain.verify(pki.built, policy: .openSSL, host: "bad.example.com", untrusted: untrusted))
         let chain = try WebPKIChain.verify(pki.built, policy: try .webPKI(), host: "bad.example.com", untrusted: untrusted).get()
         #expect(chain[1] == pki.built.intermediate)
-        expectRefused(try WebPKIChain.verify(pki.built, policy: try .webPKI(), host: "bad.example.com", untrusted: [excluding]),
-                      by: .e2, depth: 1)
+        expectRefused(
+            try WebPKIChain.verify(pki.built, policy: try .webPKI(), host: "bad.example.com", untrusted: [excluding]),
+            by: .e2, depth: 1)
     }
 
     @Test("W03 the search builds at most 8 chains and reports the first refusal; a valid path 9th in line is not reached")
@@ -629,8 +720,9 @@ struct WebPKIPathSearchTests {
         let store = try X509Store()
         try store.add(pki.built.root)
         store.setVerificationPolicy(try .webPKI())
-        let context = try X509StoreContext(store: store, certificate: pki.built.leaf,
-                                           untrusted: deadEnds + [pki.built.intermediate])
+        let context = try X509StoreContext(
+            store: store, certificate: pki.built.leaf,
+            untrusted: deadEnds + [pki.built.intermediate])
         var builds = 0
         context.setVerifyCallback { ok, info in
             if !ok && info.error == .unableToGetIssuerCertLocally { builds += 1 }
@@ -663,7 +755,9 @@ struct WebPKISurfacesTests {
         let accepted: Bool
         let rule: String?
         let depth: Int?
-        var description: String { accepted ? "accepted" : "refused by \(rule ?? "OpenSSL") at depth \(depth.map(String.init) ?? "?")" }
+        var description: String {
+            accepted ? "accepted" : "refused by \(rule ?? "OpenSSL") at depth \(depth.map(String.init) ?? "?")"
+        }
     }
 
     struct Case {
@@ -679,29 +773,39 @@ struct WebPKISurfacesTests {
         var result: [Case] = []
         let ordinary = try WebPKIChain()
         let built = try ordinary.build()
-        result.append(Case(name: "ordinary", built: built, leafKey: ordinary.leaf.key, intermediates: [built.intermediate],
-                           host: "www.example.com", expected: Verdict(accepted: true, rule: nil, depth: nil)))
+        result.append(
+            Case(
+                name: "ordinary", built: built, leafKey: ordinary.leaf.key, intermediates: [built.intermediate],
+                host: "www.example.com", expected: Verdict(accepted: true, rule: nil, depth: nil)))
         var caLeaf = try WebPKIChain()
         caLeaf.leaf.set(try .basicConstraints(BasicConstraints(isCA: true), critical: true))
         let caBuilt = try caLeaf.build()
-        result.append(Case(name: "CA leaf", built: caBuilt, leafKey: caLeaf.leaf.key, intermediates: [caBuilt.intermediate],
-                           host: "www.example.com", expected: Verdict(accepted: false, rule: "D1", depth: 0)))
+        result.append(
+            Case(
+                name: "CA leaf", built: caBuilt, leafKey: caLeaf.leaf.key, intermediates: [caBuilt.intermediate],
+                host: "www.example.com", expected: Verdict(accepted: false, rule: "D1", depth: 0)))
         var wildcard = try WebPKIChain()
         wildcard.leaf.set(try .subjectAlternativeName([.dnsName("*.co.uk")]))
         let wildcardBuilt = try wildcard.build()
-        result.append(Case(name: "wildcard over co.uk", built: wildcardBuilt, leafKey: wildcard.leaf.key,
-                           intermediates: [wildcardBuilt.intermediate], host: "www.co.uk",
-                           expected: Verdict(accepted: false, rule: "E1", depth: 0)))
+        result.append(
+            Case(
+                name: "wildcard over co.uk", built: wildcardBuilt, leafKey: wildcard.leaf.key,
+                intermediates: [wildcardBuilt.intermediate], host: "www.co.uk",
+                expected: Verdict(accepted: false, rule: "E1", depth: 0)))
         var noSKI = try WebPKIChain()
         noSKI.intermediate.remove(X509Extension.subjectKeyIdentifierOID)
         let noSKIBuilt = try noSKI.build()
-        result.append(Case(name: "intermediate without SKI", built: noSKIBuilt, leafKey: noSKI.leaf.key,
-                           intermediates: [noSKIBuilt.intermediate], host: "www.example.com",
-                           expected: Verdict(accepted: false, rule: "B2", depth: 1)))
+        result.append(
+            Case(
+                name: "intermediate without SKI", built: noSKIBuilt, leafKey: noSKI.leaf.key,
+                intermediates: [noSKIBuilt.intermediate], host: "www.example.com",
+                expected: Verdict(accepted: false, rule: "B2", depth: 1)))
         let pki = try WebPKIPathSearchTests.CrossSigned()
-        result.append(Case(name: "dead end first", built: pki.built, leafKey: pki.chain.leaf.key,
-                           intermediates: [try pki.deadEnd(), pki.built.intermediate], host: "www.example.com",
-                           expected: Verdict(accepted: true, rule: nil, depth: nil)))
+        result.append(
+            Case(
+                name: "dead end first", built: pki.built, leafKey: pki.chain.leaf.key,
+                intermediates: [try pki.deadEnd(), pki.built.intermediate], host: "www.example.com",
+                expected: Verdict(accepted: true, rule: nil, depth: nil)))
         return result
     }
 
@@ -727,9 +831,12 @@ struct WebPKISurfacesTests {
         let accepted = (try? pair.handshake()) != nil
         let verification = seen.withLock { $0 }
         #expect(verification != nil, "the hook ran")
-        return (accepted ? Verdict(accepted: true, rule: nil, depth: nil)
-                         : Verdict(accepted: false, rule: verification?.error?.rule?.rawValue, depth: verification?.error?.depth),
-                verification)
+        return (
+            accepted
+                ? Verdict(accepted: true, rule: nil, depth: nil)
+                : Verdict(accepted: false, rule: verification?.error?.rule?.rawValue, depth: verification?.error?.depth),
+            verification
+        )
     }
 
     static func cliVerdict(_ c: Case) throws -> Verdict {
@@ -737,11 +844,14 @@ struct WebPKISurfacesTests {
         try directory.write("root.pem", Data(try c.built.root.pem.utf8))
         try directory.write("untrusted.pem", Data(try c.intermediates.map { try $0.pem }.joined().utf8))
         try directory.write("leaf.pem", Data(try c.built.leaf.pem.utf8))
-        let result = try OsslTool.run(["verify", "--policy", "webpki", "--json", "--ca", directory.path("root.pem"),
-                                       "--untrusted", directory.path("untrusted.pem"), "--host", c.host,
-                                       directory.path("leaf.pem")])
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
-                                  "\(result.stdout) \(result.stderr)")
+        let result = try OsslTool.run([
+            "verify", "--policy", "webpki", "--json", "--ca", directory.path("root.pem"),
+            "--untrusted", directory.path("untrusted.pem"), "--host", c.host,
+            directory.path("leaf.pem"),
+        ])
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any],
+            "\(result.stdout) \(result.stderr)")
         let verified = object["verified"] as? Bool == true
         #expect(result.status == (verified ? 0 : 1))
         let error = object["error"] as? [String: Any]
@@ -801,7 +911,9 @@ struct WebPKISurfacesTests {
         }
     }
 
-    @Test("W04 defaults: Context.client() with the system roots verifies by .webPKI; with its own trust, and X509Store(), by .openSSL")
+    @Test(
+        "W04 defaults: Context.client() with the system roots verifies by .webPKI; with its own trust, and X509Store(), by .openSSL"
+    )
     func defaults() throws {
         #expect(try Context.client().verificationPolicy == (try .webPKI()))
         #expect(try Context.client(trusting: [TestPKI.shared.root]).verificationPolicy == .openSSL)
@@ -822,7 +934,9 @@ struct WebPKISurfacesTests {
         try directory.write("chain.pem", Data(try (c.built.leaf.pem + c.built.intermediate.pem).utf8))
         let lenient = try OsslTool.run(["verify", "--ca", directory.path("root.pem"), directory.path("chain.pem")])
         #expect(lenient.status == 0, "\(lenient.stdout)")
-        let strict = try OsslTool.run(["verify", "--policy", "webpki", "--ca", directory.path("root.pem"), directory.path("chain.pem")])
+        let strict = try OsslTool.run([
+            "verify", "--policy", "webpki", "--ca", directory.path("root.pem"), directory.path("chain.pem"),
+        ])
         #expect(strict.status == 1)
         #expect(strict.stdout.contains("the leaf is a CA certificate (D1)"), "\(strict.stdout)")
         let bad = try OsslTool.run(["verify", "--policy", "browser", directory.path("chain.pem")])

@@ -75,14 +75,17 @@ func firstDifference(_ a: String, _ b: String) -> String {
 
 /// Asserts that `body` throws an `OpenSSLError` whose text contains
 /// `fragment`, and that OpenSSL's error queue is empty afterwards (I04).
-func expectOpenSSLError(_ fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
-                        _ body: () throws -> Void) {
+func expectOpenSSLError(
+    _ fragment: String, sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () throws -> Void
+) {
     do {
         try body()
         Issue.record("expected an error containing '\(fragment)'", sourceLocation: sourceLocation)
     } catch let error as OpenSSLError {
-        #expect(error.description.lowercased().contains(fragment.lowercased()),
-                "\(error.description) should mention '\(fragment)'", sourceLocation: sourceLocation)
+        #expect(
+            error.description.lowercased().contains(fragment.lowercased()),
+            "\(error.description) should mention '\(fragment)'", sourceLocation: sourceLocation)
     } catch {
         Issue.record("expected OpenSSLError, got \(error)", sourceLocation: sourceLocation)
     }
@@ -96,19 +99,22 @@ struct X509BuilderTests {
     /// A CA and a leaf carrying every field and extension the builder can set.
     static func richCertificate() throws -> (ca: X509, caKey: PKey, leaf: X509, leafKey: PKey) {
         let caKey = try PKey.generate(.ec(.p256))
-        var ca = X509Builder(subject: try X509Name([("C", "DE"), ("O", "Builder Test"), ("CN", "Builder CA")]),
-                             publicKey: caKey, notBefore: utcDate(2020, 1, 2, 3, 4, 5), notAfter: utcDate(2060, 6, 7, 8, 9, 10))
+        var ca = X509Builder(
+            subject: try X509Name([("C", "DE"), ("O", "Builder Test"), ("CN", "Builder CA")]),
+            publicKey: caKey, notBefore: utcDate(2020, 1, 2, 3, 4, 5), notAfter: utcDate(2060, 6, 7, 8, 9, 10))
         ca.serialNumber = BigEndianInteger(1)
         try ca.addBasicConstraints(isCA: true, pathLength: 1)
         try ca.addKeyUsage([.keyCertSign, .cRLSign, .digitalSignature])
         ca.addSubjectKeyIdentifier()
-        try ca.addNameConstraints(permitted: [.dnsName(".example.com"), try .ipNetwork("10.0.0.0/8")],
-                                  excluded: [.dnsName("bad.example.com"), try .ipNetwork("2001:db8::/32")])
+        try ca.addNameConstraints(
+            permitted: [.dnsName(".example.com"), try .ipNetwork("10.0.0.0/8")],
+            excluded: [.dnsName("bad.example.com"), try .ipNetwork("2001:db8::/32")])
         let caCertificate = try ca.sign(with: caKey, digest: .sha256)
 
         let leafKey = try PKey.generate(.ec(.p256))
-        var leaf = X509Builder(subject: try X509Name([("CN", "www.example.com"), ("O", "Leaf Org")]),
-                               publicKey: leafKey, notBefore: utcDate(2021, 2, 3, 4, 5, 6), notAfter: utcDate(2049, 12, 31, 23, 59, 59))
+        var leaf = X509Builder(
+            subject: try X509Name([("CN", "www.example.com"), ("O", "Leaf Org")]),
+            publicKey: leafKey, notBefore: utcDate(2021, 2, 3, 4, 5, 6), notAfter: utcDate(2049, 12, 31, 23, 59, 59))
         leaf.serialNumber = BigEndianInteger(magnitude: [0x80] + [UInt8](repeating: 0xab, count: 19))
         try leaf.addSubjectAlternativeNames([
             .dnsName("www.example.com"),
@@ -149,11 +155,12 @@ struct X509BuilderTests {
         #expect(!leaf.isSigned(by: leafKey))
 
         let sans = try #require(try leaf.subjectAlternativeNames)
-        #expect(sans.map(\.description) == [
-            "DNS:www.example.com", "IP:10.1.2.3", "IP:2001:db8::1", "email:admin@example.com",
-            "URI:https://www.example.com/path", "dirName:O=Dir Org,CN=Directory Entry", "registeredID:1.2.3.4.5",
-            "otherName:1.3.6.1.4.1.311.20.2.3;0c056140622e63",
-        ])
+        #expect(
+            sans.map(\.description) == [
+                "DNS:www.example.com", "IP:10.1.2.3", "IP:2001:db8::1", "email:admin@example.com",
+                "URI:https://www.example.com/path", "dirName:O=Dir Org,CN=Directory Entry", "registeredID:1.2.3.4.5",
+                "otherName:1.3.6.1.4.1.311.20.2.3;0c056140622e63",
+            ])
         #expect(try leaf.basicConstraints == BasicConstraints(isCA: false))
         #expect(try leaf.keyUsage == [.digitalSignature, .keyEncipherment])
         #expect(try leaf.extendedKeyUsage == [.serverAuth, .clientAuth, ExtendedKeyUsage(oid: "1.3.6.1.4.1.99999.1")])
@@ -163,13 +170,15 @@ struct X509BuilderTests {
         let raw = try #require(leaf.extensions.first { $0.oid == "1.3.6.1.4.1.99999.2" })
         #expect(raw.value == [0x0c, 0x03] + Array("raw".utf8))
         #expect(!raw.isCritical)
-        #expect(leaf.extensions.map(\.oid) == [
-            X509Extension.subjectAlternativeNameOID, X509Extension.basicConstraintsOID, X509Extension.keyUsageOID,
-            X509Extension.extendedKeyUsageOID, X509Extension.subjectKeyIdentifierOID,
-            X509Extension.authorityKeyIdentifierOID, X509Extension.crlDistributionPointsOID,
-            X509Extension.authorityInfoAccessOID, "1.3.6.1.4.1.99999.2",
-        ])
-        #expect(leaf.extensions.filter(\.isCritical).map(\.oid) == [X509Extension.basicConstraintsOID, X509Extension.keyUsageOID])
+        #expect(
+            leaf.extensions.map(\.oid) == [
+                X509Extension.subjectAlternativeNameOID, X509Extension.basicConstraintsOID, X509Extension.keyUsageOID,
+                X509Extension.extendedKeyUsageOID, X509Extension.subjectKeyIdentifierOID,
+                X509Extension.authorityKeyIdentifierOID, X509Extension.crlDistributionPointsOID,
+                X509Extension.authorityInfoAccessOID, "1.3.6.1.4.1.99999.2",
+            ])
+        #expect(
+            leaf.extensions.filter(\.isCritical).map(\.oid) == [X509Extension.basicConstraintsOID, X509Extension.keyUsageOID])
 
         #expect(try ca.basicConstraints == BasicConstraints(isCA: true, pathLength: 1))
         #expect(try ca.keyUsage == [.digitalSignature, .keyCertSign, .cRLSign])
@@ -205,20 +214,27 @@ struct X509BuilderTests {
                 "Not Before: Feb  3 04:05:06 2021 GMT",
                 "Not After : Dec 31 23:59:59 2049 GMT",
                 "Subject: CN = www.example.com, O = Leaf Org",
-                "X509v3 Subject Alternative Name: \n                DNS:www.example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:1, email:admin@example.com, URI:https://www.example.com/path, DirName:/CN=Directory Entry/O=Dir Org, Registered ID:1.2.3.4.5, " + RuntimeOpenSSL.upnOtherName("a@b.c"),
+                "X509v3 Subject Alternative Name: \n                DNS:www.example.com, IP Address:10.1.2.3, IP Address:2001:DB8:0:0:0:0:0:1, email:admin@example.com, URI:https://www.example.com/path, DirName:/CN=Directory Entry/O=Dir Org, Registered ID:1.2.3.4.5, "
+                    + RuntimeOpenSSL.upnOtherName("a@b.c"),
                 "X509v3 Basic Constraints: critical\n                CA:FALSE",
                 "X509v3 Key Usage: critical\n                Digital Signature, Key Encipherment",
                 "X509v3 Extended Key Usage: \n                TLS Web Server Authentication, TLS Web Client Authentication, 1.3.6.1.4.1.99999.1",
-                "X509v3 Subject Key Identifier: \n                " + Hex.fingerprint(try #require(try leaf.subjectKeyIdentifier)),
-                "X509v3 Authority Key Identifier: \n                " + Hex.fingerprint(try #require(try ca.subjectKeyIdentifier)),
+                "X509v3 Subject Key Identifier: \n                "
+                    + Hex.fingerprint(try #require(try leaf.subjectKeyIdentifier)),
+                "X509v3 Authority Key Identifier: \n                "
+                    + Hex.fingerprint(try #require(try ca.subjectKeyIdentifier)),
                 "X509v3 CRL Distribution Points: \n                Full Name:\n                  URI:http://crl.example.com/ca.crl",
                 "Authority Information Access: \n                OCSP - URI:http://ocsp.example.com\n                CA Issuers - URI:http://example.com/ca.der",
                 "1.3.6.1.4.1.99999.2: \n                ..raw",
             ] {
                 #expect(text.contains(expected), "openssl output lacks: \(expected)")
             }
-            let caText = try runOpenSSL(["x509", "-in", directory.path("ca.pem"),
-                                                     "-text", "-noout"] + RuntimeOpenSSL.onelineNames).stdout
+            let caText = try runOpenSSL(
+                [
+                    "x509", "-in", directory.path("ca.pem"),
+                    "-text", "-noout",
+                ] + RuntimeOpenSSL.onelineNames
+            ).stdout
             for expected in [
                 "Serial Number: 1 (0x1)",
                 "Not Before: Jan  2 03:04:05 2020 GMT",
@@ -247,8 +263,9 @@ struct X509BuilderTests {
         var leaf = X509Builder(subject: try X509Name([("CN", "leaf")]), publicKey: leafKey)
         try leaf.addSubjectAlternativeNames([.dnsName("leaf.example")])
         leaf.addAuthorityKeyIdentifier()
-        let leafCertificate = try leaf.sign(with: caKey, digest: signing.digest, rsaPadding: signing.padding,
-                                            issuer: caCertificate)
+        let leafCertificate = try leaf.sign(
+            with: caKey, digest: signing.digest, rsaPadding: signing.padding,
+            issuer: caCertificate)
 
         for certificate in [caCertificate, leafCertificate] {
             #expect(certificate.signatureAlgorithm == signing.expectedAlgorithm)
@@ -445,8 +462,11 @@ struct X509BuilderTests {
                 let result = try runOpenSSL(["verify", "-CAfile", caPath, path])
                 #expect((result.status == 0) == allowed, "\(host): \(result.combined)")
                 if !allowed {
-                    #expect(result.combined.contains(host.hasSuffix("other.org") ? "permitted subtree violation"
-                                                                                  : "excluded subtree violation"))
+                    #expect(
+                        result.combined.contains(
+                            host.hasSuffix("other.org")
+                                ? "permitted subtree violation"
+                                : "excluded subtree violation"))
                 }
             }
         }
@@ -461,25 +481,37 @@ struct X509BuilderTests {
             ERR_clear_error()
             return X509Extension(ext).value
         }
-        #expect(try X509Extension.basicConstraints(BasicConstraints(isCA: true, pathLength: 3)).value
+        #expect(
+            try X509Extension.basicConstraints(BasicConstraints(isCA: true, pathLength: 3)).value
                 == reference("basicConstraints", "critical,CA:TRUE,pathlen:3"))
-        #expect(try X509Extension.basicConstraints(BasicConstraints(isCA: false)).value
+        #expect(
+            try X509Extension.basicConstraints(BasicConstraints(isCA: false)).value
                 == reference("basicConstraints", "CA:FALSE"))
-        #expect(try X509Extension.keyUsage([.digitalSignature, .keyEncipherment]).value
+        #expect(
+            try X509Extension.keyUsage([.digitalSignature, .keyEncipherment]).value
                 == reference("keyUsage", "digitalSignature,keyEncipherment"))
         #expect(try X509Extension.keyUsage([.decipherOnly]).value == reference("keyUsage", "decipherOnly"))
         #expect(try X509Extension.keyUsage([.cRLSign, .keyCertSign]).value == reference("keyUsage", "keyCertSign,cRLSign"))
-        #expect(try X509Extension.extendedKeyUsage([.serverAuth, .ocspSigning]).value
+        #expect(
+            try X509Extension.extendedKeyUsage([.serverAuth, .ocspSigning]).value
                 == reference("extendedKeyUsage", "serverAuth,OCSPSigning"))
-        #expect(try X509Extension.subjectAlternativeName([
-            .dnsName("a.example"), try .ipAddress("192.0.2.1"), .email("x@y.z"), .uri("http://u"), .registeredID("1.2.3"),
-        ]).value == reference("subjectAltName", "DNS:a.example,IP:192.0.2.1,email:x@y.z,URI:http://u,RID:1.2.3"))
-        #expect(try X509Extension.nameConstraints(permitted: [.dnsName("example.com"), try .ipNetwork("192.168.0.0/16")],
-                                                  excluded: [.email("bad@example.com")]).value
-                == reference("nameConstraints", "permitted;DNS:example.com,permitted;IP:192.168.0.0/255.255.0.0,excluded;email:bad@example.com"))
-        #expect(try X509Extension.crlDistributionPoints([CRLDistributionPoint(fullName: [.uri("http://c/1.crl")])]).value
+        #expect(
+            try X509Extension.subjectAlternativeName([
+                .dnsName("a.example"), try .ipAddress("192.0.2.1"), .email("x@y.z"), .uri("http://u"), .registeredID("1.2.3"),
+            ]).value == reference("subjectAltName", "DNS:a.example,IP:192.0.2.1,email:x@y.z,URI:http://u,RID:1.2.3"))
+        #expect(
+            try X509Extension.nameConstraints(
+                permitted: [.dnsName("example.com"), try .ipNetwork("192.168.0.0/16")],
+                excluded: [.email("bad@example.com")]
+            ).value
+                == reference(
+                    "nameConstraints",
+                    "permitted;DNS:example.com,permitted;IP:192.168.0.0/255.255.0.0,excluded;email:bad@example.com"))
+        #expect(
+            try X509Extension.crlDistributionPoints([CRLDistributionPoint(fullName: [.uri("http://c/1.crl")])]).value
                 == reference("crlDistributionPoints", "URI:http://c/1.crl"))
-        #expect(try X509Extension.authorityInfoAccess([.ocsp("http://o"), .caIssuers("http://i")]).value
+        #expect(
+            try X509Extension.authorityInfoAccess([.ocsp("http://o"), .caIssuers("http://i")]).value
                 == reference("authorityInfoAccess", "OCSP;URI:http://o,caIssuers;URI:http://i"))
         #expect(ERR_peek_error() == 0)
     }
@@ -488,8 +520,9 @@ struct X509BuilderTests {
     func distributionPointVariants() throws {
         let relative = try X509Name([("CN", "CRL Part 1")])
         let ext = try X509Extension.crlDistributionPoints([
-            CRLDistributionPoint(fullName: [.uri("http://a/1.crl"), .uri("ldap://b/x")], reasonBits: [1, 2],
-                                 crlIssuer: [.directoryName(try X509Name([("CN", "CRL Issuer")]))]),
+            CRLDistributionPoint(
+                fullName: [.uri("http://a/1.crl"), .uri("ldap://b/x")], reasonBits: [1, 2],
+                crlIssuer: [.directoryName(try X509Name([("CN", "CRL Issuer")]))]),
             CRLDistributionPoint(fullName: [], relativeName: relative),
         ])
         let points = try ext.crlDistributionPoints()
@@ -555,7 +588,9 @@ struct X509BuilderTests {
         expectOpenSSLError("not ASCII") { try builder.addSubjectAlternativeNames([.dnsName("bücher.example")]) }
         expectOpenSSLError("not ASCII") { try builder.addSubjectAlternativeNames([.uri("http://ü")]) }
         expectOpenSSLError("5 bytes") { try builder.addSubjectAlternativeNames([.ipAddress([1, 2, 3, 4, 5])]) }
-        expectOpenSSLError("object identifier 'not-an-oid'") { try builder.addSubjectAlternativeNames([.registeredID("not-an-oid")]) }
+        expectOpenSSLError("object identifier 'not-an-oid'") {
+            try builder.addSubjectAlternativeNames([.registeredID("not-an-oid")])
+        }
         expectOpenSSLError("not one DER element") {
             try builder.addSubjectAlternativeNames([.otherName(typeID: "1.2.3", value: [0x0c, 0x09, 0x41])])
         }
@@ -572,12 +607,18 @@ struct X509BuilderTests {
         expectOpenSSLError("no permitted or excluded") { try builder.addNameConstraints(permitted: []) }
         expectOpenSSLError("no distribution point") { try builder.addCRLDistributionPoints(urls: []) }
         expectOpenSSLError("either a full name or a relative name") {
-            try builder.addCRLDistributionPoints([CRLDistributionPoint(fullName: [.uri("http://x")],
-                                                                        relativeName: try X509Name([("CN", "x")]))])
+            try builder.addCRLDistributionPoints([
+                CRLDistributionPoint(
+                    fullName: [.uri("http://x")],
+                    relativeName: try X509Name([("CN", "x")]))
+            ])
         }
         expectOpenSSLError("exactly one RDN") {
-            try builder.addCRLDistributionPoints([CRLDistributionPoint(fullName: [],
-                                                                        relativeName: try X509Name([("CN", "x"), ("O", "y")]))])
+            try builder.addCRLDistributionPoints([
+                CRLDistributionPoint(
+                    fullName: [],
+                    relativeName: try X509Name([("CN", "x"), ("O", "y")]))
+            ])
         }
         expectOpenSSLError("no access description") { try builder.addAuthorityInformationAccess([]) }
         expectOpenSSLError("not ADDRESS/PREFIX") { _ = try GeneralName.ipNetwork("10.0.0.0/33") }
@@ -599,7 +640,10 @@ struct X509BuilderTests {
         #expect(try GeneralName.ipNetwork("192.168.1.0/23") == .ipAddress([192, 168, 1, 0, 255, 255, 254, 0]))
         #expect(try GeneralName.ipNetwork("0.0.0.0/0") == .ipAddress([0, 0, 0, 0, 0, 0, 0, 0]))
         let v6 = try GeneralName.ipNetwork("2001:db8::/33")
-        guard case .ipAddress(let bytes) = v6 else { Issue.record("not an IP"); return }
+        guard case .ipAddress(let bytes) = v6 else {
+            Issue.record("not an IP")
+            return
+        }
         #expect(bytes.count == 32)
         #expect(Array(bytes[16...]) == [255, 255, 255, 255, 0x80] + [UInt8](repeating: 0, count: 11))
     }
@@ -632,10 +676,13 @@ struct TestPKIBuilderTests {
         #expect(try pki.intermediate.basicConstraints == BasicConstraints(isCA: true, pathLength: 0))
         #expect(pki.intermediate.isSigned(by: pki.rootKey))
         #expect(try pki.server.subject.commonName == "localhost")
-        #expect(try pki.server.subjectAlternativeNames == [.dnsName("localhost"), try .ipAddress("127.0.0.1"), try .ipAddress("::1")])
+        #expect(
+            try pki.server.subjectAlternativeNames == [.dnsName("localhost"), try .ipAddress("127.0.0.1"), try .ipAddress("::1")])
         #expect(try pki.server.extendedKeyUsage == [.serverAuth])
         #expect(pki.server.isSigned(by: pki.intermediateKey))
-        #expect(pki.server.matches(host: "localhost") && pki.server.matches(ipAddress: "127.0.0.1") && pki.server.matches(ipAddress: "::1"))
+        #expect(
+            pki.server.matches(host: "localhost") && pki.server.matches(ipAddress: "127.0.0.1")
+                && pki.server.matches(ipAddress: "::1"))
         #expect(try pki.client.subject.commonName == "Test Client")
         #expect(try pki.client.extendedKeyUsage == [.clientAuth])
         #expect(try pki.expired.notAfter < Date().addingTimeInterval(-29 * 86_400))
@@ -678,9 +725,11 @@ struct TestPKIBuilderTests {
             let directory = try TemporaryDirectory()
             try TestPKI.shared.writePEMFiles(to: directory.url)
             func verify(_ arguments: [String]) throws -> ExternalTool.Result {
-                try runOpenSSL(["verify"] + arguments.map {
-                    $0.hasSuffix(".pem") ? directory.path($0) : $0
-                })
+                try runOpenSSL(
+                    ["verify"]
+                        + arguments.map {
+                            $0.hasSuffix(".pem") ? directory.path($0) : $0
+                        })
             }
             let root = ["-CAfile", "root.pem", "-untrusted", "intermediate.pem"]
             for leaf in ["server.pem", "client.pem", "rsa-server.pem", "wrong-host.pem", "chain.pem"] {
@@ -695,11 +744,16 @@ struct TestPKIBuilderTests {
             #expect(wrongPurpose.combined.contains("unsuitable certificate purpose"), "\(wrongPurpose.combined)")
             #expect(try verify(root + ["expired.pem"]).combined.contains("certificate has expired"))
             #expect(try verify(root + ["not-yet-valid.pem"]).combined.contains("certificate is not yet valid"))
-            #expect(try verify(root + ["-verify_hostname", "localhost", "wrong-host.pem"]).combined.contains("hostname mismatch"))
+            #expect(
+                try verify(root + ["-verify_hostname", "localhost", "wrong-host.pem"]).combined.contains("hostname mismatch"))
             #expect(try verify(root + ["-verify_hostname", "localhost", "server.pem"]).status == 0)
-            #expect(try verify(["-CAfile", "root.pem", "-untrusted", "ca-bundle.pem", "-untrusted", "second-intermediate.pem",
-                                "path-length-violating-leaf.pem"]).combined.contains("path length constraint exceeded"))
-            #expect(try verify(["-CAfile", "root.pem", "server.pem"]).combined.contains("unable to get local issuer certificate"))
+            #expect(
+                try verify([
+                    "-CAfile", "root.pem", "-untrusted", "ca-bundle.pem", "-untrusted", "second-intermediate.pem",
+                    "path-length-violating-leaf.pem",
+                ]).combined.contains("path length constraint exceeded"))
+            #expect(
+                try verify(["-CAfile", "root.pem", "server.pem"]).combined.contains("unable to get local issuer certificate"))
             #expect(try verify(["-CAfile", "root.pem", "self-signed-client.pem"]).combined.contains("self-signed certificate"))
             let files = try FileManager.default.contentsOfDirectory(atPath: directory.url.path)
             #expect(files.count == 31)
@@ -714,8 +768,9 @@ struct TestPKIBuilderTests {
         let pki = TestPKI.shared
         let start = utcDate(2024, 5, 6)
         let end = utcDate(2034, 5, 6)
-        let (key, leaf) = try pki.issueLeaf(commonName: "adhoc", sans: [.dnsName("adhoc.example")], issuer: pki.intermediate,
-                                            issuerKey: pki.intermediateKey, notBefore: start, notAfter: end)
+        let (key, leaf) = try pki.issueLeaf(
+            commonName: "adhoc", sans: [.dnsName("adhoc.example")], issuer: pki.intermediate,
+            issuerKey: pki.intermediateKey, notBefore: start, notAfter: end)
         #expect(try leaf.subject.commonName == "adhoc")
         #expect(try leaf.subjectAlternativeNames == [.dnsName("adhoc.example")])
         #expect(try leaf.notBefore == start)
@@ -726,8 +781,9 @@ struct TestPKIBuilderTests {
         #expect(leaf.isSigned(by: pki.intermediateKey))
 
         let givenKey = try PKey.generate(.ed25519)
-        let (sameKey, ca) = try pki.issueLeaf(commonName: "sub CA", sans: [], issuer: pki.ed25519Root, issuerKey: pki.ed25519RootKey,
-                                              notBefore: start, notAfter: end, isCA: true, extendedKeyUsage: [], key: givenKey)
+        let (sameKey, ca) = try pki.issueLeaf(
+            commonName: "sub CA", sans: [], issuer: pki.ed25519Root, issuerKey: pki.ed25519RootKey,
+            notBefore: start, notAfter: end, isCA: true, extendedKeyUsage: [], key: givenKey)
         #expect(sameKey === givenKey)
         #expect(try ca.basicConstraints == BasicConstraints(isCA: true))
         #expect(try ca.keyUsage == [.digitalSignature, .keyCertSign, .cRLSign])

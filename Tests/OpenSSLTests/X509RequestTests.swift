@@ -8,8 +8,10 @@ import TestSupport
 struct X509RequestTests {
     static func sampleRequest(key: PKey) throws -> (X509Request, [X509Extension]) {
         let extensions = [
-            try X509Extension.subjectAlternativeName([.dnsName("www.example.com"), try .ipAddress("192.0.2.7"),
-                                                      .email("ops@example.com")]),
+            try X509Extension.subjectAlternativeName([
+                .dnsName("www.example.com"), try .ipAddress("192.0.2.7"),
+                .email("ops@example.com"),
+            ]),
             try X509Extension.keyUsage([.digitalSignature, .keyEncipherment]),
             try X509Extension.extendedKeyUsage([.serverAuth]),
             try X509Extension.basicConstraints(BasicConstraints(isCA: false)),
@@ -33,8 +35,11 @@ struct X509RequestTests {
         #expect(read == extensions)
         #expect(read.map(\.shortName) == ["subjectAltName", "keyUsage", "extendedKeyUsage", "basicConstraints"])
         #expect(read[1].isCritical && read[3].isCritical && !read[0].isCritical)
-        #expect(try request.subjectAlternativeNames == [.dnsName("www.example.com"), try .ipAddress("192.0.2.7"),
-                                                        .email("ops@example.com")])
+        #expect(
+            try request.subjectAlternativeNames == [
+                .dnsName("www.example.com"), try .ipAddress("192.0.2.7"),
+                .email("ops@example.com"),
+            ])
         #expect(request.isSignatureValid)
         #expect(request.isSigned(by: key))
         #expect(!request.isSigned(by: try PKey.generate(.ec(.p256))))
@@ -67,8 +72,9 @@ struct X509RequestTests {
         #expect(try X509Request(pem: old).der == der)
     }
 
-    @Test("openssl req -verify accepts requests signed with every algorithm, and prints what X509Request.text prints",
-          arguments: SigningCase.all)
+    @Test(
+        "openssl req -verify accepts requests signed with every algorithm, and prints what X509Request.text prints",
+        arguments: SigningCase.all)
     func opensslVerifies(_ signing: SigningCase) throws {
         let key = try signing.makeKey()
         var builder = X509RequestBuilder(subject: try X509Name([("CN", "csr \(signing.expectedAlgorithm)")]))
@@ -88,7 +94,10 @@ struct X509RequestTests {
         let ours = try request.text
         #expect(text.stdout == ours, "first difference: \(firstDifference(text.stdout, ours))")
         #expect(text.stdout.contains("Subject: CN = csr \(signing.expectedAlgorithm)"))
-        #expect(text.stdout.contains("Requested Extensions:\n                X509v3 Subject Alternative Name: \n                    DNS:csr.example, URI:https://csr.example/"))
+        #expect(
+            text.stdout.contains(
+                "Requested Extensions:\n                X509v3 Subject Alternative Name: \n                    DNS:csr.example, URI:https://csr.example/"
+            ))
     }
 
     @Test("A tampered request fails both X509Request's and openssl's signature check")
@@ -118,9 +127,11 @@ struct X509RequestTests {
         let key = try PKey.generate(.rsa(bits: 2048))
         let keyPath = try directory.write("key.pem", try key.privateKeyPEM())
         let out = directory.path("req.pem")
-        let made = try runOpenSSL(["req", "-new", "-key", keyPath, "-sha384", "-subj", "/O=Tool Org/CN=tool.example",
-                                   "-addext", "subjectAltName=DNS:tool.example,IP:10.9.8.7",
-                                   "-addext", "keyUsage=critical,digitalSignature", "-out", out])
+        let made = try runOpenSSL([
+            "req", "-new", "-key", keyPath, "-sha384", "-subj", "/O=Tool Org/CN=tool.example",
+            "-addext", "subjectAltName=DNS:tool.example,IP:10.9.8.7",
+            "-addext", "keyUsage=critical,digitalSignature", "-out", out,
+        ])
         #expect(made.status == 0, "\(made.combined)")
         let request = try X509Request(pem: try Data(contentsOf: URL(fileURLWithPath: out)))
         #expect(try request.subject.rfc2253String == "CN=tool.example,O=Tool Org")
@@ -162,7 +173,9 @@ struct X509RequestTests {
         expectOpenSSLError("no start line") { _ = try X509Request(pem: "") }
         expectOpenSSLError("no start line") { _ = try X509Request(pem: "this is not PEM at all") }
         expectOpenSSLError("read certificate request (PEM)") { _ = try X509Request(pem: String(pem.prefix(pem.count / 2))) }
-        let garbled = pem.replacingOccurrences(of: "\n", with: "\n!!", options: [], range: pem.index(pem.startIndex, offsetBy: 40)..<pem.index(pem.startIndex, offsetBy: 120))
+        let garbled = pem.replacingOccurrences(
+            of: "\n", with: "\n!!", options: [],
+            range: pem.index(pem.startIndex, offsetBy: 40)..<pem.index(pem.startIndex, offsetBy: 120))
         expectOpenSSLError("read certificate request (PEM)") { _ = try X509Request(pem: garbled) }
         expectOpenSSLError("no start line") { _ = try X509Request(pem: try TestPKI.shared.server.pem) }
         expectOpenSSLError("empty input") { _ = try X509Request(der: [UInt8]()) }

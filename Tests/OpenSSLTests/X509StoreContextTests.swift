@@ -28,10 +28,13 @@ struct X509StoreContextTests {
             Issue.record("verification succeeded; expected \(code)", sourceLocation: sourceLocation)
         } catch let error as X509VerificationError {
             #expect(error.code == code, sourceLocation: sourceLocation)
-            #expect(error.message == String(cString: X509_verify_cert_error_string(Int(code.rawValue))), sourceLocation: sourceLocation)
+            #expect(
+                error.message == String(cString: X509_verify_cert_error_string(Int(code.rawValue))),
+                sourceLocation: sourceLocation)
             #expect(error.depth == depth, sourceLocation: sourceLocation)
-            #expect(error.certificate == certificate, "at fault: \(error.certificate?.description ?? "none")",
-                    sourceLocation: sourceLocation)
+            #expect(
+                error.certificate == certificate, "at fault: \(error.certificate?.description ?? "none")",
+                sourceLocation: sourceLocation)
         } catch {
             Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
         }
@@ -153,17 +156,21 @@ struct X509StoreContextTests {
 
     @Test("The callback sees every certificate, anchor first, with OpenSSL's verdict")
     func callbackSeesChain() throws {
-        let context = try X509StoreContext(store: try store(trusting: [pki.root]), certificate: pki.server,
-                                           untrusted: [pki.intermediate])
+        let context = try X509StoreContext(
+            store: try store(trusting: [pki.root]), certificate: pki.server,
+            untrusted: [pki.intermediate])
         var calls: [Call] = []
         context.setVerifyCallback { ok, info in
             calls.append(Call(ok: ok, depth: info.depth, error: info.error, certificate: info.certificate))
             return ok
         }
         #expect(try context.verify().count == 3)
-        #expect(calls == [Call(ok: true, depth: 2, error: .ok, certificate: pki.root),
-                          Call(ok: true, depth: 1, error: .ok, certificate: pki.intermediate),
-                          Call(ok: true, depth: 0, error: .ok, certificate: pki.server)])
+        #expect(
+            calls == [
+                Call(ok: true, depth: 2, error: .ok, certificate: pki.root),
+                Call(ok: true, depth: 1, error: .ok, certificate: pki.intermediate),
+                Call(ok: true, depth: 0, error: .ok, certificate: pki.server),
+            ])
     }
 
     @Test("Returning true overrides an error; the chain is what OpenSSL built")
@@ -186,8 +193,9 @@ struct X509StoreContextTests {
 
     @Test("Returning false for an accepted certificate fails with application verification at its depth")
     func callbackRejects() throws {
-        let context = try X509StoreContext(store: try store(trusting: [pki.root]), certificate: pki.server,
-                                           untrusted: [pki.intermediate])
+        let context = try X509StoreContext(
+            store: try store(trusting: [pki.root]), certificate: pki.server,
+            untrusted: [pki.intermediate])
         context.setVerifyCallback { ok, info in info.depth == 1 ? false : ok }
         expectFailure(code: .applicationVerification, depth: 1, certificate: pki.intermediate) { try context.verify() }
         #expect(context.verifiedChain == nil)
@@ -201,8 +209,9 @@ struct X509StoreContextTests {
     @Test("An error thrown by the callback comes out of verify as that same error, and stops verification")
     func callbackThrows() throws {
         let thrown = PolicyFailure(reason: "fingerprint not on the allow list")
-        let context = try X509StoreContext(store: try store(trusting: [pki.root]), certificate: pki.server,
-                                           untrusted: [pki.intermediate])
+        let context = try X509StoreContext(
+            store: try store(trusting: [pki.root]), certificate: pki.server,
+            untrusted: [pki.intermediate])
         var depths: [Int] = []
         context.setVerifyCallback { _, info in
             depths.append(info.depth)
@@ -226,8 +235,9 @@ struct X509StoreContextTests {
 
     @Test("verify() from the context's own callback is a usage error; the context stays usable")
     func reentrantVerify() throws {
-        let context = try X509StoreContext(store: try store(trusting: [pki.root]), certificate: pki.server,
-                                           untrusted: [pki.intermediate])
+        let context = try X509StoreContext(
+            store: try store(trusting: [pki.root]), certificate: pki.server,
+            untrusted: [pki.intermediate])
         var inner: (any Error)?
         context.setVerifyCallback { [unowned context] ok, info in
             if info.depth == 0 {

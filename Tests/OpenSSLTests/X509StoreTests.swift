@@ -45,8 +45,9 @@ struct X509StoreTests {
         (.noCheckTime, X509_V_FLAG_NO_CHECK_TIME),
     ]
 
-    @Test("Every X509_V_FLAG_ is an option, and set/clear round-trip through the store's parameters",
-          arguments: allFlags.indices)
+    @Test(
+        "Every X509_V_FLAG_ is an option, and set/clear round-trip through the store's parameters",
+        arguments: allFlags.indices)
     func flagRoundTrip(index: Int) throws {
         let (flag, constant) = Self.allFlags[index]
         #expect(flag.rawValue == UInt(constant))

@@ -45,7 +45,8 @@ struct X509Tests {
 
         // Serial: openssl prints uppercase hex with a leading '-' for negative values.
         let serial = try tool(["-serial"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        #expect(serial.lowercased() == "serial=" + certificate.serialNumber.hexString.uppercased().lowercased()
+        #expect(
+            serial.lowercased() == "serial=" + certificate.serialNumber.hexString.uppercased().lowercased()
                 || serial.lowercased() == "serial=0" + certificate.serialNumber.hexString)
         // Names in RFC 2253 form.
         let subject = try tool(["-subject", "-nameopt", "RFC2253,-esc_msb,utf8"]).trimmingCharacters(in: .newlines)
@@ -72,8 +73,9 @@ struct X509Tests {
         #expect(text.contains("Signature Algorithm: \(certificate.signatureAlgorithm)\n"))
         for ext in certificate.extensions {
             let body = ext.text
-            #expect(text.contains(body.split(separator: "\n").first.map(String.init) ?? body),
-                    "extension \(ext.oid) text not in openssl's output")
+            #expect(
+                text.contains(body.split(separator: "\n").first.map(String.init) ?? body),
+                "extension \(ext.oid) text not in openssl's output")
         }
         expectErrorQueueEmpty()
     }
@@ -137,8 +139,11 @@ struct X509Tests {
         #expect(try certificate.authorityKeyIdentifier == nil)
 
         let exts = certificate.extensions
-        #expect(exts.map(\.shortName) == ["subjectAltName", "basicConstraints", "keyUsage", "extendedKeyUsage",
-                                          "crlDistributionPoints", "authorityInfoAccess", "subjectKeyIdentifier"])
+        #expect(
+            exts.map(\.shortName) == [
+                "subjectAltName", "basicConstraints", "keyUsage", "extendedKeyUsage",
+                "crlDistributionPoints", "authorityInfoAccess", "subjectKeyIdentifier",
+            ])
         #expect(exts.map(\.isCritical) == [false, true, true, false, false, false, false])
         #expect(exts[1].text == "CA:TRUE, pathlen:2")
         #expect(try certificate.issuerAlternativeNames == nil)
@@ -193,7 +198,8 @@ struct X509Tests {
     @Test("Validity: expired, valid-at and not-yet-valid")
     func validity() throws {
         let certificate = try X509(pem: try Fixtures.bytes("ed25519.pem"))
-        let start = try certificate.notBefore, end = try certificate.notAfter
+        let start = try certificate.notBefore
+        let end = try certificate.notAfter
         #expect(start < end)
         #expect(!certificate.hasExpired)
         #expect(certificate.isValid())
@@ -256,7 +262,12 @@ struct X509Tests {
         ("random bytes", (0..<512).map { UInt8(truncatingIfNeeded: $0 &* 7919 &+ 13) }),
         ("PEM header only", Array("-----BEGIN CERTIFICATE-----\n".utf8)),
         ("PEM with bad base64", Array("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".utf8)),
-        ("PEM of a key", Array("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+hm4CZvkYEDlAcKySnEzSEpjxMqODc8cvXmqmb1Vt3\n-----END PRIVATE KEY-----\n".utf8)),
+        (
+            "PEM of a key",
+            Array(
+                "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+hm4CZvkYEDlAcKySnEzSEpjxMqODc8cvXmqmb1Vt3\n-----END PRIVATE KEY-----\n"
+                    .utf8)
+        ),
     ]
 
     @Test("X06 bad certificate input throws and leaves the queue empty", arguments: 0..<badInputs.count)

@@ -17,8 +17,10 @@ package enum ExternalTool {
     /// Runs `executable` with `arguments`, feeding `input` on stdin and then
     /// closing it, and waits at most `timeout` seconds for it to exit.
     /// - Throws: `PeerProcess.SpawnFailure` when it cannot be started.
-    package static func run(_ executable: String, _ arguments: [String], input: [UInt8] = [],
-                            timeout: TimeInterval = 30) throws -> Result {
+    package static func run(
+        _ executable: String, _ arguments: [String], input: [UInt8] = [],
+        timeout: TimeInterval = 30
+    ) throws -> Result {
         // The lifetime is the backstop should this process die first.
         let process = try PeerProcess(executable, arguments, lifetime: Int(timeout.rounded(.up)) + 10)
         defer { process.stop() }
@@ -27,8 +29,9 @@ package enum ExternalTool {
         let exit = process.waitForExit(timeout: timeout)
         process.stop()
         let ended = exit ?? process.exit
-        return Result(status: ended.map { $0.status ?? $0.signal ?? -1 } ?? -1,
-                      stdout: process.stdoutText, stderr: process.stderr, timedOut: exit == nil)
+        return Result(
+            status: ended.map { $0.status ?? $0.signal ?? -1 } ?? -1,
+            stdout: process.stdoutText, stderr: process.stderr, timedOut: exit == nil)
     }
 
     /// Runs `/usr/bin/openssl` and returns its standard output.
@@ -37,8 +40,9 @@ package enum ExternalTool {
     package static func openssl(_ arguments: [String], input: [UInt8] = []) throws -> String {
         let result = try run("/usr/bin/openssl", arguments, input: input)
         guard result.status == 0, !result.timedOut else {
-            throw ToolFailure(command: "openssl " + arguments.joined(separator: " "),
-                              status: result.status, stderr: result.stderr)
+            throw ToolFailure(
+                command: "openssl " + arguments.joined(separator: " "),
+                status: result.status, stderr: result.stderr)
         }
         return result.stdout
     }

@@ -61,10 +61,13 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
         // start (Glibc's Swift module has no pipe2), so no other peer inherits them.
         spawnLock.lock()
         defer { spawnLock.unlock() }
-        var input: [Int32] = [0, 0], output: [Int32] = [0, 0], errors: [Int32] = [0, 0]
+        var input: [Int32] = [0, 0]
+        var output: [Int32] = [0, 0]
+        var errors: [Int32] = [0, 0]
         guard pipe(&input) == 0 else { throw SpawnFailure(command: command, errno: errno) }
         guard pipe(&output) == 0 else {
-            Glibc.close(input[0]); Glibc.close(input[1])
+            Glibc.close(input[0])
+            Glibc.close(input[1])
             throw SpawnFailure(command: command, errno: errno)
         }
         guard pipe(&errors) == 0 else {
@@ -100,9 +103,13 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
         defer { for pointer in cArguments { free(pointer) } }
         var child: pid_t = 0
         let result = posix_spawn(&child, "/usr/bin/timeout", &actions, &attributes, &cArguments, environ)
-        Glibc.close(input[0]); Glibc.close(output[1]); Glibc.close(errors[1])
+        Glibc.close(input[0])
+        Glibc.close(output[1])
+        Glibc.close(errors[1])
         guard result == 0 else {
-            Glibc.close(input[1]); Glibc.close(output[0]); Glibc.close(errors[0])
+            Glibc.close(input[1])
+            Glibc.close(output[0])
+            Glibc.close(errors[0])
             throw SpawnFailure(command: command, errno: result)
         }
         pid = child
@@ -280,7 +287,10 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
     /// peer), reaps it and closes its input. Idempotent.
     package func stop() {
         let alreadyStopped = condition.withLock { () -> Bool in
-            defer { stopped = true; condition.broadcast() }
+            defer {
+                stopped = true
+                condition.broadcast()
+            }
             return stopped
         }
         if alreadyStopped && exit != nil { return }
@@ -337,8 +347,9 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return entries.compactMap { entry -> pid_t? in
             guard let candidate = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
             // Fields after "(comm)": state ppid pgrp …
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, pid_t(fields[2]) == group else { return nil }
@@ -355,7 +366,8 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
             let directory = "/proc/\(process)/fd"
             for fd in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(fd)"),
-                   target.hasPrefix("socket:[") {
+                    target.hasPrefix("socket:[")
+                {
                     inodes.insert(String(target.dropFirst(8).dropLast()))
                 }
             }
@@ -363,7 +375,8 @@ package final class PeerProcess: @unchecked Sendable {  // mutable state is guar
         // A socket this process holds too is one of ours, inherited (a C library without closefrom).
         for fd in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
             if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)"),
-               target.hasPrefix("socket:[") {
+                target.hasPrefix("socket:[")
+            {
                 inodes.remove(String(target.dropFirst(8).dropLast()))
             }
         }

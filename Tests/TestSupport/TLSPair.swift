@@ -80,8 +80,9 @@ package enum TestContexts {
 
     /// A server presenting `pki.server` (ECDSA P-256) with the intermediate.
     package static func server(certificate: X509? = nil, key: PKey? = nil, chain: [X509]? = nil) throws -> Context {
-        try Context.server(certificate: certificate ?? pki.server, key: key ?? pki.serverKey,
-                           chain: chain ?? [pki.intermediate])
+        try Context.server(
+            certificate: certificate ?? pki.server, key: key ?? pki.serverKey,
+            chain: chain ?? [pki.intermediate])
     }
 
     /// A client trusting only the test root and verifying host names.
@@ -92,8 +93,9 @@ package enum TestContexts {
     /// A self-signed server certificate for "localhost" with a fresh key.
     package static func selfSignedServer(type: PKey.Specification = .ec(.p256)) throws -> (PKey, X509) {
         let key = try PKey.generate(type)
-        var builder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: key,
-                                  notBefore: Date() - 3600, notAfter: Date() + 86_400)
+        var builder = X509Builder(
+            subject: try X509Name([("CN", "localhost")]), publicKey: key,
+            notBefore: Date() - 3600, notAfter: Date() + 86_400)
         try builder.addSubjectAlternativeNames([.dnsName("localhost")])
         try builder.addExtendedKeyUsage([.serverAuth])
         let digest: MessageDigest? = (type == .ed25519 || type == .ed448) ? nil : .sha256
@@ -121,7 +123,6 @@ package enum SSLErrorCase: Equatable, Sendable {
         }
     }
 }
-
 
 /// Runs `body` and returns the case of the `SSLError` it threw; nil when it did not throw.
 package func sslErrorCase(_ body: () throws -> Void) -> SSLErrorCase? {

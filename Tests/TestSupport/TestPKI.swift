@@ -72,12 +72,15 @@ package final class TestPKI: Sendable {
     /// (none when empty); basicConstraints CA:`isCA` (critical); keyUsage
     /// digitalSignature (+ keyEncipherment for RSA, + keyCertSign and cRLSign
     /// for a CA); extendedKeyUsage unless empty; key identifiers.
-    package func issueLeaf(commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
-                   notBefore: Date, notAfter: Date, isCA: Bool = false,
-                   extendedKeyUsage: [ExtendedKeyUsage] = [.serverAuth], key: PKey? = nil) throws -> (PKey, X509) {
-        try TestPKI.issue(commonName: commonName, sans: sans, issuer: issuer, issuerKey: issuerKey,
-                          notBefore: notBefore, notAfter: notAfter, isCA: isCA,
-                          extendedKeyUsage: extendedKeyUsage, key: key)
+    package func issueLeaf(
+        commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
+        notBefore: Date, notAfter: Date, isCA: Bool = false,
+        extendedKeyUsage: [ExtendedKeyUsage] = [.serverAuth], key: PKey? = nil
+    ) throws -> (PKey, X509) {
+        try TestPKI.issue(
+            commonName: commonName, sans: sans, issuer: issuer, issuerKey: issuerKey,
+            notBefore: notBefore, notAfter: notAfter, isCA: isCA,
+            extendedKeyUsage: extendedKeyUsage, key: key)
     }
 
     /// Writes PEM files into `directory` (created if missing), for tests that start `openssl` processes:
@@ -173,12 +176,15 @@ package final class TestPKI: Sendable {
 
     private static func build() throws -> Material {
         let now = Date()
-        let caStart = now - day, caEnd = now + 3650 * day
-        let leafStart = now - day, leafEnd = now + 365 * day
+        let caStart = now - day
+        let caEnd = now + 3650 * day
+        let leafStart = now - day
+        let leafEnd = now + 365 * day
         let serverSANs: [GeneralName] = [.dnsName("localhost"), try .ipAddress("127.0.0.1"), try .ipAddress("::1")]
 
-        let (rootKey, root) = try selfSignedCA(commonName: "Test Root CA", key: try PKey.generate(.ec(.p256)),
-                                               notBefore: caStart, notAfter: caEnd)
+        let (rootKey, root) = try selfSignedCA(
+            commonName: "Test Root CA", key: try PKey.generate(.ec(.p256)),
+            notBefore: caStart, notAfter: caEnd)
         let (intermediateKey, intermediate) = try issue(
             commonName: "Test Intermediate CA", sans: [], issuer: root, issuerKey: rootKey,
             notBefore: caStart, notAfter: caEnd, isCA: true, pathLength: 0, extendedKeyUsage: [])
@@ -199,8 +205,9 @@ package final class TestPKI: Sendable {
             issuerKey: intermediateKey, notBefore: leafStart, notAfter: leafEnd)
 
         let selfSignedClientKey = try PKey.generate(.ec(.p256))
-        var selfSigned = X509Builder(subject: try X509Name([("CN", "Self-Signed Client")]),
-                                     publicKey: selfSignedClientKey, notBefore: leafStart, notAfter: leafEnd)
+        var selfSigned = X509Builder(
+            subject: try X509Name([("CN", "Self-Signed Client")]),
+            publicKey: selfSignedClientKey, notBefore: leafStart, notAfter: leafEnd)
         try selfSigned.addBasicConstraints(isCA: false)
         try selfSigned.addKeyUsage([.digitalSignature])
         try selfSigned.addExtendedKeyUsage([.clientAuth])
@@ -237,8 +244,9 @@ package final class TestPKI: Sendable {
     }
 
     private static func selfSignedCA(commonName: String, key: PKey, notBefore: Date, notAfter: Date) throws -> (PKey, X509) {
-        var builder = X509Builder(subject: try X509Name([("CN", commonName)]), publicKey: key,
-                                  notBefore: notBefore, notAfter: notAfter)
+        var builder = X509Builder(
+            subject: try X509Name([("CN", commonName)]), publicKey: key,
+            notBefore: notBefore, notAfter: notAfter)
         try builder.addBasicConstraints(isCA: true)
         try builder.addKeyUsage([.keyCertSign, .cRLSign])
         builder.addSubjectKeyIdentifier()
@@ -246,12 +254,15 @@ package final class TestPKI: Sendable {
         return (key, try builder.sign(with: key))
     }
 
-    private static func issue(commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
-                              notBefore: Date, notAfter: Date, isCA: Bool = false, pathLength: Int? = nil,
-                              extendedKeyUsage: [ExtendedKeyUsage] = [.serverAuth], key: PKey? = nil) throws -> (PKey, X509) {
+    private static func issue(
+        commonName: String, sans: [GeneralName], issuer: X509, issuerKey: PKey,
+        notBefore: Date, notAfter: Date, isCA: Bool = false, pathLength: Int? = nil,
+        extendedKeyUsage: [ExtendedKeyUsage] = [.serverAuth], key: PKey? = nil
+    ) throws -> (PKey, X509) {
         let subjectKey = try key ?? PKey.generate(.ec(.p256))
-        var builder = X509Builder(subject: try X509Name([("CN", commonName)]), publicKey: subjectKey,
-                                  notBefore: notBefore, notAfter: notAfter)
+        var builder = X509Builder(
+            subject: try X509Name([("CN", commonName)]), publicKey: subjectKey,
+            notBefore: notBefore, notAfter: notAfter)
         try builder.addBasicConstraints(isCA: isCA, pathLength: pathLength)
         var usage: KeyUsage = [.digitalSignature]
         if subjectKey.type == .rsa { usage.insert(.keyEncipherment) }

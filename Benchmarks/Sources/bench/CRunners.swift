@@ -16,10 +16,11 @@ final class CEnvironment {
                         pki.rsaKeyPEM.withCString { rsaKey in
                             pki.clientCertificatePEM.withCString { clientCert in
                                 pki.clientKeyPEM.withCString { clientKey in
-                                    var inputs = cb_pki(root_pem: root, ecdsa_cert_pem: ecdsaCert, ecdsa_key_pem: ecdsaKey,
-                                                        rsa_cert_pem: rsaCert, rsa_key_pem: rsaKey,
-                                                        client_cert_pem: clientCert, client_key_pem: clientKey,
-                                                        groups: groups)
+                                    var inputs = cb_pki(
+                                        root_pem: root, ecdsa_cert_pem: ecdsaCert, ecdsa_key_pem: ecdsaKey,
+                                        rsa_cert_pem: rsaCert, rsa_key_pem: rsaKey,
+                                        client_cert_pem: clientCert, client_key_pem: clientKey,
+                                        groups: groups)
                                     return cb_env_new(&inputs, &error, error.count)
                                 }
                             }
@@ -29,7 +30,8 @@ final class CEnvironment {
             }
         }
         guard let env else {
-            throw BenchError("C set-up: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
+            throw BenchError(
+                "C set-up: \(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))")
         }
         raw = env
     }
@@ -40,7 +42,10 @@ final class CEnvironment {
 final class CHandshakes: Runner {
     let env: CEnvironment
     let kind: Int32
-    init(_ env: CEnvironment, kind: Int32) { self.env = env; self.kind = kind }
+    init(_ env: CEnvironment, kind: Int32) {
+        self.env = env
+        self.kind = kind
+    }
     func run(_ count: Int) throws {
         guard cb_handshakes(env.raw, kind, count) == 0 else { throw BenchError("C handshake failed") }
     }
@@ -74,7 +79,10 @@ final class CRoundTrips: Runner {
 final class CParse: Runner {
     let bundle: [UInt8]
     let expected: Int
-    init(bundle: [UInt8], expected: Int) { self.bundle = bundle; self.expected = expected }
+    init(bundle: [UInt8], expected: Int) {
+        self.bundle = bundle
+        self.expected = expected
+    }
     func run(_ count: Int) throws {
         for _ in 0..<count {
             let parsed = bundle.withUnsafeBytes { cb_parse_bundle($0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }

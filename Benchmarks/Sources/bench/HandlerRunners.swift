@@ -12,10 +12,13 @@ import OpenSSLNIO
 
 extension EmbeddedPair {
     /// This library's OpenSSLNIO handlers, driven exactly as swift-nio-ssl's.
-    static func openSSLNIO(client: Context, server: Context,
-                           loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws -> EmbeddedPair {
-        try EmbeddedPair(client: try OpenSSLClientHandler(context: client, serverHostname: "localhost"),
-                         server: try OpenSSLServerHandler(context: server), loop: loop, name: "OpenSSLNIO")
+    static func openSSLNIO(
+        client: Context, server: Context,
+        loop: EmbeddedEventLoop = EmbeddedEventLoop()
+    ) throws -> EmbeddedPair {
+        try EmbeddedPair(
+            client: try OpenSSLClientHandler(context: client, serverHostname: "localhost"),
+            server: try OpenSSLServerHandler(context: server), loop: loop, name: "OpenSSLNIO")
     }
 }
 
@@ -23,7 +26,10 @@ extension EmbeddedPair {
 final class LibraryHandshakesWithClose: Runner {
     let client: Context, server: Context
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pumpBufferSize, alignment: 16)
-    init(client: Context, server: Context) { self.client = client; self.server = server }
+    init(client: Context, server: Context) {
+        self.client = client
+        self.server = server
+    }
     deinit { buffer.deallocate() }
 
     func run(_ count: Int) throws {

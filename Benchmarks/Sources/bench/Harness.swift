@@ -77,7 +77,9 @@ final class Environments {
             case .w4: return CHandshakes(env, kind: Int32(CB_MTLS13))
             case .w2: return try CBulk(env)
             case .w3: return try CRoundTrips(env)
-            case .w5: let b = try bundle(); return CParse(bundle: b.bytes, expected: b.count)
+            case .w5:
+                let b = try bundle()
+                return CParse(bundle: b.bytes, expected: b.count)
             case .w6: return CTCP(env)
             case .w8: return try CVerify(pki)
             case .n1, .n2, .n3: return nil  // the handler's workloads compare Swift layers
@@ -95,7 +97,9 @@ final class Environments {
             case .w4: return LibraryHandshakes(client: env.mutualClient, server: env.mutualServer)
             case .w2: return try LibraryBulk(env)
             case .w3: return try LibraryRoundTrips(env)
-            case .w5: let b = try bundle(); return LibraryParse(bundle: b.bytes, expected: b.count)
+            case .w5:
+                let b = try bundle()
+                return LibraryParse(bundle: b.bytes, expected: b.count)
             case .w6: return try LibraryTCP(env)
             // The raw Connection pump under the handlers.
             case .n1: return LibraryHandshakesWithClose(client: env.client, server: env.ecdsaServer)
@@ -136,7 +140,7 @@ struct Row {
     let workload: Workload
     let count: Int
     var rates: [Implementation: [Double]] = [:]
-    var ratios: [Implementation: [Double]] = [:]   // per round, against C
+    var ratios: [Implementation: [Double]] = [:]  // per round, against C
     var mallocs: [Implementation: Double] = [:]
 
     func medianRate(_ implementation: Implementation) -> Double? {
@@ -146,7 +150,8 @@ struct Row {
     /// The median over rounds of `implementation`'s rate divided by `reference`'s in the same round.
     func medianRatio(_ implementation: Implementation, to reference: Implementation) -> Double? {
         guard let mine = rates[implementation], let theirs = rates[reference], mine.count == theirs.count,
-              !mine.isEmpty else { return nil }
+            !mine.isEmpty
+        else { return nil }
         return median(zip(mine, theirs).map { $0 / $1 })
     }
 
@@ -158,7 +163,7 @@ struct Row {
 struct TimingOptions {
     var rounds = 7
     var batchSeconds = 0.4
-    var bulkWrites = 16_384   // 256 MiB per batch
+    var bulkWrites = 16_384  // 256 MiB per batch
     var slices = 8
     var workloads = Workload.allCases
     var implementations = Implementation.allCases
@@ -230,9 +235,11 @@ func measure(_ options: TimingOptions, environments: Environments) throws -> [Ro
             row.mallocs[implementation] = Double(mc_stop()) / Double(operations)
         }
         rows.append(row)
-        log("  " + Implementation.allCases.compactMap { implementation in
-            row.medianRate(implementation).map { "\(implementation.rawValue) \(format($0))" }
-        }.joined(separator: ", "))
+        log(
+            "  "
+                + Implementation.allCases.compactMap { implementation in
+                    row.medianRate(implementation).map { "\(implementation.rawValue) \(format($0))" }
+                }.joined(separator: ", "))
     }
     return rows
 }

@@ -33,10 +33,16 @@ enum IdleConnections {
             open = { count in try LibraryIdlePairs(contexts, count: count) }
         case .nio:
             let contexts = try NIOEnvironment(pki)
-            open = { count in try HandlerIdlePairs(count: count) { try .nioSSL(client: contexts.client, server: contexts.ecdsaServer, loop: $0) } }
+            open = { count in
+                try HandlerIdlePairs(count: count) {
+                    try .nioSSL(client: contexts.client, server: contexts.ecdsaServer, loop: $0)
+                }
+            }
         case .handler:
             let contexts = try LibraryIdleContexts(pki, release: release)
-            open = { count in try HandlerIdlePairs(count: count) { try .openSSLNIO(client: contexts.client, server: contexts.server, loop: $0) } }
+            open = { count in
+                try HandlerIdlePairs(count: count) { try .openSSLNIO(client: contexts.client, server: contexts.server, loop: $0) }
+            }
         case .webPKI:
             throw BenchError("idle: \(implementation.rawValue) is a verification policy, not a connection")
         }
@@ -54,7 +60,8 @@ enum IdleConnections {
         func child(_ implementation: Implementation, _ count: Int, _ release: Bool) throws -> Double {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["idle", "--impl", implementation.rawValue, "--count", String(count), "--pki", pkiDirectory]
+            process.arguments =
+                ["idle", "--impl", implementation.rawValue, "--count", String(count), "--pki", pkiDirectory]
                 + (release ? ["--release"] : [])
             let output = Pipe()
             process.standardOutput = output
@@ -68,8 +75,10 @@ enum IdleConnections {
             return value
         }
         func kib(_ value: Double) -> String { String(format: "%.1f KiB", value) }
-        var lines = ["| W7 idle pairs | C (libssl) | this library | lib/C | OpenSSLNIO handlers | handlers/C | swift-nio-ssl | nio/C |",
-                     "|---|--:|--:|--:|--:|--:|--:|--:|"]
+        var lines = [
+            "| W7 idle pairs | C (libssl) | this library | lib/C | OpenSSLNIO handlers | handlers/C | swift-nio-ssl | nio/C |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
         for release in [false, true] {
             for count in counts {
                 let c = try child(.c, count, release)
@@ -78,9 +87,10 @@ enum IdleConnections {
                 // BoringSSL has no such mode: it always frees idle buffers.
                 let nio = try child(.nio, count, false)
                 let mode = release ? "SSL_MODE_RELEASE_BUFFERS" : "default"
-                lines.append("| \(count) pairs, \(mode) | \(kib(c)) | \(kib(library)) | \(String(format: "%.2f", library / c)) "
-                             + "| \(kib(handlers)) | \(String(format: "%.2f", handlers / c)) "
-                             + "| \(kib(nio)) | \(String(format: "%.2f", nio / c)) |")
+                lines.append(
+                    "| \(count) pairs, \(mode) | \(kib(c)) | \(kib(library)) | \(String(format: "%.2f", library / c)) "
+                        + "| \(kib(handlers)) | \(String(format: "%.2f", handlers / c)) "
+                        + "| \(kib(nio)) | \(String(format: "%.2f", nio / c)) |")
             }
         }
         return lines.joined(separator: "\n")
@@ -103,7 +113,8 @@ final class CIdlePairs {
 final class LibraryIdleContexts {
     let server: Context, client: Context
     init(_ pki: PKI, release: Bool) throws {
-        let certificate = try X509(pem: pki.ecdsaCertificatePEM), key = try PKey(privateKeyPEM: pki.ecdsaKeyPEM)
+        let certificate = try X509(pem: pki.ecdsaCertificatePEM)
+        let key = try PKey(privateKeyPEM: pki.ecdsaKeyPEM)
         server = try Context.server(certificate: certificate, key: key)
         client = try Context.client(trusting: [try X509(pem: pki.rootPEM)])
         for context in [server, client] {
@@ -121,7 +132,8 @@ final class LibraryIdlePairs {
         var scratch = [UInt8](repeating: 0, count: 256)
         let message = [UInt8](repeating: 0x6d, count: 64)
         for _ in 0..<count {
-            let client = try Connection(contexts.client), server = try Connection(contexts.server)
+            let client = try Connection(contexts.client)
+            let server = try Connection(contexts.server)
             client.setConnectState()
             server.setAcceptState()
             try client.setServerName("localhost")

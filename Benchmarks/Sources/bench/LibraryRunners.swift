@@ -10,8 +10,10 @@ final class LibraryEnvironment: @unchecked Sendable {  // immutable after init; 
 
     init(_ pki: PKI) throws {
         root = try X509(pem: pki.rootPEM)
-        let ecdsa = try X509(pem: pki.ecdsaCertificatePEM), ecdsaKey = try PKey(privateKeyPEM: pki.ecdsaKeyPEM)
-        let rsa = try X509(pem: pki.rsaCertificatePEM), rsaKey = try PKey(privateKeyPEM: pki.rsaKeyPEM)
+        let ecdsa = try X509(pem: pki.ecdsaCertificatePEM)
+        let ecdsaKey = try PKey(privateKeyPEM: pki.ecdsaKeyPEM)
+        let rsa = try X509(pem: pki.rsaCertificatePEM)
+        let rsaKey = try PKey(privateKeyPEM: pki.rsaKeyPEM)
         let clientCertificate = try X509(pem: pki.clientCertificatePEM)
         let clientKey = try PKey(privateKeyPEM: pki.clientKeyPEM)
 
@@ -110,7 +112,10 @@ let pumpBufferSize = 65_536
 final class LibraryHandshakes: Runner {
     let client: Context, server: Context
     let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: pumpBufferSize, alignment: 16)
-    init(client: Context, server: Context) { self.client = client; self.server = server }
+    init(client: Context, server: Context) {
+        self.client = client
+        self.server = server
+    }
     deinit { buffer.deallocate() }
 
     func run(_ count: Int) throws {
@@ -185,7 +190,10 @@ final class LibraryRoundTrips: Runner {
 final class LibraryParse: Runner {
     let bundle: [UInt8]
     let expected: Int
-    init(bundle: [UInt8], expected: Int) { self.bundle = bundle; self.expected = expected }
+    init(bundle: [UInt8], expected: Int) {
+        self.bundle = bundle
+        self.expected = expected
+    }
 
     func run(_ count: Int) throws {
         for _ in 0..<count {
@@ -216,7 +224,8 @@ final class LibraryTCP: Runner {
     func run(_ count: Int) throws {
         let failure = ErrorBox()
         let done = DispatchSemaphore(value: 0)
-        let listener = self.listener, context = env.ecdsaServer
+        let listener = self.listener
+        let context = env.ecdsaServer
         let thread = Thread {
             defer { done.signal() }
             var ok: UInt8 = UInt8(ascii: "k")
@@ -263,8 +272,16 @@ final class LibraryTCP: Runner {
 final class ErrorBox: @unchecked Sendable {  // guarded by lock
     private let lock = NSLock()
     private var error: (any Error)?
-    func set(_ value: any Error) { lock.lock(); if error == nil { error = value }; lock.unlock() }
-    func get() -> (any Error)? { lock.lock(); defer { lock.unlock() }; return error }
+    func set(_ value: any Error) {
+        lock.lock()
+        if error == nil { error = value }
+        lock.unlock()
+    }
+    func get() -> (any Error)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return error
+    }
 }
 
 /// Allocations per call of the library's own byte moves in steady state,
@@ -274,7 +291,7 @@ func libraryLayerAllocations(_ env: LibraryEnvironment) throws -> [(String, Doub
     let message = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pair.payload)[..<64])
     let cycles = 5_000
     func perCycle(_ body: () throws -> Void) rethrows -> Double {
-        try body()   // warm: buffers at their steady size
+        try body()  // warm: buffers at their steady size
         mc_start()
         try body()
         return Double(mc_stop()) / Double(cycles)
@@ -282,21 +299,33 @@ func libraryLayerAllocations(_ env: LibraryEnvironment) throws -> [(String, Doub
     // bioWrite alone: a connection that never reads, its buffer grown once beforehand.
     let sink = try Connection(env.dataServer)
     let grow = [UInt8](repeating: 0, count: 2 * cycles * 64)
-    try sink.bioWrite(grow)   // capacity now holds this and the cycles below
+    try sink.bioWrite(grow)  // capacity now holds this and the cycles below
     let bioWrites = try perCycle { for _ in 0..<cycles / 2 { try sink.bioWrite(message) } }
     let withPending = try perCycle {
-        for _ in 0..<cycles { _ = try pair.server.write(message); _ = pair.server.withPendingCiphertext { $0.count } }
+        for _ in 0..<cycles {
+            _ = try pair.server.write(message)
+            _ = pair.server.withPendingCiphertext { $0.count }
+        }
     }
     let bioReads = try perCycle {
-        for _ in 0..<cycles { _ = try pair.server.write(message); _ = try pair.server.bioRead(into: pair.pump) }
+        for _ in 0..<cycles {
+            _ = try pair.server.write(message)
+            _ = try pair.server.bioRead(into: pair.pump)
+        }
     }
     let skipped = perCycle {
         for _ in 0..<cycles {
-            if case .failure(.wantRead) = Result(catching: { () throws(SSLError) in try pair.server.read(into: pair.readBuffer) }) {} else { sink2 &+= 1 }
+            if case .failure(.wantRead) = Result(catching: { () throws(SSLError) in try pair.server.read(into: pair.readBuffer) })
+            {
+            } else {
+                sink2 &+= 1
+            }
         }
     }
-    return [("bioWrite (64 bytes)", bioWrites * 2),
-            ("write (SSL_write, 64 bytes) + withPendingCiphertext", withPending),
-            ("write (SSL_write, 64 bytes) + bioRead(into:)", bioReads),
-            ("read that ends in .wantRead without SSL_read", skipped)]
+    return [
+        ("bioWrite (64 bytes)", bioWrites * 2),
+        ("write (SSL_write, 64 bytes) + withPendingCiphertext", withPending),
+        ("write (SSL_write, 64 bytes) + bioRead(into:)", bioReads),
+        ("read that ends in .wantRead without SSL_read", skipped),
+    ]
 }

@@ -42,16 +42,20 @@ final class NIOEnvironment {
             if let curves { configuration.curves = curves }
             return try NIOSSLContext(configuration: configuration)
         }
-        ecdsaServer = try context(.makeServerConfiguration(
-            certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey)))
-        rsaServer = try context(.makeServerConfiguration(
-            certificateChain: [.certificate(rsa)], privateKey: .privateKey(rsaKey)))
-        var tls12 = TLSConfiguration.makeServerConfiguration(certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey))
+        ecdsaServer = try context(
+            .makeServerConfiguration(
+                certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey)))
+        rsaServer = try context(
+            .makeServerConfiguration(
+                certificateChain: [.certificate(rsa)], privateKey: .privateKey(rsaKey)))
+        var tls12 = TLSConfiguration.makeServerConfiguration(
+            certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey))
         tls12.maximumTLSVersion = .tlsv12
         tls12.cipherSuites = "ECDHE-ECDSA-AES128-GCM-SHA256"
         tls12Server = try context(tls12)
-        mutualServer = try context(.makeServerConfigurationWithMTLS(
-            certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey), trustRoots: .certificates([root])))
+        mutualServer = try context(
+            .makeServerConfigurationWithMTLS(
+                certificateChain: [.certificate(ecdsa)], privateKey: .privateKey(ecdsaKey), trustRoots: .certificates([root])))
 
         var clientConfiguration = TLSConfiguration.makeClientConfiguration()
         clientConfiguration.trustRoots = .certificates([root])
@@ -71,7 +75,9 @@ func nioFingerprintAndAccept(_ certificates: [NIOSSLCertificate], _ promise: Eve
         return
     }
     var digest = [UInt8](repeating: 0, count: 32)
-    der.withUnsafeBytes { input in digest.withUnsafeMutableBufferPointer { cb_sha256(input.baseAddress, input.count, $0.baseAddress) } }
+    der.withUnsafeBytes { input in
+        digest.withUnsafeMutableBufferPointer { cb_sha256(input.baseAddress, input.count, $0.baseAddress) }
+    }
     let text = digest.map { String($0, radix: 16, uppercase: true) }.joined(separator: ":")
     sink &+= text.utf8.count
     promise.succeed(.certificateVerified)
@@ -100,8 +106,10 @@ final class EmbeddedPair {
     static let address = try! SocketAddress(ipAddress: "127.0.0.1", port: 4433)
 
     /// Adds the handlers, connects both channels and runs the handshake.
-    init(client clientHandler: any ChannelHandler, server serverHandler: any ChannelHandler,
-         loop: EmbeddedEventLoop = EmbeddedEventLoop(), name: String) throws {
+    init(
+        client clientHandler: any ChannelHandler, server serverHandler: any ChannelHandler,
+        loop: EmbeddedEventLoop = EmbeddedEventLoop(), name: String
+    ) throws {
         self.loop = loop
         client = EmbeddedChannel(loop: loop)
         server = EmbeddedChannel(loop: loop)
@@ -115,12 +123,15 @@ final class EmbeddedPair {
     }
 
     /// swift-nio-ssl's handlers.
-    static func nioSSL(client: NIOSSLContext, server: NIOSSLContext, mutual: Bool = false,
-                       loop: EmbeddedEventLoop = EmbeddedEventLoop()) throws -> EmbeddedPair {
+    static func nioSSL(
+        client: NIOSSLContext, server: NIOSSLContext, mutual: Bool = false,
+        loop: EmbeddedEventLoop = EmbeddedEventLoop()
+    ) throws -> EmbeddedPair {
         try EmbeddedPair(
             client: try NIOSSLClientHandler(context: client, serverHostname: "localhost"),
-            server: mutual ? NIOSSLServerHandler(context: server, customVerificationCallback: nioFingerprintAndAccept)
-                           : NIOSSLServerHandler(context: server),
+            server: mutual
+                ? NIOSSLServerHandler(context: server, customVerificationCallback: nioFingerprintAndAccept)
+                : NIOSSLServerHandler(context: server),
             loop: loop, name: "swift-nio-ssl")
     }
 
@@ -211,4 +222,3 @@ final class EmbeddedRoundTrips: Runner {
         }
     }
 }
-

@@ -49,8 +49,9 @@ struct STimeCase {
 
     /// The client side: s_time pins the version and the cipher.
     var sTimeArguments: [String] {
-        resumption ? ["-reuse", "-tls1_2", "-cipher", tls12Cipher]
-                   : ["-new", "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]
+        resumption
+            ? ["-reuse", "-tls1_2", "-cipher", tls12Cipher]
+            : ["-new", "-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]
     }
 
     /// s_server pinned like the two NIO servers.
@@ -124,7 +125,11 @@ final class ServerCounters: @unchecked Sendable {  // every access holds `lock`
     private var failedConnections = 0
     private var kinds: [String] = []
 
-    func handshake() { lock.lock(); handshakeCount += 1; lock.unlock() }
+    func handshake() {
+        lock.lock()
+        handshakeCount += 1
+        lock.unlock()
+    }
 
     /// A connection's first error (later ones on the same connection are not counted).
     func failed(_ error: any Error) {
@@ -135,9 +140,17 @@ final class ServerCounters: @unchecked Sendable {  // every access holds `lock`
         lock.unlock()
     }
 
-    var handshakes: Int { lock.lock(); defer { lock.unlock() }; return handshakeCount }
+    var handshakes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return handshakeCount
+    }
     /// Connections that ended with an error, and up to three distinct errors.
-    var errors: (count: Int, kinds: [String]) { lock.lock(); defer { lock.unlock() }; return (failedConnections, kinds) }
+    var errors: (count: Int, kinds: [String]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (failedConnections, kinds)
+    }
 }
 
 /// The application behind the TLS handler: counts handshakes, discards
@@ -234,8 +247,11 @@ final class SServer: STimeServer {
         port = Int(probe.localPort)
         probe.close()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-        process.arguments = ["--kill-after=5", String(limitSeconds), "openssl", "s_server", "-quiet",
-                             "-accept", "127.0.0.1:\(port)", "-cert", certificatePath, "-key", keyPath] + arguments
+        process.arguments =
+            [
+                "--kill-after=5", String(limitSeconds), "openssl", "s_server", "-quiet",
+                "-accept", "127.0.0.1:\(port)", "-cert", certificatePath, "-key", keyPath,
+            ] + arguments
         process.standardInput = input
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
@@ -255,7 +271,8 @@ final class SServer: STimeServer {
         }
         let children = "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children"
         guard let text = try? String(contentsOfFile: children, encoding: .utf8),
-              let pid = text.split(separator: " ").first.flatMap({ pid_t($0) }) else {
+            let pid = text.split(separator: " ").first.flatMap({ pid_t($0) })
+        else {
             stop()
             throw BenchError("stime: cannot find s_server's pid under timeout (\(children))")
         }
@@ -275,7 +292,7 @@ final class SServer: STimeServer {
 
     func stop() {
         guard process.isRunning else { return }
-        process.terminate()   // timeout passes SIGTERM on to s_server
+        process.terminate()  // timeout passes SIGTERM on to s_server
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
     }
@@ -306,11 +323,16 @@ struct STimeRun {
 func runSTime(port: Int, arguments: [String], seconds: Int) throws -> STimeRun {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/timeout")
-    process.arguments = ["--kill-after=5", String(seconds + 30), "openssl", "s_time",
-                         "-connect", "127.0.0.1:\(port)", "-time", String(seconds)] + arguments
+    process.arguments =
+        [
+            "--kill-after=5", String(seconds + 30), "openssl", "s_time",
+            "-connect", "127.0.0.1:\(port)", "-time", String(seconds),
+        ] + arguments
     let output = Pipe()
     let errorPath = FileManager.default.temporaryDirectory.appendingPathComponent("bench-stime-\(getpid()).err").path
-    guard FileManager.default.createFile(atPath: errorPath, contents: nil) else { throw BenchError("stime: cannot create \(errorPath)") }
+    guard FileManager.default.createFile(atPath: errorPath, contents: nil) else {
+        throw BenchError("stime: cannot create \(errorPath)")
+    }
     defer { try? FileManager.default.removeItem(atPath: errorPath) }
     guard let errorFile = FileHandle(forWritingAtPath: errorPath) else { throw BenchError("stime: cannot open \(errorPath)") }
     process.standardOutput = output
@@ -364,7 +386,9 @@ struct STimeRow {
     var serverErrors: [STimeServerKind: (count: Int, kinds: [String])] = [:]
 
     func medianRate(_ server: STimeServerKind) -> Double? { runs[server].map { median($0.map(\.rate)) } }
-    func medianCPU(_ server: STimeServerKind) -> Double? { runs[server].map { median($0.map(\.serverMicrosecondsPerConnection)) } }
+    func medianCPU(_ server: STimeServerKind) -> Double? {
+        runs[server].map { median($0.map(\.serverMicrosecondsPerConnection)) }
+    }
 
     /// The median over rounds of `a`'s value over `b`'s in the same round.
     func medianRatio(_ a: STimeServerKind, _ b: STimeServerKind, _ value: (STimeRun) -> Double) -> Double? {
@@ -393,8 +417,13 @@ func measureSTime(_ options: STimeOptions, pki: PKI) throws -> [STimeRow] {
             case .sServer:
                 let files = testCase.key == .ecdsa ? ("ecdsa.pem", "ecdsa.key") : ("rsa.pem", "rsa.key")
                 let limit = options.rounds * options.servers.count * (options.seconds + 10) + 60
-                servers.append((kind, try SServer(certificatePath: "\(directory)/\(files.0)", keyPath: "\(directory)/\(files.1)",
-                                                  arguments: testCase.sServerArguments, limitSeconds: limit)))
+                servers.append(
+                    (
+                        kind,
+                        try SServer(
+                            certificatePath: "\(directory)/\(files.0)", keyPath: "\(directory)/\(files.1)",
+                            arguments: testCase.sServerArguments, limitSeconds: limit)
+                    ))
             }
         }
         log("\(testCase.title): \(options.rounds) rounds of \(options.seconds) s per server")
@@ -410,8 +439,11 @@ func measureSTime(_ options: STimeOptions, pki: PKI) throws -> [STimeRow] {
                 var run = try runSTime(port: server.port, arguments: testCase.sTimeArguments, seconds: options.seconds)
                 run.serverCPU = try server.cpuSeconds() - cpuBefore
                 row.runs[kind, default: []].append(run)
-                log(String(format: "  round %d %@: %.0f handshakes/s, server %.0f µs CPU each, %d reused, %d full — s_time: %@",
-                           round + 1, kind.rawValue, run.rate, run.serverMicrosecondsPerConnection, run.reused, run.full, run.summary))
+                log(
+                    String(
+                        format: "  round %d %@: %.0f handshakes/s, server %.0f µs CPU each, %d reused, %d full — s_time: %@",
+                        round + 1, kind.rawValue, run.rate, run.serverMicrosecondsPerConnection, run.reused, run.full, run.summary
+                    ))
             }
         }
         for (index, (kind, server)) in servers.enumerated() {
@@ -433,9 +465,10 @@ func sTimeTables(_ rows: [STimeRow]) -> String {
         "|---|--:|--:|--:|--:|--:|",
     ]
     for row in rows {
-        lines.append("| \(row.testCase.title), connections/s | \(rate(row.medianRate(.handler))) | \(rate(row.medianRate(.nio))) | "
-            + "\(rate(row.medianRate(.sServer))) | \(formatRatio(row.medianRatio(.handler, .nio, \.rate))) | "
-            + "\(formatRatio(row.medianRatio(.handler, .sServer, \.rate))) |")
+        lines.append(
+            "| \(row.testCase.title), connections/s | \(rate(row.medianRate(.handler))) | \(rate(row.medianRate(.nio))) | "
+                + "\(rate(row.medianRate(.sServer))) | \(formatRatio(row.medianRatio(.handler, .nio, \.rate))) | "
+                + "\(formatRatio(row.medianRatio(.handler, .sServer, \.rate))) |")
     }
     lines += [
         "",
@@ -444,9 +477,10 @@ func sTimeTables(_ rows: [STimeRow]) -> String {
     ]
     for row in rows {
         let cpu = \STimeRun.serverMicrosecondsPerConnection
-        lines.append("| \(row.testCase.title) | \(rate(row.medianCPU(.handler))) | \(rate(row.medianCPU(.nio))) | "
-            + "\(rate(row.medianCPU(.sServer))) | \(formatRatio(row.medianRatio(.handler, .nio, { $0[keyPath: cpu] }))) | "
-            + "\(formatRatio(row.medianRatio(.handler, .sServer, { $0[keyPath: cpu] }))) |")
+        lines.append(
+            "| \(row.testCase.title) | \(rate(row.medianCPU(.handler))) | \(rate(row.medianCPU(.nio))) | "
+                + "\(rate(row.medianCPU(.sServer))) | \(formatRatio(row.medianRatio(.handler, .nio, { $0[keyPath: cpu] }))) | "
+                + "\(formatRatio(row.medianRatio(.handler, .sServer, { $0[keyPath: cpu] }))) |")
     }
     lines += [
         "",
@@ -456,11 +490,13 @@ func sTimeTables(_ rows: [STimeRow]) -> String {
     for row in rows {
         for kind in STimeServerKind.allCases {
             guard let runs = row.runs[kind] else { continue }
-            let errors = row.serverErrors[kind].map { $0.count == 0 ? "0" : "\($0.count): " + $0.kinds.joined(separator: "; ") } ?? "—"
-            lines.append("| \(row.testCase.name) | \(kind.title) | \(Int(median(runs.map { Double($0.connections) }))) | "
-                + "\(format(median(runs.map(\.userRate)))) | \(Int(median(runs.map { Double($0.reused) }))) | "
-                + "\(runs.reduce(0) { $0 + $1.connections }) | \(row.serverHandshakes[kind].map(String.init) ?? "—") | "
-                + "\(kind == .sServer ? "—" : errors) |")
+            let errors =
+                row.serverErrors[kind].map { $0.count == 0 ? "0" : "\($0.count): " + $0.kinds.joined(separator: "; ") } ?? "—"
+            lines.append(
+                "| \(row.testCase.name) | \(kind.title) | \(Int(median(runs.map { Double($0.connections) }))) | "
+                    + "\(format(median(runs.map(\.userRate)))) | \(Int(median(runs.map { Double($0.reused) }))) | "
+                    + "\(runs.reduce(0) { $0 + $1.connections }) | \(row.serverHandshakes[kind].map(String.init) ?? "—") | "
+                    + "\(kind == .sServer ? "—" : errors) |")
         }
     }
     return lines.joined(separator: "\n")

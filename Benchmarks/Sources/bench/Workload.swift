@@ -26,7 +26,9 @@ enum Workload: String, CaseIterable, Sendable {
 
     var title: String {
         switch self {
-        case .w1: return "W1 TLS 1.3 handshake, ECDSA P-256, " + (benchGroups.map { "groups " + $0.joined(separator: ":") } ?? "default groups")
+        case .w1:
+            return "W1 TLS 1.3 handshake, ECDSA P-256, "
+                + (benchGroups.map { "groups " + $0.joined(separator: ":") } ?? "default groups")
         case .w1b: return "W1b TLS 1.3 handshake, RSA-2048"
         case .w1c: return "W1c TLS 1.2 handshake, ECDHE-ECDSA-AES128-GCM-SHA256"
         case .w2: return "W2 bulk, 16 KiB writes, TLS 1.3 AES-128-GCM"

@@ -33,8 +33,9 @@ func main() throws {
         try PKI.generate().write(to: directory)
     case "one":
         guard let workload = value("--workload", in: arguments).flatMap(Workload.init(rawValue:)),
-              let implementation = value("--impl", in: arguments).flatMap(Implementation.init(rawValue:)),
-              let count = value("--count", in: arguments).flatMap(Int.init) else {
+            let implementation = value("--impl", in: arguments).flatMap(Implementation.init(rawValue:)),
+            let count = value("--count", in: arguments).flatMap(Int.init)
+        else {
             throw BenchError("one needs --workload W --impl swift|c|nio --count N")
         }
         let environments = Environments(pki: try loadPKI(arguments))
@@ -49,11 +50,13 @@ func main() throws {
         }
     case "idle":
         guard let implementation = value("--impl", in: arguments).flatMap(Implementation.init(rawValue:)),
-              let count = value("--count", in: arguments).flatMap(Int.init), count > 0 else {
+            let count = value("--count", in: arguments).flatMap(Int.init), count > 0
+        else {
             throw BenchError("idle needs --impl swift|c|nio --count N")
         }
-        let perPair = try IdleConnections.measure(implementation, count: count,
-                                                  release: arguments.contains("--release"), pki: try loadPKI(arguments))
+        let perPair = try IdleConnections.measure(
+            implementation, count: count,
+            release: arguments.contains("--release"), pki: try loadPKI(arguments))
         print(String(format: "%.2f", perPair))
     case "idle-table":
         let counts = try (value("--counts", in: arguments) ?? "1000,3000").split(separator: ",").map {
@@ -72,7 +75,9 @@ func main() throws {
         if let rounds = value("--rounds", in: arguments).flatMap(Int.init) { options.rounds = max(1, rounds) }
         if let list = value("--cases", in: arguments) {
             options.cases = try list.split(separator: ",").map { name in
-                guard let found = STimeCase.all.first(where: { $0.name == name }) else { throw BenchError("unknown case \(name)") }
+                guard let found = STimeCase.all.first(where: { $0.name == name }) else {
+                    throw BenchError("unknown case \(name)")
+                }
                 return found
             }
         }
@@ -93,7 +98,7 @@ func main() throws {
             options.rounds = 5
             options.batchSeconds = 0.08
             options.slices = 4
-            options.bulkWrites = 2_048   // 32 MiB per batch
+            options.bulkWrites = 2_048  // 32 MiB per batch
         }
         if let rounds = value("--rounds", in: arguments).flatMap(Int.init) { options.rounds = max(1, rounds) }
         if let seconds = value("--seconds", in: arguments).flatMap(Double.init) { options.batchSeconds = seconds }
@@ -106,7 +111,9 @@ func main() throws {
         }
         if let list = value("--impls", in: arguments) {
             options.implementations = try list.split(separator: ",").map {
-                guard let implementation = Implementation(rawValue: String($0)) else { throw BenchError("unknown implementation \($0)") }
+                guard let implementation = Implementation(rawValue: String($0)) else {
+                    throw BenchError("unknown implementation \($0)")
+                }
                 return implementation
             }
         }
@@ -115,9 +122,11 @@ func main() throws {
         let libraryRows = rows.filter { !$0.workload.isNIOHandlerWorkload && !$0.workload.isPolicyWorkload }
         let handlerRows = rows.filter { $0.workload.isNIOHandlerWorkload }
         let policyRows = rows.filter { $0.workload.isPolicyWorkload }
-        let text = [libraryRows.isEmpty ? nil : table(libraryRows), handlerRows.isEmpty ? nil : handlerTable(handlerRows),
-                    policyRows.isEmpty ? nil : policyTable(policyRows)]
-            .compactMap { $0 }.joined(separator: "\n\n")
+        let text = [
+            libraryRows.isEmpty ? nil : table(libraryRows), handlerRows.isEmpty ? nil : handlerTable(handlerRows),
+            policyRows.isEmpty ? nil : policyTable(policyRows),
+        ]
+        .compactMap { $0 }.joined(separator: "\n\n")
         print(text)
         if let path = value("--markdown", in: arguments) {
             try (text + "\n").write(toFile: path, atomically: true, encoding: .utf8)

@@ -19,8 +19,10 @@ extension Connection {
         }
     }
 
-    func runALPNSelect(out: UnsafeMutablePointer<UnsafePointer<UInt8>?>, outLength: UnsafeMutablePointer<UInt8>,
-                       offered: UnsafeBufferPointer<UInt8>) -> Int32 {
+    func runALPNSelect(
+        out: UnsafeMutablePointer<UnsafePointer<UInt8>?>, outLength: UnsafeMutablePointer<UInt8>,
+        offered: UnsafeBufferPointer<UInt8>
+    ) -> Int32 {
         if callbackError != nil { return SSL_TLSEXT_ERR_ALERT_FATAL }
         guard let callback = callbacks.alpnSelect else { return SSL_TLSEXT_ERR_NOACK }
         let entries = ALPN.parse(offered)
@@ -28,8 +30,9 @@ extension Connection {
         do {
             guard let choice = try callback(self, names) else { return SSL_TLSEXT_ERR_NOACK }
             guard let index = names.firstIndex(of: choice), let base = offered.baseAddress else {
-                throw UsageError(operation: "ALPN select",
-                                 reason: "the callback chose \"\(choice)\", which the client did not offer (\(names))")
+                throw UsageError(
+                    operation: "ALPN select",
+                    reason: "the callback chose \"\(choice)\", which the client did not offer (\(names))")
             }
             // Point into the client's list: OpenSSL copies the choice before the buffer goes away.
             let range = entries[index]
@@ -54,8 +57,11 @@ extension Connection {
             response.withUnsafeBytes { bytes in
                 if let base = bytes.baseAddress { copy.copyMemory(from: base, byteCount: bytes.count) }
             }
-            guard cossl_SSL_set_tlsext_status_ocsp_resp(raw, copy.assumingMemoryBound(to: UInt8.self),
-                                                        response.count) == 1 else {
+            guard
+                cossl_SSL_set_tlsext_status_ocsp_resp(
+                    raw, copy.assumingMemoryBound(to: UInt8.self),
+                    response.count) == 1
+            else {
                 cossl_OPENSSL_free(copy)
                 throw ErrorQueue.drain("staple OCSP response")
             }
@@ -86,8 +92,9 @@ extension Connection {
         do {
             let bytes = try callback(self)
             guard (1...Int(DTLS1_COOKIE_LENGTH)).contains(bytes.count) else {
-                throw UsageError(operation: "generate DTLS cookie",
-                                 reason: "a cookie is 1 to \(DTLS1_COOKIE_LENGTH) bytes; the callback made \(bytes.count)")
+                throw UsageError(
+                    operation: "generate DTLS cookie",
+                    reason: "a cookie is 1 to \(DTLS1_COOKIE_LENGTH) bytes; the callback made \(bytes.count)")
             }
             cookie.update(from: bytes, count: bytes.count)
             length.pointee = UInt32(bytes.count)

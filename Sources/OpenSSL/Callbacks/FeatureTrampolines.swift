@@ -16,21 +16,26 @@ internal import COpenSSL
 /// `SSL_CTX_set_tlsext_servername_callback`: installed on every context (a
 /// connection may carry a pinned callback onto a context that has none).
 /// Without a callback it answers as if none were installed (NOACK).
-func serverNameTrampoline(_ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?,
-                          _ argument: UnsafeMutableRawPointer?) -> Int32 {
+func serverNameTrampoline(
+    _ ssl: OpaquePointer?, _ alert: UnsafeMutablePointer<Int32>?,
+    _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
     guard let ssl, let connection = Connection.from(ssl) else { return SSL_TLSEXT_ERR_NOACK }
     return connection.runServerNameCallback(alert: alert)
 }
 
 /// `SSL_CTX_set_alpn_select_cb`: installed on every context; no callback means no ALPN.
-func alpnSelectTrampoline(_ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
-                          _ outLength: UnsafeMutablePointer<UInt8>?, _ input: UnsafePointer<UInt8>?,
-                          _ inputLength: UInt32, _ argument: UnsafeMutableRawPointer?) -> Int32 {
+func alpnSelectTrampoline(
+    _ ssl: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<UInt8>?>?,
+    _ outLength: UnsafeMutablePointer<UInt8>?, _ input: UnsafePointer<UInt8>?,
+    _ inputLength: UInt32, _ argument: UnsafeMutableRawPointer?
+) -> Int32 {
     guard let ssl, let out, let outLength, let input, let connection = Connection.from(ssl) else {
         return SSL_TLSEXT_ERR_NOACK
     }
-    return connection.runALPNSelect(out: out, outLength: outLength,
-                                    offered: UnsafeBufferPointer(start: input, count: Int(inputLength)))
+    return connection.runALPNSelect(
+        out: out, outLength: outLength,
+        offered: UnsafeBufferPointer(start: input, count: Int(inputLength)))
 }
 
 /// `SSL_CTX_set_keylog_callback`: installed only where key logging is wanted (see `Context.installKeylogTrampoline`).
@@ -52,8 +57,9 @@ func infoTrampoline(_ ssl: OpaquePointer?, _ kind: Int32, _ value: Int32) {
 /// reference of its own, so OpenSSL keeps (and later frees) its own.
 func newSessionTrampoline(_ ssl: OpaquePointer?, _ session: OpaquePointer?) -> Int32 {
     guard let ssl, let session, let connection = Connection.from(ssl),
-          let callback = connection.callbacks.newSession,
-          let wrapped = try? Session(borrowing: session, origin: connection.context) else {
+        let callback = connection.callbacks.newSession,
+        let wrapped = try? Session(borrowing: session, origin: connection.context)
+    else {
         ErrorQueue.clear()
         return 0
     }
@@ -64,8 +70,9 @@ func newSessionTrampoline(_ ssl: OpaquePointer?, _ session: OpaquePointer?) -> I
 /// `SSL_CTX_sess_set_remove_cb`: finds the Context through the SSL_CTX's app data.
 func removeSessionTrampoline(_ sslContext: OpaquePointer?, _ session: OpaquePointer?) {
     guard let sslContext, let session, let context = Context.from(sslContext),
-          let callback = context.state.withLock({ $0.removeSession }),
-          let wrapped = try? Session(borrowing: session, origin: context) else {
+        let callback = context.state.withLock({ $0.removeSession }),
+        let wrapped = try? Session(borrowing: session, origin: context)
+    else {
         ErrorQueue.clear()
         return
     }
@@ -83,8 +90,10 @@ func ocspStatusTrampoline(_ ssl: OpaquePointer?, _ argument: UnsafeMutableRawPoi
 }
 
 /// `SSL_CTX_set_cookie_generate_cb` (DTLS contexts).
-func cookieGenerateTrampoline(_ ssl: OpaquePointer?, _ cookie: UnsafeMutablePointer<UInt8>?,
-                              _ length: UnsafeMutablePointer<UInt32>?) -> Int32 {
+func cookieGenerateTrampoline(
+    _ ssl: OpaquePointer?, _ cookie: UnsafeMutablePointer<UInt8>?,
+    _ length: UnsafeMutablePointer<UInt32>?
+) -> Int32 {
     guard let ssl, let cookie, let length, let connection = Connection.from(ssl) else { return 0 }
     return connection.runCookieGenerate(into: cookie, length: length)
 }

@@ -29,8 +29,10 @@ enum PerCertificateVerification {
 
     /// Runs `decide` on OpenSSL's verdict `ok` for the current certificate
     /// and returns what the C callback returns (1 go on, 0 stop).
-    static func run(ok: Bool, store: OpaquePointer, decide: (X509StoreContext.VerifyInfo) throws -> Bool,
-                    record: (any Error) -> Void) -> Int32 {
+    static func run(
+        ok: Bool, store: OpaquePointer, decide: (X509StoreContext.VerifyInfo) throws -> Bool,
+        record: (any Error) -> Void
+    ) -> Int32 {
         let accepted: Bool
         do {
             accepted = try decide(info(of: store))

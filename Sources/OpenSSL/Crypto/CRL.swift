@@ -6,7 +6,8 @@ internal import COpenSSL
 /// Load one from PEM or DER, or make one with `CRLBuilder`; read its issuer,
 /// update times, CRL number and revoked entries; check its signature. A CRL
 /// is immutable and can be shared between threads.
-public final class CRL: @unchecked Sendable, CustomStringConvertible {  // immutable after init; X509_CRL's lazy caches are locked by OpenSSL
+public final class CRL: @unchecked Sendable, CustomStringConvertible {
+    // @unchecked Sendable: immutable after init; X509_CRL's lazy caches are locked by OpenSSL.
     let handle: OwnedPointer<X509CRLKind>
     var raw: OpaquePointer { handle.raw }
 

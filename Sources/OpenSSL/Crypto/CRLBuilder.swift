@@ -31,8 +31,10 @@ public struct CRLBuilder: Sendable {
     ///   - revoked: the entries.
     ///   - crlNumber: the cRLNumber, or nil for none.
     /// - SeeAlso: X509_CRL_new(3), called by `sign`
-    public init(lastUpdate: Date = Date(), nextUpdate: Date? = nil, revoked: [Revoked] = [],
-                crlNumber: BigEndianInteger? = nil) {
+    public init(
+        lastUpdate: Date = Date(), nextUpdate: Date? = nil, revoked: [Revoked] = [],
+        crlNumber: BigEndianInteger? = nil
+    ) {
         self.lastUpdate = lastUpdate
         self.nextUpdate = nextUpdate ?? lastUpdate.addingTimeInterval(30 * 86_400)
         self.revoked = revoked
@@ -65,8 +67,10 @@ public struct CRLBuilder: Sendable {
     ///   twice, a reasonCode given twice, or an extension added twice; with
     ///   OpenSSL's reasons otherwise.
     /// - SeeAlso: X509_CRL_add0_revoked(3), X509_CRL_sort(3), X509_CRL_sign_ctx(3)
-    public func sign(with key: PKey, digest: MessageDigest? = nil, rsaPadding: RSASignaturePadding = .pkcs1v15,
-                     issuer: X509) throws -> CRL {
+    public func sign(
+        with key: PKey, digest: MessageDigest? = nil, rsaPadding: RSASignaturePadding = .pkcs1v15,
+        issuer: X509
+    ) throws -> CRL {
         let operation = "build CRL"
         if let nextUpdate, nextUpdate < lastUpdate {
             throw OpenSSLError(operation: operation, detail: "nextUpdate (\(nextUpdate)) is before lastUpdate (\(lastUpdate))")
@@ -101,7 +105,9 @@ public struct CRLBuilder: Sendable {
         try ErrorQueue.check("\(operation): sort entries") { X509_CRL_sort(crl) }
         for ext in crlExtensions {
             _ = try ext.withOpenSSLExtension { pointer in
-                try ErrorQueue.check("\(operation): add extension \(ext.shortName ?? ext.oid)") { X509_CRL_add_ext(crl, pointer, -1) }
+                try ErrorQueue.check("\(operation): add extension \(ext.shortName ?? ext.oid)") {
+                    X509_CRL_add_ext(crl, pointer, -1)
+                }
             }
         }
         try Signer.sign("CRL", key: key, digest: digest, padding: rsaPadding) { X509_CRL_sign_ctx(crl, $0) }
@@ -152,7 +158,9 @@ public struct CRLBuilder: Sendable {
         }
         for ext in entryExtensions {
             _ = try ext.withOpenSSLExtension { pointer in
-                try ErrorQueue.check("\(what): add extension \(ext.shortName ?? ext.oid)") { X509_REVOKED_add_ext(revoked, pointer, -1) }
+                try ErrorQueue.check("\(what): add extension \(ext.shortName ?? ext.oid)") {
+                    X509_REVOKED_add_ext(revoked, pointer, -1)
+                }
             }
         }
         try ErrorQueue.check("\(what): add to CRL") { X509_CRL_add0_revoked(crl, revoked) }

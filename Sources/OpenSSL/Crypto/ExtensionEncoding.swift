@@ -28,8 +28,10 @@ extension X509Extension {
         try alternativeNames(issuerAlternativeNameOID, names, critical: critical, what: "issuerAltName")
     }
 
-    private static func alternativeNames(_ oid: String, _ names: [GeneralName], critical: Bool,
-                                         what: String) throws -> X509Extension {
+    private static func alternativeNames(
+        _ oid: String, _ names: [GeneralName], critical: Bool,
+        what: String
+    ) throws -> X509Extension {
         guard !names.isEmpty else {
             throw OpenSSLError(operation: "encode \(what)", detail: "at least one name is required")
         }
@@ -55,8 +57,10 @@ extension X509Extension {
             }
             elements.append(DER.integer(BigEndianInteger(Int64(pathLength))))
         }
-        return try validated(X509Extension(oid: basicConstraintsOID, critical: critical,
-                                           value: DER.sequence(elements)), "basicConstraints")
+        return try validated(
+            X509Extension(
+                oid: basicConstraintsOID, critical: critical,
+                value: DER.sequence(elements)), "basicConstraints")
     }
 
     /// A keyUsage extension with the given bits.
@@ -91,8 +95,9 @@ extension X509Extension {
         guard !identifier.isEmpty else {
             throw OpenSSLError(operation: "encode subjectKeyIdentifier", detail: "the identifier is empty")
         }
-        return X509Extension(oid: subjectKeyIdentifierOID, critical: false,
-                             value: DER.tlv(DER.octetStringTag, identifier))
+        return X509Extension(
+            oid: subjectKeyIdentifierOID, critical: false,
+            value: DER.tlv(DER.octetStringTag, identifier))
     }
 
     /// The key identifier of `key` by RFC 5280 §4.2.1.2 method 1: the SHA-1
@@ -103,8 +108,9 @@ extension X509Extension {
     public static func keyIdentifier(of key: PKey) throws -> [UInt8] {
         let spki = try key.publicKeyDER()
         guard let outer = DER.elements(spki[...]), outer.count == 1, outer[0].tag == DER.sequenceTag,
-              let parts = DER.elements(outer[0].content), parts.count == 2, parts[1].tag == DER.bitStringTag,
-              let unused = parts[1].content.first, unused == 0 else {
+            let parts = DER.elements(outer[0].content), parts.count == 2, parts[1].tag == DER.bitStringTag,
+            let unused = parts[1].content.first, unused == 0
+        else {
             throw OpenSSLError(operation: "compute key identifier", detail: "unexpected SubjectPublicKeyInfo encoding")
         }
         return try MessageDigest.sha1.hash(Array(parts[1].content.dropFirst()))
@@ -120,8 +126,9 @@ extension X509Extension {
             elements.append(DER.tlv(DER.contextTag(0, constructed: false), keyIdentifier))
         }
         guard (value.issuer == nil) == (value.serialNumber == nil) else {
-            throw OpenSSLError(operation: "encode authorityKeyIdentifier",
-                               detail: "the issuer name and serial number go together")
+            throw OpenSSLError(
+                operation: "encode authorityKeyIdentifier",
+                detail: "the issuer name and serial number go together")
         }
         if let issuer = value.issuer, let serial = value.serialNumber {
             elements.append(DER.tlv(DER.contextTag(1, constructed: true), try issuer.flatMap { try $0.der() }))
@@ -130,8 +137,10 @@ extension X509Extension {
         guard !elements.isEmpty else {
             throw OpenSSLError(operation: "encode authorityKeyIdentifier", detail: "nothing to identify the authority by")
         }
-        return try validated(X509Extension(oid: authorityKeyIdentifierOID, critical: false,
-                                           value: DER.sequence(elements)), "authorityKeyIdentifier")
+        return try validated(
+            X509Extension(
+                oid: authorityKeyIdentifierOID, critical: false,
+                value: DER.sequence(elements)), "authorityKeyIdentifier")
     }
 
     /// A nameConstraints extension (for CA certificates).
@@ -144,8 +153,10 @@ extension X509Extension {
     ///   - critical: RFC 5280 requires critical.
     /// - Throws: `OpenSSLError` when both lists are empty, or a name cannot be encoded.
     /// - SeeAlso: NAME_CONSTRAINTS_check(3), which enforces it
-    public static func nameConstraints(permitted: [GeneralName], excluded: [GeneralName] = [],
-                                       critical: Bool = true) throws -> X509Extension {
+    public static func nameConstraints(
+        permitted: [GeneralName], excluded: [GeneralName] = [],
+        critical: Bool = true
+    ) throws -> X509Extension {
         guard !(permitted.isEmpty && excluded.isEmpty) else {
             throw OpenSSLError(operation: "encode nameConstraints", detail: "no permitted or excluded subtree")
         }
@@ -155,8 +166,10 @@ extension X509Extension {
         var elements: [[UInt8]] = []
         if !permitted.isEmpty { elements.append(try subtrees(0, permitted)) }
         if !excluded.isEmpty { elements.append(try subtrees(1, excluded)) }
-        return try validated(X509Extension(oid: nameConstraintsOID, critical: critical,
-                                           value: DER.sequence(elements)), "nameConstraints")
+        return try validated(
+            X509Extension(
+                oid: nameConstraintsOID, critical: critical,
+                value: DER.sequence(elements)), "nameConstraints")
     }
 
     /// A cRLDistributionPoints extension.
@@ -175,8 +188,12 @@ extension X509Extension {
                 let fullName = DER.tlv(DER.contextTag(0, constructed: true), try point.fullName.flatMap { try $0.der() })
                 elements.append(DER.tlv(DER.contextTag(0, constructed: true), fullName))
             } else if let relative = point.relativeName {
-                guard let rdns = DER.elements(try relative.encoded()[...]).flatMap({ $0.first }).flatMap({ DER.elements($0.content) }),
-                      rdns.count == 1 else {
+                guard
+                    let rdns = DER.elements(try relative.encoded()[...]).flatMap({ $0.first }).flatMap({
+                        DER.elements($0.content)
+                    }),
+                    rdns.count == 1
+                else {
                     throw OpenSSLError(operation: operation, detail: "a relative name must be exactly one RDN")
                 }
                 let name = DER.tlv(DER.contextTag(1, constructed: true), Array(rdns[0].content))
@@ -192,8 +209,10 @@ extension X509Extension {
             }
             return DER.sequence(elements)
         }
-        return try validated(X509Extension(oid: crlDistributionPointsOID, critical: critical,
-                                           value: DER.sequence(encoded)), "cRLDistributionPoints")
+        return try validated(
+            X509Extension(
+                oid: crlDistributionPointsOID, critical: critical,
+                value: DER.sequence(encoded)), "cRLDistributionPoints")
     }
 
     /// An authorityInfoAccess extension (OCSP responders, CA issuer URLs), never critical.
@@ -204,8 +223,9 @@ extension X509Extension {
             throw OpenSSLError(operation: "encode authorityInfoAccess", detail: "no access description")
         }
         let value = DER.sequence(try entries.map { DER.sequence([try DER.oid($0.method), try $0.location.der()]) })
-        return try validated(X509Extension(oid: authorityInfoAccessOID, critical: false, value: value),
-                             "authorityInfoAccess")
+        return try validated(
+            X509Extension(oid: authorityInfoAccessOID, critical: false, value: value),
+            "authorityInfoAccess")
     }
 
     /// The cRLNumber extension of a CRL (OID 2.5.29.20), never critical.
@@ -232,7 +252,8 @@ extension X509Extension {
         let operation = "encode \(what): OpenSSL cannot parse the value"
         let nid = OBJ_txt2nid(candidate.oid)
         guard nid != NID_undef, let method = X509V3_EXT_get_nid(nid),
-              let itemFunction = method.pointee.it, let item = itemFunction() else {
+            let itemFunction = method.pointee.it, let item = itemFunction()
+        else {
             ErrorQueue.clear()
             throw OpenSSLError(operation: operation, detail: "OpenSSL has no decoder for \(candidate.oid)")
         }
@@ -259,7 +280,8 @@ extension GeneralName {
     public static func ipNetwork(_ cidr: String) throws -> GeneralName {
         let parts = cidr.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let address = IPAddressText.parse(String(parts[0])),
-              let prefix = Int(parts[1]), prefix >= 0, prefix <= address.count * 8 else {
+            let prefix = Int(parts[1]), prefix >= 0, prefix <= address.count * 8
+        else {
             throw OpenSSLError(operation: "parse IP network", detail: "'\(cidr)' is not ADDRESS/PREFIX")
         }
         let mask = (0..<address.count).map { index -> UInt8 in
@@ -295,7 +317,9 @@ extension GeneralName {
             return DER.tlv(DER.contextTag(6, constructed: false), try DER.ia5(text, "URI"))
         case .ipAddress(let bytes):
             guard [4, 8, 16, 32].contains(bytes.count) else {
-                throw OpenSSLError(operation: "encode IP address", detail: "\(bytes.count) bytes is not an IPv4 or IPv6 address (or address and mask)")
+                throw OpenSSLError(
+                    operation: "encode IP address",
+                    detail: "\(bytes.count) bytes is not an IPv4 or IPv6 address (or address and mask)")
             }
             return DER.tlv(DER.contextTag(7, constructed: false), bytes)
         case .registeredID(let oid):

@@ -45,11 +45,13 @@ extension PKCS12 {
             case NID_pkcs7_data:
                 bags = PKCS12_unpack_p7data(safe)
             case NID_pkcs7_encrypted:
-                try check(safe.pointee.d.encrypted?.pointee.enc_data?.pointee.algorithm,
-                          what: "encrypted contents", limit: limit, operation: operation)
-                bags = password.map { secret in
-                    secret.withUnsafeBufferPointer { PKCS12_unpack_p7encdata(safe, $0.baseAddress, -1) }
-                } ?? PKCS12_unpack_p7encdata(safe, nil, 0)
+                try check(
+                    safe.pointee.d.encrypted?.pointee.enc_data?.pointee.algorithm,
+                    what: "encrypted contents", limit: limit, operation: operation)
+                bags =
+                    password.map { secret in
+                        secret.withUnsafeBufferPointer { PKCS12_unpack_p7encdata(safe, $0.baseAddress, -1) }
+                    } ?? PKCS12_unpack_p7encdata(safe, nil, 0)
             default:
                 bags = nil
             }
@@ -108,7 +110,8 @@ extension PKCS12 {
             var keyParameter: UnsafeRawPointer?
             X509_ALGOR_get0(&keyObject, &keyParameterType, &keyParameter, keyDerivation)
             guard keyParameterType == V_ASN1_SEQUENCE,
-                  let keySequence = keyParameter?.assumingMemoryBound(to: ASN1_STRING.self) else { return }
+                let keySequence = keyParameter?.assumingMemoryBound(to: ASN1_STRING.self)
+            else { return }
             let keyDER = ASN1.bytes(keySequence)
             switch OBJ_obj2nid(keyObject) {
             case NID_id_pbkdf2:
@@ -118,13 +121,15 @@ extension PKCS12 {
             case NID_id_scrypt:
                 guard let scrypt = decode(keyDER, { d2i_SCRYPT_PARAMS(nil, $0, $1) }) else { return }
                 defer { SCRYPT_PARAMS_free(scrypt) }
-                let n = value(scrypt.pointee.costParameter), r = value(scrypt.pointee.blockSize)
+                let n = value(scrypt.pointee.costParameter)
+                let r = value(scrypt.pointee.blockSize)
                 let p = value(scrypt.pointee.parallelizationParameter)
                 let (nr, overflow1) = (n ?? Int64.max).multipliedReportingOverflow(by: r ?? Int64.max)
                 let (work, overflow2) = nr.multipliedReportingOverflow(by: p ?? Int64.max)
                 if n == nil || r == nil || p == nil || overflow1 || overflow2 || work > Int64(limit) {
-                    throw OpenSSLError(operation: operation,
-                                       detail: "the \(what) asks for scrypt work N·r·p above the limit of \(limit)")
+                    throw OpenSSLError(
+                        operation: operation,
+                        detail: "the \(what) asks for scrypt work N·r·p above the limit of \(limit)")
                 }
             default:
                 return
@@ -142,8 +147,10 @@ extension PKCS12 {
         guard let iterations else { return }
         let count = value(iterations)
         guard let count, count <= Int64(limit) else {
-            throw OpenSSLError(operation: operation,
-                               detail: "the \(what) asks for \(count.map(String.init) ?? "an enormous number of") iterations; the limit is \(limit)")
+            throw OpenSSLError(
+                operation: operation,
+                detail:
+                    "the \(what) asks for \(count.map(String.init) ?? "an enormous number of") iterations; the limit is \(limit)")
         }
         guard count >= 1 else {
             throw OpenSSLError(operation: operation, detail: "the \(what) asks for \(count) iterations")

@@ -29,8 +29,10 @@ public struct PKCS12: Sendable {
     public var friendlyName: String?
 
     /// Makes a bundle from its parts.
-    public init(privateKey: PKey? = nil, certificate: X509? = nil, caCertificates: [X509] = [],
-                friendlyName: String? = nil) {
+    public init(
+        privateKey: PKey? = nil, certificate: X509? = nil, caCertificates: [X509] = [],
+        friendlyName: String? = nil
+    ) {
         self.privateKey = privateKey
         self.certificate = certificate
         self.caCertificates = caCertificates
@@ -66,15 +68,19 @@ public struct PKCS12: Sendable {
     ///   otherwise keep OpenSSL busy for many minutes, even without the
     ///   right passphrase).
     /// - SeeAlso: d2i_PKCS12(3), PKCS12_get0_mac(3), PKCS12_verify_mac(3), PKCS12_parse(3)
-    public init(der: some ContiguousBytes, passphrase: Passphrase? = nil,
-                maximumIterations: Int = PKCS12.defaultMaximumIterations) throws {
+    public init(
+        der: some ContiguousBytes, passphrase: Passphrase? = nil,
+        maximumIterations: Int = PKCS12.defaultMaximumIterations
+    ) throws {
         let operation = "read PKCS#12"
-        let bundle = OwnedPointer<PKCS12Kind>(takingOwnership: try MemoryBIO.fromDER(
-            der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: { PKCS12_free($0) }))
+        let bundle = OwnedPointer<PKCS12Kind>(
+            takingOwnership: try MemoryBIO.fromDER(
+                der, operation, decode: { d2i_PKCS12(nil, $0, $1) }, free: { PKCS12_free($0) }))
         let p12 = bundle.raw
         try PKCS12.checkMACIterations(p12, limit: maximumIterations, operation: operation)
-        let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength,
-                                                isWriting: false, operation: operation)
+        let secret = try PKCS12.passphraseBytes(
+            passphrase, maxLength: PKCS12.maximumPassphraseLength,
+            isWriting: false, operation: operation)
 
         // nil: no password; otherwise NUL-terminated bytes for OpenSSL's `const char *`.
         let password: [CChar]?
@@ -86,8 +92,9 @@ public struct PKCS12: Sendable {
             let candidate = secret.map { CChar(bitPattern: $0) } + [0]
             ErrorQueue.clear()
             guard PKCS12_verify_mac(p12, candidate, Int32(secret.count)) == 1 else {
-                throw PassphraseError.incorrect(ErrorQueue.drain(
-                    "\(operation): verify MAC", detail: "the MAC does not match the passphrase"))
+                throw PassphraseError.incorrect(
+                    ErrorQueue.drain(
+                        "\(operation): verify MAC", detail: "the MAC does not match the passphrase"))
             }
             password = candidate
         } else if PKCS12_verify_mac(p12, nil, 0) == 1 {
@@ -157,8 +164,10 @@ public struct PKCS12: Sendable {
             throw OpenSSLError(operation: operation, detail: "the friendly name contains a NUL byte")
         }
         let password: [CChar]?
-        if let secret = try PKCS12.passphraseBytes(passphrase, maxLength: PKCS12.maximumPassphraseLength,
-                                                   isWriting: true, operation: operation) {
+        if let secret = try PKCS12.passphraseBytes(
+            passphrase, maxLength: PKCS12.maximumPassphraseLength,
+            isWriting: true, operation: operation)
+        {
             guard !secret.isEmpty else { throw PassphraseError.empty(operation: operation) }
             password = secret.map { CChar(bitPattern: $0) } + [0]
         } else {
@@ -175,8 +184,9 @@ public struct PKCS12: Sendable {
         }
         let bundle = try withExtendedLifetime((privateKey, certificate, caCertificates)) {
             try ErrorQueue.call(operation) {
-                PKCS12_create(password, friendlyName, privateKey?.raw, certificate?.raw, stack,
-                              cipher, cipher, rounds, macRounds, 0)
+                PKCS12_create(
+                    password, friendlyName, privateKey?.raw, certificate?.raw, stack,
+                    cipher, cipher, rounds, macRounds, 0)
             }
         }
         let owned = OwnedPointer<PKCS12Kind>(takingOwnership: bundle)
@@ -193,8 +203,10 @@ public struct PKCS12: Sendable {
     /// as a C string and would cut it there. Refuses more than `maxLength`
     /// bytes: cutting them would open (or write) the bundle with a
     /// passphrase other than the one given.
-    private static func passphraseBytes(_ passphrase: Passphrase?, maxLength: Int, isWriting: Bool,
-                                        operation: String) throws -> [UInt8]? {
+    private static func passphraseBytes(
+        _ passphrase: Passphrase?, maxLength: Int, isWriting: Bool,
+        operation: String
+    ) throws -> [UInt8]? {
         guard let passphrase else { return nil }
         let bytes = try passphrase.answer(maxLength: maxLength, isWriting: isWriting)
         if bytes.count > maxLength {

@@ -265,8 +265,9 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - Throws: as `init(privateKeyPEM:passphrase:)`.
     /// - SeeAlso: OSSL_DECODER_CTX_new_for_pkey(3)
     public convenience init(privateKeyDER der: some ContiguousBytes, passphrase: Passphrase? = nil) throws {
-        let key = try PKey.decode(der, inputType: "DER", selection: EVP_PKEY_KEYPAIR_SELECTION,
-                                  passphrase: passphrase, operation: "read private key (DER)")
+        let key = try PKey.decode(
+            der, inputType: "DER", selection: EVP_PKEY_KEYPAIR_SELECTION,
+            passphrase: passphrase, operation: "read private key (DER)")
         self.init(takingOwnership: key, hasPrivateKey: true)
     }
 
@@ -291,8 +292,9 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - Throws: `OpenSSLError` when the input is not a public key, or has trailing bytes.
     /// - SeeAlso: d2i_PUBKEY(3)
     public convenience init(publicKeyDER der: some ContiguousBytes) throws {
-        let key = try MemoryBIO.fromDER(der, "read public key (DER)",
-                                        decode: { d2i_PUBKEY(nil, $0, $1) }, free: { EVP_PKEY_free($0) })
+        let key = try MemoryBIO.fromDER(
+            der, "read public key (DER)",
+            decode: { d2i_PUBKEY(nil, $0, $1) }, free: { EVP_PKEY_free($0) })
         self.init(takingOwnership: key, hasPrivateKey: false)
     }
 
@@ -348,8 +350,10 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - Throws: `OpenSSLError` for a public-only key, an unknown cipher, or an
     ///   empty passphrase (`PassphraseError.empty`).
     /// - SeeAlso: PEM_write_bio_PKCS8PrivateKey(3), PEM_write_bio_PrivateKey_traditional(3)
-    public func privateKeyPEM(format: PrivateKeyFormat = .pkcs8, passphrase: Passphrase? = nil,
-                              cipher: String = "AES-256-CBC") throws -> String {
+    public func privateKeyPEM(
+        format: PrivateKeyFormat = .pkcs8, passphrase: Passphrase? = nil,
+        cipher: String = "AES-256-CBC"
+    ) throws -> String {
         let operation = "write private key (PEM)"
         try requirePrivate(operation)
         let encryption = try passphrase.map { _ in try PKey.fetchCipher(cipher, operation) }
@@ -359,11 +363,13 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
                 let ok: Int32
                 switch hasTraditionalForm ? format : .pkcs8 {
                 case .pkcs8:
-                    ok = PEM_write_bio_PKCS8PrivateKey(bio, raw, encryption, nil, 0,
-                                                       encryption == nil ? nil : passphraseTrampoline, userData)
+                    ok = PEM_write_bio_PKCS8PrivateKey(
+                        bio, raw, encryption, nil, 0,
+                        encryption == nil ? nil : passphraseTrampoline, userData)
                 case .traditional:
-                    ok = PEM_write_bio_PrivateKey_traditional(bio, raw, encryption, nil, 0,
-                                                              encryption == nil ? nil : passphraseTrampoline, userData)
+                    ok = PEM_write_bio_PrivateKey_traditional(
+                        bio, raw, encryption, nil, 0,
+                        encryption == nil ? nil : passphraseTrampoline, userData)
                 }
                 return ok == 1 ? true : nil
             }
@@ -373,8 +379,10 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// The private key as DER: PKCS#8 (optionally encrypted) or traditional.
     /// - Throws: `OpenSSLError` for a public-only key, or when encrypting a traditional key (DER has no place for it).
     /// - SeeAlso: i2d_PKCS8PrivateKey_bio(3), i2d_PrivateKey(3)
-    public func privateKeyDER(format: PrivateKeyFormat = .pkcs8, passphrase: Passphrase? = nil,
-                              cipher: String = "AES-256-CBC") throws -> [UInt8] {
+    public func privateKeyDER(
+        format: PrivateKeyFormat = .pkcs8, passphrase: Passphrase? = nil,
+        cipher: String = "AES-256-CBC"
+    ) throws -> [UInt8] {
         let operation = "write private key (DER)"
         try requirePrivate(operation)
         switch format {
@@ -388,8 +396,9 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
             defer { if let encryption { EVP_CIPHER_free(encryption) } }
             return try MemoryBIO.collect { bio in
                 _ = try PassphraseRequest.run(passphrase, operation: operation) { userData -> Bool? in
-                    i2d_PKCS8PrivateKey_bio(bio, raw, encryption, nil, 0,
-                                            encryption == nil ? nil : passphraseTrampoline, userData) == 1 ? true : nil
+                    i2d_PKCS8PrivateKey_bio(
+                        bio, raw, encryption, nil, 0,
+                        encryption == nil ? nil : passphraseTrampoline, userData) == 1 ? true : nil
                 }
             }
         }
@@ -465,8 +474,10 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
     /// - Throws: `OpenSSLError` when verification cannot be attempted (an
     ///   unknown digest, a digest the key type refuses).
     /// - SeeAlso: EVP_DigestVerifyInit_ex(3), EVP_DigestVerify(3)
-    public func verify(signature: some ContiguousBytes, for data: some ContiguousBytes,
-                       digest: MessageDigest? = nil) throws -> Bool {
+    public func verify(
+        signature: some ContiguousBytes, for data: some ContiguousBytes,
+        digest: MessageDigest? = nil
+    ) throws -> Bool {
         let operation = "verify with \(typeName) key"
         let context = try ErrorQueue.call(operation) { EVP_MD_CTX_new() }
         defer { EVP_MD_CTX_free(context) }
@@ -475,8 +486,9 @@ public final class PKey: @unchecked Sendable {  // immutable after init; EVP_PKE
         }
         let result = signature.withUnsafeBytes { sig in
             data.withUnsafeBytes { input in
-                EVP_DigestVerify(context, sig.baseAddress?.assumingMemoryBound(to: UInt8.self), sig.count,
-                                 input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count)
+                EVP_DigestVerify(
+                    context, sig.baseAddress?.assumingMemoryBound(to: UInt8.self), sig.count,
+                    input.baseAddress?.assumingMemoryBound(to: UInt8.self), input.count)
             }
         }
         // 0 and a malformed signature both mean "does not verify"; only a

@@ -43,7 +43,8 @@ public struct Passphrase: Sendable, ExpressibleByStringLiteral {
     /// written), false when it will decrypt (pyOpenSSL's callback flag, so
     /// a prompt can ask twice before encrypting). `maxLength` is the most
     /// bytes OpenSSL takes.
-    public static func callback(_ body: @escaping @Sendable (_ maxLength: Int, _ isWriting: Bool) throws -> [UInt8]) -> Passphrase {
+    public static func callback(_ body: @escaping @Sendable (_ maxLength: Int, _ isWriting: Bool) throws -> [UInt8]) -> Passphrase
+    {
         Passphrase(source: .callback(body))
     }
 

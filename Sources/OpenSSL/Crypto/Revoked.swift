@@ -44,9 +44,11 @@ public struct Revoked: Sendable, Hashable {
 
         /// The RFC 5280 name ("keyCompromise"), or nil for a code it does not define.
         public var name: String? {
-            let names = [0: "unspecified", 1: "keyCompromise", 2: "cACompromise", 3: "affiliationChanged",
-                         4: "superseded", 5: "cessationOfOperation", 6: "certificateHold", 8: "removeFromCRL",
-                         9: "privilegeWithdrawn", 10: "aACompromise"]
+            let names = [
+                0: "unspecified", 1: "keyCompromise", 2: "cACompromise", 3: "affiliationChanged",
+                4: "superseded", 5: "cessationOfOperation", 6: "certificateHold", 8: "removeFromCRL",
+                9: "privilegeWithdrawn", 10: "aACompromise",
+            ]
             return names[rawValue]
         }
 
@@ -67,8 +69,10 @@ public struct Revoked: Sendable, Hashable {
 
     /// Makes an entry to put in a CRL with `CRLBuilder`.
     /// - SeeAlso: X509_REVOKED_new(3), called by `CRLBuilder.sign`
-    public init(serialNumber: BigEndianInteger, revocationDate: Date, reason: Reason? = nil,
-                extensions: [X509Extension] = []) {
+    public init(
+        serialNumber: BigEndianInteger, revocationDate: Date, reason: Reason? = nil,
+        extensions: [X509Extension] = []
+    ) {
         self.serialNumber = serialNumber
         self.revocationDate = revocationDate
         self.reason = reason
@@ -105,8 +109,9 @@ extension X509Extension {
     /// - SeeAlso: X509_REVOKED_get_ext_d2i(3) with NID_crl_reason
     public func reasonCode() throws -> Revoked.Reason {
         guard let elements = DER.elements(value[...]), elements.count == 1, elements[0].tag == DER.enumeratedTag,
-              let code = DER.integerValue(elements[0].content), !code.isNegative,
-              let small = code.int64Value, small <= 0xffff else {
+            let code = DER.integerValue(elements[0].content), !code.isNegative,
+            let small = code.int64Value, small <= 0xffff
+        else {
             throw OpenSSLError(operation: "decode reasonCode extension", detail: "not a valid CRLReason")
         }
         return Revoked.Reason(rawValue: Int(small))
@@ -117,7 +122,8 @@ extension X509Extension {
     /// - SeeAlso: X509_CRL_get_ext_d2i(3) with NID_crl_number
     public func crlNumber() throws -> BigEndianInteger {
         guard let elements = DER.elements(value[...]), elements.count == 1, elements[0].tag == DER.integerTag,
-              let number = DER.integerValue(elements[0].content) else {
+            let number = DER.integerValue(elements[0].content)
+        else {
             throw OpenSSLError(operation: "decode cRLNumber extension", detail: "not an INTEGER")
         }
         return number

@@ -57,8 +57,9 @@ enum Signer {
         }
         if isEdDSA {
             if let digest {
-                throw OpenSSLError(operation: operation,
-                                   detail: "\(key.typeName) signs without a separate digest; pass digest: nil, not \(digest.name)")
+                throw OpenSSLError(
+                    operation: operation,
+                    detail: "\(key.typeName) signs without a separate digest; pass digest: nil, not \(digest.name)")
             }
             return nil
         }

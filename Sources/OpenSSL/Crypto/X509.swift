@@ -7,7 +7,8 @@ internal import COpenSSL
 /// `X509.chain(pem:)`; read its fields, extensions and fingerprints. A
 /// certificate is immutable and can be shared between threads. Two
 /// certificates are equal when their DER encodings are.
-public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible {  // immutable after init; X509's caches are locked by OpenSSL
+public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible {
+    // @unchecked Sendable: immutable after init; X509's caches are locked by OpenSSL.
     let handle: OwnedPointer<X509Kind>
     var raw: OpaquePointer { handle.raw }
 
@@ -48,7 +49,8 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
                 }
             }
         } catch let error as OpenSSLError
-                    where error.entries.count == 1 && error.hasReason(library: ERR_LIB_PEM, reason: PEM_R_NO_START_LINE) {
+            where error.entries.count == 1 && error.hasReason(library: ERR_LIB_PEM, reason: PEM_R_NO_START_LINE)
+        {
             // No certificate block at all. The _AUX reader names what it
             // wanted "TRUSTED CERTIFICATE"; the plain one, failing the same
             // way, says "Expecting: CERTIFICATE", which is what the caller
@@ -71,8 +73,9 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// - Throws: `OpenSSLError` for empty input, malformed DER, or trailing bytes after the certificate.
     /// - SeeAlso: d2i_X509(3)
     public convenience init(der: some ContiguousBytes) throws {
-        let certificate = try MemoryBIO.fromDER(der, "read certificate (DER)",
-                                                decode: { d2i_X509(nil, $0, $1) }, free: { X509_free($0) })
+        let certificate = try MemoryBIO.fromDER(
+            der, "read certificate (DER)",
+            decode: { d2i_X509(nil, $0, $1) }, free: { X509_free($0) })
         self.init(takingOwnership: certificate)
     }
 
@@ -80,8 +83,9 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
     /// followed by its trust settings (OpenSSL's `X509_CERT_AUX`).
     /// - Throws: `OpenSSLError` for malformed DER or bytes after the trust settings.
     convenience init(trustedDER der: some ContiguousBytes) throws {
-        let certificate = try MemoryBIO.fromDER(der, "read trusted certificate (DER)",
-                                                decode: { d2i_X509_AUX(nil, $0, $1) }, free: { X509_free($0) })
+        let certificate = try MemoryBIO.fromDER(
+            der, "read trusted certificate (DER)",
+            decode: { d2i_X509_AUX(nil, $0, $1) }, free: { X509_free($0) })
         self.init(takingOwnership: certificate)
     }
 
@@ -135,11 +139,17 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
                     results.append(.success(try X509(der: block.der)))
                 }
             } catch let error as OpenSSLError {
-                results.append(.failure(OpenSSLError(operation: "read certificate \(index) of PEM bundle",
-                                                     entries: error.entries, detail: error.detail)))
+                results.append(
+                    .failure(
+                        OpenSSLError(
+                            operation: "read certificate \(index) of PEM bundle",
+                            entries: error.entries, detail: error.detail)))
             } catch {
-                results.append(.failure(OpenSSLError(operation: "read certificate \(index) of PEM bundle",
-                                                     detail: "\(error)")))
+                results.append(
+                    .failure(
+                        OpenSSLError(
+                            operation: "read certificate \(index) of PEM bundle",
+                            detail: "\(error)")))
             }
         }
         return results
@@ -191,7 +201,6 @@ public final class X509: @unchecked Sendable, Hashable, CustomStringConvertible 
         guard !trusted.isEmpty || !rejected.isEmpty || aliasBytes != nil else { return nil }
         return X509TrustSettings(trustedUses: trusted, rejectedUses: rejected, aliasBytes: aliasBytes)
     }
-
 
     // MARK: Fields
 

@@ -141,8 +141,10 @@ public struct X509Builder: Sendable {
     /// Adds nameConstraints (critical by default).
     /// - Throws: as `X509Extension.nameConstraints(permitted:excluded:critical:)`.
     /// - SeeAlso: X509_add_ext(3), which adds it when signing
-    public mutating func addNameConstraints(permitted: [GeneralName], excluded: [GeneralName] = [],
-                                            critical: Bool = true) throws {
+    public mutating func addNameConstraints(
+        permitted: [GeneralName], excluded: [GeneralName] = [],
+        critical: Bool = true
+    ) throws {
         addExtension(try .nameConstraints(permitted: permitted, excluded: excluded, critical: critical))
     }
 
@@ -192,8 +194,10 @@ public struct X509Builder: Sendable {
     ///   a signing key that does not belong to `issuer`, or an issuer given
     ///   without a `publicKey` to certify; with OpenSSL's reasons for anything OpenSSL refuses.
     /// - SeeAlso: X509_sign_ctx(3), X509_set_pubkey(3), X509_add_ext(3), X509_set1_notBefore(3)
-    public func sign(with key: PKey, digest: MessageDigest? = nil, rsaPadding: RSASignaturePadding = .pkcs1v15,
-                     issuer issuerCertificate: X509? = nil) throws -> X509 {
+    public func sign(
+        with key: PKey, digest: MessageDigest? = nil, rsaPadding: RSASignaturePadding = .pkcs1v15,
+        issuer issuerCertificate: X509? = nil
+    ) throws -> X509 {
         let operation = "build certificate"
         guard (1...3).contains(version) else {
             throw OpenSSLError(operation: operation, detail: "version \(version) is not 1, 2 or 3")
@@ -212,13 +216,15 @@ public struct X509Builder: Sendable {
             ErrorQueue.clear()
         }
         guard let certifiedKey = publicKey ?? (issuerCertificate == nil ? key : nil) else {
-            throw OpenSSLError(operation: operation, detail: "no publicKey to certify (only a self-signed certificate uses the signing key)")
+            throw OpenSSLError(
+                operation: operation, detail: "no publicKey to certify (only a self-signed certificate uses the signing key)")
         }
         let serial = try serialNumber ?? ASN1.randomSerial()
         let subjectName = try subject ?? X509Name([])
         let issuerName = try issuer ?? issuerCertificate?.subject ?? subjectName
-        let extensions = try resolveExtensions(certifiedKey: certifiedKey, signingKey: key, issuer: issuerCertificate,
-                                               selfSigned: (issuerName, serial))
+        let extensions = try resolveExtensions(
+            certifiedKey: certifiedKey, signingKey: key, issuer: issuerCertificate,
+            selfSigned: (issuerName, serial))
 
         let draft = X509(takingOwnership: try ErrorQueue.call(operation) { X509_new() })
         let x = draft.raw
@@ -249,8 +255,10 @@ public struct X509Builder: Sendable {
     /// The extensions in order, with the key identifiers computed. `selfSigned`
     /// is this certificate's own issuer name and serial, which an
     /// authorityKeyIdentifier records when there is no issuer certificate.
-    private func resolveExtensions(certifiedKey: PKey, signingKey: PKey, issuer: X509?,
-                                   selfSigned: (issuer: X509Name, serial: BigEndianInteger)) throws -> [X509Extension] {
+    private func resolveExtensions(
+        certifiedKey: PKey, signingKey: PKey, issuer: X509?,
+        selfSigned: (issuer: X509Name, serial: BigEndianInteger)
+    ) throws -> [X509Extension] {
         var result: [X509Extension] = []
         for entry in pending {
             switch entry {
@@ -276,14 +284,16 @@ public struct X509Builder: Sendable {
                         serial = selfSigned.serial
                     }
                 }
-                result.append(try .authorityKeyIdentifier(
-                    AuthorityKeyIdentifier(keyIdentifier: keyIdentifier, issuer: names, serialNumber: serial)))
+                result.append(
+                    try .authorityKeyIdentifier(
+                        AuthorityKeyIdentifier(keyIdentifier: keyIdentifier, issuer: names, serialNumber: serial)))
             }
         }
         var seen = Set<String>()
         for ext in result where !seen.insert(ext.oid).inserted {
-            throw OpenSSLError(operation: "build certificate",
-                               detail: "extension \(ext.shortName ?? ext.oid) is added more than once")
+            throw OpenSSLError(
+                operation: "build certificate",
+                detail: "extension \(ext.shortName ?? ext.oid) is added more than once")
         }
         return result
     }

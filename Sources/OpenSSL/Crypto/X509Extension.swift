@@ -199,13 +199,17 @@ public struct X509Extension: Sendable, Hashable {
 
     /// The value decoded as authorityInfoAccess, in order.
     public func authorityInfoAccess() throws -> [AccessDescription] {
-        try decode("authorityInfoAccess", { d2i_AUTHORITY_INFO_ACCESS(nil, $0, $1) },
-                   free: { AUTHORITY_INFO_ACCESS_free($0) }) { stack in
+        try decode(
+            "authorityInfoAccess", { d2i_AUTHORITY_INFO_ACCESS(nil, $0, $1) },
+            free: { AUTHORITY_INFO_ACCESS_free($0) }
+        ) { stack in
             (0..<max(cossl_sk_ACCESS_DESCRIPTION_num(stack), 0)).compactMap { index in
                 guard let description = cossl_sk_ACCESS_DESCRIPTION_value(stack, index),
-                      let location = description.pointee.location else { return nil }
-                return AccessDescription(method: ASN1.oid(description.pointee.method),
-                                         location: GeneralName(UnsafePointer(location)))
+                    let location = description.pointee.location
+                else { return nil }
+                return AccessDescription(
+                    method: ASN1.oid(description.pointee.method),
+                    location: GeneralName(UnsafePointer(location)))
             }
         }
     }
@@ -344,8 +348,10 @@ public struct CRLDistributionPoint: Sendable, Hashable {
 
     /// Makes a point to encode with `X509Extension.crlDistributionPoints(_:critical:)`:
     /// usually just `fullName: [.uri("http://…/ca.crl")]`.
-    public init(fullName: [GeneralName], relativeName: X509Name? = nil,
-                reasonBits: [Int]? = nil, crlIssuer: [GeneralName]? = nil) {
+    public init(
+        fullName: [GeneralName], relativeName: X509Name? = nil,
+        reasonBits: [Int]? = nil, crlIssuer: [GeneralName]? = nil
+    ) {
         self.fullName = fullName
         self.relativeName = relativeName
         self.reasonBits = reasonBits
@@ -364,7 +370,10 @@ public struct CRLDistributionPoint: Sendable, Hashable {
     /// that name). Given an empty issuer name it is the relative RDN alone.
     /// The structure is a temporary decoded copy, so setting it is harmless.
     static func relativeName(_ pointName: UnsafeMutablePointer<DIST_POINT_NAME>) -> X509Name? {
-        guard let empty = X509_NAME_new() else { ErrorQueue.clear(); return nil }
+        guard let empty = X509_NAME_new() else {
+            ErrorQueue.clear()
+            return nil
+        }
         defer { X509_NAME_free(empty) }
         guard DIST_POINT_set_dpname(pointName, empty) == 1, let dpname = pointName.pointee.dpname else {
             ErrorQueue.clear()

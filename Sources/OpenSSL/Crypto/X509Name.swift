@@ -119,9 +119,20 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
             var parts: [String] = []
             var escaped = false
             for character in text.dropFirst() {
-                if escaped { pending.append(character); escaped = false; continue }
-                if character == "\\" { escaped = true; continue }
-                if character == "/" { parts.append(pending); pending = ""; continue }
+                if escaped {
+                    pending.append(character)
+                    escaped = false
+                    continue
+                }
+                if character == "\\" {
+                    escaped = true
+                    continue
+                }
+                if character == "/" {
+                    parts.append(pending)
+                    pending = ""
+                    continue
+                }
                 pending.append(character)
             }
             parts.append(pending)
@@ -133,8 +144,9 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
                     let field = String(piece[..<equals])
                     let bytes = Array(piece[piece.index(after: equals)...].utf8)
                     try ErrorQueue.check("add '\(field)' to a name") {
-                        X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, bytes, Int32(bytes.count),
-                                                   -1, position == 0 ? 0 : -1)
+                        X509_NAME_add_entry_by_txt(
+                            name, field, MBSTRING_UTF8, bytes, Int32(bytes.count),
+                            -1, position == 0 ? 0 : -1)
                     }
                 }
             }
@@ -149,8 +161,9 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
     /// - Throws: `OpenSSLError` for malformed input or trailing bytes.
     /// - SeeAlso: d2i_X509_NAME(3)
     public convenience init(der: some ContiguousBytes) throws {
-        let name = try MemoryBIO.fromDER(der, "read name (DER)",
-                                         decode: { d2i_X509_NAME(nil, $0, $1) }, free: { X509_NAME_free($0) })
+        let name = try MemoryBIO.fromDER(
+            der, "read name (DER)",
+            decode: { d2i_X509_NAME(nil, $0, $1) }, free: { X509_NAME_free($0) })
         self.init(takingOwnership: name)
     }
 
@@ -164,16 +177,17 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
             let data = X509_NAME_ENTRY_get_data(entry)
             let bytes = ASN1.bytes(data)
             let type = data.map { ASN1_STRING_type($0) } ?? 0
-            result.append(Component(
-                oid: ASN1.oid(object),
-                shortName: ASN1.shortName(object),
-                longName: ASN1.longName(object),
-                value: ASN1.text(data),
-                rawValue: bytes,
-                stringType: type,
-                rdnIndex: Int(X509_NAME_ENTRY_set(entry)),
-                valueDER: valueEncoding(entry, type: type, bytes: bytes)
-            ))
+            result.append(
+                Component(
+                    oid: ASN1.oid(object),
+                    shortName: ASN1.shortName(object),
+                    longName: ASN1.longName(object),
+                    value: ASN1.text(data),
+                    rawValue: bytes,
+                    stringType: type,
+                    rdnIndex: Int(X509_NAME_ENTRY_set(entry)),
+                    valueDER: valueEncoding(entry, type: type, bytes: bytes)
+                ))
         }
         ErrorQueue.clear()
         return result
@@ -196,8 +210,9 @@ public final class X509Name: @unchecked Sendable, Hashable, Comparable, CustomSt
             return DER.tlv(UInt8(type), bytes)
         }
         guard let der = try? MemoryBIO.der("encode name entry", { i2d_X509_NAME_ENTRY(entry, $0) }),
-              let entryElement = DER.elements(der[...])?.first,
-              let parts = DER.elements(entryElement.content), parts.count == 2 else { return [] }
+            let entryElement = DER.elements(der[...])?.first,
+            let parts = DER.elements(entryElement.content), parts.count == 2
+        else { return [] }
         return Array(parts[1].encoded)
     }
 

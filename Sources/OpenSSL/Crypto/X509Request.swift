@@ -6,7 +6,8 @@ internal import COpenSSL
 /// Load one from PEM or DER, or make one with `X509RequestBuilder`; read
 /// its subject, public key and requested extensions; check its
 /// self-signature. A request is immutable and can be shared between threads.
-public final class X509Request: @unchecked Sendable, CustomStringConvertible {  // immutable after init; never mutated through `raw`
+public final class X509Request: @unchecked Sendable, CustomStringConvertible {
+    // @unchecked Sendable: immutable after init; never mutated through `raw`.
     let handle: OwnedPointer<X509ReqKind>
     var raw: OpaquePointer { handle.raw }
 
@@ -42,8 +43,9 @@ public final class X509Request: @unchecked Sendable, CustomStringConvertible {  
     /// - Throws: `OpenSSLError` for empty input, malformed DER, or trailing bytes.
     /// - SeeAlso: d2i_X509_REQ(3)
     public convenience init(der: some ContiguousBytes) throws {
-        let request = try MemoryBIO.fromDER(der, "read certificate request (DER)",
-                                            decode: { d2i_X509_REQ(nil, $0, $1) }, free: { X509_REQ_free($0) })
+        let request = try MemoryBIO.fromDER(
+            der, "read certificate request (DER)",
+            decode: { d2i_X509_REQ(nil, $0, $1) }, free: { X509_REQ_free($0) })
         self.init(takingOwnership: request)
     }
 

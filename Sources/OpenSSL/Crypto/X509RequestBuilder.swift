@@ -45,8 +45,10 @@ public struct X509RequestBuilder: Sendable {
     ///   unknown digest, a digest with Ed25519/Ed448, PSS with a non-RSA key,
     ///   or the same extension twice; with OpenSSL's reasons otherwise.
     /// - SeeAlso: X509_REQ_set_pubkey(3), X509_REQ_add_extensions(3), X509_REQ_sign_ctx(3)
-    public func sign(with key: PKey, digest: MessageDigest? = nil,
-                     rsaPadding: RSASignaturePadding = .pkcs1v15) throws -> X509Request {
+    public func sign(
+        with key: PKey, digest: MessageDigest? = nil,
+        rsaPadding: RSASignaturePadding = .pkcs1v15
+    ) throws -> X509Request {
         let operation = "build certificate request"
         var seen = Set<String>()
         for ext in extensions where !seen.insert(ext.oid).inserted {

@@ -29,7 +29,8 @@ internal import COpenSSL
 /// business: verifications that start afterwards see the change. A verify
 /// callback must not change the store it is verifying against (it would
 /// wait for itself).
-public final class X509Store: @unchecked Sendable {  // every use of the X509_STORE holds `state.lock`, which is shared by every wrapper of it
+public final class X509Store: @unchecked Sendable {
+    // @unchecked Sendable: every use of the X509_STORE holds `state.lock`, which is shared by every wrapper of it.
     let handle: OwnedPointer<X509StoreKind>
     var raw: OpaquePointer { handle.raw }
     /// The Swift-side state of the X509_STORE, kept in its ex data so that
@@ -43,7 +44,8 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
     /// - Throws: `OpenSSLError` when OpenSSL cannot allocate the store.
     /// - SeeAlso: X509_STORE_new(3)
     public init() throws {
-        let owned = OwnedPointer<X509StoreKind>(takingOwnership: try ErrorQueue.call("make certificate store") { X509_STORE_new() })
+        let owned = OwnedPointer<X509StoreKind>(
+            takingOwnership: try ErrorQueue.call("make certificate store") { X509_STORE_new() })
         state = try SharedState.attached(to: owned.raw)
         handle = owned
     }
@@ -72,7 +74,8 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
 
         static func attached(to store: OpaquePointer) throws -> SharedState {
             guard sharedStateIndex >= 0 else {
-                throw OpenSSLError(operation: "wrap certificate store", detail: "OpenSSL gave no ex-data index for the store's state")
+                throw OpenSSLError(
+                    operation: "wrap certificate store", detail: "OpenSSL gave no ex-data index for the store's state")
             }
             attachment.lock()
             defer { attachment.unlock() }
@@ -423,8 +426,9 @@ public final class X509Store: @unchecked Sendable {  // every use of the X509_ST
             if let address {
                 ErrorQueue.clear()
                 guard X509_VERIFY_PARAM_set1_ip_asc(parameters, address) == 1 else {
-                    throw ErrorQueue.drain("set expected IP address",
-                                           detail: "'\(address)' is not an IPv4 or IPv6 address")
+                    throw ErrorQueue.drain(
+                        "set expected IP address",
+                        detail: "'\(address)' is not an IPv4 or IPv6 address")
                 }
             } else {
                 try ErrorQueue.check("clear expected IP address") { X509_VERIFY_PARAM_set1_ip(parameters, nil, 0) }

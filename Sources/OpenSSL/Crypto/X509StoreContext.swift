@@ -117,8 +117,9 @@ public final class X509StoreContext {
     public func verify() throws -> [X509] {
         // The X509_STORE_CTX is in use until the running verification returns.
         guard !isVerifying else {
-            throw UsageError(operation: "verify certificate",
-                             reason: "verify() was called again from this context's own verify callback")
+            throw UsageError(
+                operation: "verify certificate",
+                reason: "verify() was called again from this context's own verify callback")
         }
         isVerifying = true
         defer { isVerifying = false }
@@ -200,8 +201,9 @@ public final class X509StoreContext {
         guard let callback else { return ok ? 1 : 0 }
         // After a throw OpenSSL should already have stopped; refuse anything more and keep the first error.
         guard thrownByCallback == nil else { return 0 }
-        return PerCertificateVerification.run(ok: ok, store: context, decide: { try callback(ok, $0) },
-                                              record: { thrownByCallback = $0 })
+        return PerCertificateVerification.run(
+            ok: ok, store: context, decide: { try callback(ok, $0) },
+            record: { thrownByCallback = $0 })
     }
 
     /// Calls `body` with the underlying `X509_STORE_CTX *`. It is initialised

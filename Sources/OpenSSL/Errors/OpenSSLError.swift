@@ -111,19 +111,20 @@ enum ErrorQueue {
             if code == 0 { break }
             let lib = cossl_ERR_GET_LIB(code)
             let reason = cossl_ERR_GET_REASON(code)
-            entries.append(OpenSSLError.Entry(
-                code: code,
-                libraryCode: lib,
-                reasonCode: reason,
-                library: ERR_lib_error_string(code).map { String(cString: $0) },
-                // System-library entries carry an errno as their reason; OpenSSL 3.0 has no text for it.
-                reason: ERR_reason_error_string(code).map { String(cString: $0) }
-                    ?? (lib == ERR_LIB_SYS ? String(cString: strerror(reason)) : nil),
-                function: function.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 },
-                file: file.map { String(cString: $0) },
-                line: line,
-                data: (flags & ERR_TXT_STRING) != 0 ? data.map { String(cString: $0) } : nil
-            ))
+            entries.append(
+                OpenSSLError.Entry(
+                    code: code,
+                    libraryCode: lib,
+                    reasonCode: reason,
+                    library: ERR_lib_error_string(code).map { String(cString: $0) },
+                    // System-library entries carry an errno as their reason; OpenSSL 3.0 has no text for it.
+                    reason: ERR_reason_error_string(code).map { String(cString: $0) }
+                        ?? (lib == ERR_LIB_SYS ? String(cString: strerror(reason)) : nil),
+                    function: function.map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 },
+                    file: file.map { String(cString: $0) },
+                    line: line,
+                    data: (flags & ERR_TXT_STRING) != 0 ? data.map { String(cString: $0) } : nil
+                ))
         }
         return entries
     }

@@ -50,7 +50,7 @@ public enum SSLError: Error, Sendable, CustomStringConvertible {
     public var isWant: Bool {
         switch self {
         case .wantRead, .wantWrite, .wantX509Lookup, .wantRetryVerify, .wantAsync, .wantAsyncJob,
-             .wantClientHello, .wantConnect, .wantAccept:
+            .wantClientHello, .wantConnect, .wantAccept:
             return true
         default:
             return false
@@ -108,16 +108,36 @@ public enum SSLError: Error, Sendable, CustomStringConvertible {
     /// Maps an `SSL_get_error` code already taken (with the errno saved right after the call).
     static func from(code: Int32, result: Int32, errno savedErrno: Int32, operation: @autoclosure () -> String) -> SSLError {
         switch code {
-        case SSL_ERROR_WANT_READ: ErrorQueue.clear(); return .wantRead
-        case SSL_ERROR_WANT_WRITE: ErrorQueue.clear(); return .wantWrite
-        case SSL_ERROR_WANT_X509_LOOKUP: ErrorQueue.clear(); return .wantX509Lookup
-        case SSL_ERROR_WANT_RETRY_VERIFY: ErrorQueue.clear(); return .wantRetryVerify
-        case SSL_ERROR_WANT_ASYNC: ErrorQueue.clear(); return .wantAsync
-        case SSL_ERROR_WANT_ASYNC_JOB: ErrorQueue.clear(); return .wantAsyncJob
-        case SSL_ERROR_WANT_CLIENT_HELLO_CB: ErrorQueue.clear(); return .wantClientHello
-        case SSL_ERROR_WANT_CONNECT: ErrorQueue.clear(); return .wantConnect
-        case SSL_ERROR_WANT_ACCEPT: ErrorQueue.clear(); return .wantAccept
-        case SSL_ERROR_ZERO_RETURN: ErrorQueue.clear(); return .zeroReturn
+        case SSL_ERROR_WANT_READ:
+            ErrorQueue.clear()
+            return .wantRead
+        case SSL_ERROR_WANT_WRITE:
+            ErrorQueue.clear()
+            return .wantWrite
+        case SSL_ERROR_WANT_X509_LOOKUP:
+            ErrorQueue.clear()
+            return .wantX509Lookup
+        case SSL_ERROR_WANT_RETRY_VERIFY:
+            ErrorQueue.clear()
+            return .wantRetryVerify
+        case SSL_ERROR_WANT_ASYNC:
+            ErrorQueue.clear()
+            return .wantAsync
+        case SSL_ERROR_WANT_ASYNC_JOB:
+            ErrorQueue.clear()
+            return .wantAsyncJob
+        case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+            ErrorQueue.clear()
+            return .wantClientHello
+        case SSL_ERROR_WANT_CONNECT:
+            ErrorQueue.clear()
+            return .wantConnect
+        case SSL_ERROR_WANT_ACCEPT:
+            ErrorQueue.clear()
+            return .wantAccept
+        case SSL_ERROR_ZERO_RETURN:
+            ErrorQueue.clear()
+            return .zeroReturn
         case SSL_ERROR_SYSCALL:
             let error = ErrorQueue.drain(operation())
             // OpenSSL 3.5 also queues the failed system call itself (library

@@ -264,14 +264,16 @@ public struct X509VerificationError: Error, Sendable, Hashable, CustomStringConv
     /// A refusal by a Web-PKI rule: code `.applicationVerification`, and
     /// `sentence` with the rule's id appended ("the leaf is a CA certificate (D1)").
     static func refusal(_ rule: WebPKIRule, depth: Int, certificate: X509?, _ sentence: String) -> X509VerificationError {
-        X509VerificationError(code: .applicationVerification, depth: depth, certificate: certificate,
-                              message: "\(sentence) (\(rule.rawValue))", rule: rule)
+        X509VerificationError(
+            code: .applicationVerification, depth: depth, certificate: certificate,
+            message: "\(sentence) (\(rule.rawValue))", rule: rule)
     }
 
     /// "certificate verify failed: certificate has expired (10) at depth 0 [subject …]";
     /// for a Web-PKI rule, "certificate verify failed: the leaf is a CA certificate (D1) at depth 0 […]".
     public var description: String {
-        var text = rule == nil
+        var text =
+            rule == nil
             ? "certificate verify failed: \(message) (\(code.rawValue)) at depth \(depth)"
             : "certificate verify failed: \(message) at depth \(depth)"
         if let certificate, let subject = try? certificate.subject.oneLineString {

@@ -37,8 +37,10 @@ extension Connection {
     ///   over memory BIOs; `.sysCall(errno: ENOMEM, …)` when the connection
     ///   cannot keep the unread bytes (they are lost then, and the
     ///   connection is failed).
-    public func withIncomingCiphertext<R>(_ ciphertext: UnsafeRawBufferPointer,
-                                          _ body: () throws(SSLError) -> R) throws(SSLError) -> R {
+    public func withIncomingCiphertext<R>(
+        _ ciphertext: UnsafeRawBufferPointer,
+        _ body: () throws(SSLError) -> R
+    ) throws(SSLError) -> R {
         guard let buffers = memoryBuffers else {
             throw .usage("withIncomingCiphertext: this connection is not over memory BIOs")
         }
@@ -71,8 +73,11 @@ extension Connection {
         let lost = buffers.pointee.borrowed.count
         buffers.pointee.borrowed = UnsafeRawBufferPointer(start: nil, count: 0)
         hasFailed = true
-        return .sysCall(errno: ENOMEM, OpenSSLError(operation: "withIncomingCiphertext",
-                                                    detail: "out of memory keeping \(lost) unread bytes"))
+        return .sysCall(
+            errno: ENOMEM,
+            OpenSSLError(
+                operation: "withIncomingCiphertext",
+                detail: "out of memory keeping \(lost) unread bytes"))
     }
 
     /// Ciphertext from the peer not yet read by OpenSSL: queued by

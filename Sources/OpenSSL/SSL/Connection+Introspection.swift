@@ -139,8 +139,9 @@ extension Connection {
         let labelBytes = Array(label.utf8)
         let contextBytes = context ?? []
         try ErrorQueue.check("export keying material") {
-            SSL_export_keying_material(raw, &out, length, labelBytes.map { CChar(bitPattern: $0) }, labelBytes.count,
-                                       contextBytes, contextBytes.count, context == nil ? 0 : 1)
+            SSL_export_keying_material(
+                raw, &out, length, labelBytes.map { CChar(bitPattern: $0) }, labelBytes.count,
+                contextBytes, contextBytes.count, context == nil ? 0 : 1)
         }
         return out
     }

@@ -145,7 +145,8 @@ extension Connection {
     @discardableResult
     public func addSessionToCache() -> Bool {
         guard let session = SSL_get_session(raw), SSL_is_init_finished(raw) == 1, !hasFailed,
-              cossl_SSL_CTX_get_session_cache_mode(originalContext.raw) & Int(SSL_SESS_CACHE_SERVER) != 0 else {
+            cossl_SSL_CTX_get_session_cache_mode(originalContext.raw) & Int(SSL_SESS_CACHE_SERVER) != 0
+        else {
             return false
         }
         defer { ErrorQueue.clear() }
@@ -153,7 +154,8 @@ extension Connection {
             return SSL_CTX_add_session(originalContext.raw, session) == 1
         }
         guard sessionTakenFromCache,
-              let copy = try? Session(der: try Session(borrowing: session, origin: nil).der) else { return false }
+            let copy = try? Session(der: try Session(borrowing: session, origin: nil).der)
+        else { return false }
         sessionTakenFromCache = false
         return SSL_CTX_add_session(originalContext.raw, copy.raw) == 1
     }

@@ -185,11 +185,13 @@ extension Connection {
     func runPerCertificateCallback(ok: Bool, store: OpaquePointer) -> Int32 {
         if callbackError != nil { return 0 }
         guard let callback = verifyCallback else { return ok ? 1 : 0 }
-        return PerCertificateVerification.run(ok: ok, store: store, decide: { info in
-            // pyOpenSSL's callback always gets a certificate; without one, OpenSSL's verdict stands.
-            guard let certificate = info.certificate else { return ok }
-            return try callback(self, certificate, info.error, info.depth, ok)
-        }, record: { callbackError = $0 })
+        return PerCertificateVerification.run(
+            ok: ok, store: store,
+            decide: { info in
+                // pyOpenSSL's callback always gets a certificate; without one, OpenSSL's verdict stands.
+                guard let certificate = info.certificate else { return ok }
+                return try callback(self, certificate, info.error, info.depth, ok)
+            }, record: { callbackError = $0 })
     }
 
     func runPeerVerification(ssl: OpaquePointer, store: OpaquePointer) -> Int32 {
@@ -259,7 +261,9 @@ extension Connection {
             guard SSL_is_server(ssl) == 0 else {
                 callbackError = UsageError(
                     operation: "peer verification",
-                    reason: "a server cannot postpone its decision (OpenSSL 3.0 supports retry-verify on clients only); decide in the hook or after the handshake")
+                    reason:
+                        "a server cannot postpone its decision (OpenSSL 3.0 supports retry-verify on clients only); decide in the hook or after the handshake"
+                )
                 X509_STORE_CTX_set_error(store, X509_V_ERR_APPLICATION_VERIFICATION)
                 return 0
             }

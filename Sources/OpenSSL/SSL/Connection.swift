@@ -461,7 +461,9 @@ public final class Connection {
         let pending = buffers.pointee.pendingOutgoing
         guard let source = pending.baseAddress, pending.count > 0 else { throw .wantRead }
         if buffers.pointee.isDatagram, pending.count > buffer.count {
-            throw .usage("bioRead: the next datagram is \(pending.count) bytes, longer than the \(buffer.count)-byte buffer (pendingCiphertext gives its length)")
+            throw .usage(
+                "bioRead: the next datagram is \(pending.count) bytes, longer than the \(buffer.count)-byte buffer (pendingCiphertext gives its length)"
+            )
         }
         let count = Swift.min(pending.count, buffer.count)
         base.copyMemory(from: source, byteCount: count)
@@ -501,7 +503,9 @@ public final class Connection {
         guard max > 0 else { return [] }
         let size = Swift.min(max, pendingCiphertext)
         // Nothing waiting: the same answer as bioRead(into:), without an allocation.
-        guard size > 0 else { throw memoryBuffers == nil ? .usage("bioRead: this connection is not over memory BIOs") : .wantRead }
+        guard size > 0 else {
+            throw memoryBuffers == nil ? .usage("bioRead: this connection is not over memory BIOs") : .wantRead
+        }
         var out = [UInt8](repeating: 0, count: size)
         let count = try out.withUnsafeMutableBytes { buffer in Result { () throws(SSLError) in try bioRead(into: buffer) } }.get()
         if count < size { out.removeSubrange(count...) }
@@ -556,8 +560,10 @@ public final class Connection {
     /// a failure into the right `SSLError` — a callback's or transport's own
     /// error first.
     @inline(__always)
-    func drive(_ operation: StaticString, success: (Int32) -> Bool = { $0 > 0 },
-               _ call: () -> Int32) throws(SSLError) -> Int32 {
+    func drive(
+        _ operation: StaticString, success: (Int32) -> Bool = { $0 > 0 },
+        _ call: () -> Int32
+    ) throws(SSLError) -> Int32 {
         readWouldBlock = false
         while true {
             ErrorQueue.clear()

@@ -14,7 +14,9 @@ extension Context {
     /// - SeeAlso: SSL_CTX_set_dh_auto(3)
     public func setDHAuto(_ on: Bool) throws {
         try ensureConfigurable("set automatic DH parameters")
-        try ErrorQueue.check("set automatic DH parameters") { Int32(truncatingIfNeeded: cossl_SSL_CTX_set_dh_auto(raw, on ? 1 : 0)) }
+        try ErrorQueue.check("set automatic DH parameters") {
+            Int32(truncatingIfNeeded: cossl_SSL_CTX_set_dh_auto(raw, on ? 1 : 0))
+        }
         state.withLock { $0.usesAutomaticDHParameters = on }
     }
 

@@ -21,8 +21,10 @@ extension Context {
     /// - Throws: `OpenSSLError` when a certificate or key is refused, or the
     ///   key does not match; with the system's roots, when the Public Suffix
     ///   List the Web-PKI policy needs cannot be read.
-    public static func client(trusting roots: [X509]? = nil, certificate: X509? = nil, key: PKey? = nil,
-                              chain: [X509] = []) throws -> Context {
+    public static func client(
+        trusting roots: [X509]? = nil, certificate: X509? = nil, key: PKey? = nil,
+        chain: [X509] = []
+    ) throws -> Context {
         let context = try Context(.tlsClient)
         if let roots {
             try context.trust(roots)
@@ -63,9 +65,11 @@ extension Context {
     /// sees each client chain and OpenSSL's verdict and decides — the place
     /// for trust on first use of self-signed client certificates or pinning.
     /// - Throws: `OpenSSLError` when a certificate or key is refused, or the key does not match.
-    public static func mutualTLSServer(certificate: X509, key: PKey, chain: [X509] = [],
-                                       trusting clientRoots: [X509] = [],
-                                       verifier: PeerVerifier? = nil) throws -> Context {
+    public static func mutualTLSServer(
+        certificate: X509, key: PKey, chain: [X509] = [],
+        trusting clientRoots: [X509] = [],
+        verifier: PeerVerifier? = nil
+    ) throws -> Context {
         let context = try server(certificate: certificate, key: key, chain: chain)
         try context.trust(clientRoots)
         if !clientRoots.isEmpty {

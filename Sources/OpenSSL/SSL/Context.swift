@@ -15,7 +15,8 @@ internal import COpenSSL
 /// choice the easy one: `Context.client()` verifies the server and its host
 /// name against the system's trusted roots; `Context.server(certificate:key:)`
 /// and `Context.mutualTLSServer(...)` set up a server.
-public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share once configured; Swift-side state is in `state` (locked)
+public final class Context: @unchecked Sendable {
+    // @unchecked Sendable: SSL_CTX is safe to share once configured; Swift-side state is in `state` (locked).
     /// Which side(s) a context serves.
     public enum Method: Int, Sendable, Hashable, CaseIterable {
         /// TLS, either role (`TLS_method`).
@@ -38,14 +39,16 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     /// verdict. Return true to accept (overriding an error), false to fail
     /// the handshake. A thrown error fails the handshake and comes out of
     /// the driving call as `SSLError.callback(thatError)`.
-    public typealias VerifyCallback = @Sendable (
-        _ connection: Connection, _ certificate: X509, _ error: X509VerificationError.Code, _ depth: Int, _ ok: Bool
-    ) throws -> Bool
+    public typealias VerifyCallback =
+        @Sendable (
+            _ connection: Connection, _ certificate: X509, _ error: X509VerificationError.Code, _ depth: Int, _ ok: Bool
+        ) throws -> Bool
 
     /// The whole-chain verification hook: called once per handshake with the
     /// chain the peer sent and OpenSSL's own verdict on it; decides. See
     /// `PeerVerification` and `setPeerVerification(_:)`.
-    public typealias PeerVerifier = @Sendable (_ connection: Connection, _ verification: PeerVerification) throws
+    public typealias PeerVerifier =
+        @Sendable (_ connection: Connection, _ verification: PeerVerification) throws
         -> VerificationDecision
 
     struct State {
@@ -123,8 +126,9 @@ public final class Context: @unchecked Sendable {  // SSL_CTX is safe to share o
     func ensureConfigurable(_ operation: @autoclosure () -> String) throws {
         let inUse = state.withLock { $0.inUse }
         if inUse {
-            throw UsageError(operation: operation(),
-                             reason: "the context is in use by a connection and can no longer be changed")
+            throw UsageError(
+                operation: operation(),
+                reason: "the context is in use by a connection and can no longer be changed")
         }
     }
 

@@ -171,9 +171,10 @@ enum DatagramBIO {
         let bio = try ErrorQueue.call("make datagram BIO") { BIO_new_dgram(descriptor, BIO_NOCLOSE) }
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let connected = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &length) }
-        } == 0
+        let connected =
+            withUnsafeMutablePointer(to: &storage) { pointer in
+                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(descriptor, $0, &length) }
+            } == 0
         guard connected else { return bio }
         guard let peer = BIO_ADDR_new() else {
             BIO_free(bio)

@@ -61,8 +61,9 @@ public struct InfoEvent: Sendable, Hashable, CustomStringConvertible {
     public var alert: Alert? {
         guard kind.contains(.alert) else { return nil }
         let text = SSL_alert_desc_string_long(value).map { String(cString: $0) } ?? "unknown"
-        return Alert(isSent: kind.contains(.write), isFatal: (value >> 8) == SSL3_AL_FATAL,
-                     code: value & 0xFF, text: text)
+        return Alert(
+            isSent: kind.contains(.write), isFatal: (value >> 8) == SSL3_AL_FATAL,
+            code: value & 0xFF, text: text)
     }
 
     public var description: String {

@@ -84,7 +84,8 @@ public struct SSLOptions: OptionSet, Sendable, Hashable {
     /// DTLS: use Cisco AnyConnect's pre-standard version number (`DTLS1_BAD_VER`).
     public static let ciscoAnyConnect = SSLOptions(rawValue: cossl_SSL_OP_CISCO_ANYCONNECT())
     /// Server: always start a new session on renegotiation, never resume.
-    public static let noSessionResumptionOnRenegotiation = SSLOptions(rawValue: cossl_SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION())
+    public static let noSessionResumptionOnRenegotiation = SSLOptions(
+        rawValue: cossl_SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION())
     /// Do not use TLS compression (off in OpenSSL 3 unless explicitly enabled).
     public static let noCompression = SSLOptions(rawValue: cossl_SSL_OP_NO_COMPRESSION())
     /// Renegotiate with peers that do not support secure renegotiation (RFC 5746); unsafe.

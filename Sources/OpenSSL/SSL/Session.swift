@@ -18,7 +18,8 @@ internal import COpenSSL
 ///
 /// A session holds secrets that resume the connection: keep serialised
 /// sessions as private as keys.
-public final class Session: @unchecked Sendable {  // read-only accessors; OpenSSL copies a session before changing one that is shared
+public final class Session: @unchecked Sendable {
+    // @unchecked Sendable: read-only accessors; OpenSSL copies a session before changing one that is shared.
     let handle: OwnedPointer<SSLSessionKind>
     var raw: OpaquePointer { handle.raw }
     /// The identity of the context whose connection produced the session;
@@ -46,8 +47,9 @@ public final class Session: @unchecked Sendable {  // read-only accessors; OpenS
     /// - Throws: `OpenSSLError` for empty, malformed or truncated input.
     /// - SeeAlso: d2i_SSL_SESSION(3)
     public convenience init(der: some ContiguousBytes) throws {
-        let session = try MemoryBIO.fromDER(der, "read session (DER)",
-                                            decode: { d2i_SSL_SESSION(nil, $0, $1) }, free: { SSL_SESSION_free($0) })
+        let session = try MemoryBIO.fromDER(
+            der, "read session (DER)",
+            decode: { d2i_SSL_SESSION(nil, $0, $1) }, free: { SSL_SESSION_free($0) })
         self.init(takingOwnership: session, origin: nil)
     }
 
@@ -435,8 +437,9 @@ extension Connection {
     /// - SeeAlso: SSL_set_session(3)
     public func setSession(_ session: Session) throws {
         if let origin = session.origin, origin != context.identity {
-            throw UsageError(operation: "set session",
-                             reason: "the session comes from a connection of another context")
+            throw UsageError(
+                operation: "set session",
+                reason: "the session comes from a connection of another context")
         }
         try ErrorQueue.check("set session") { SSL_set_session(raw, session.raw) }
     }

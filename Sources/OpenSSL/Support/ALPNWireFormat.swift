@@ -26,8 +26,9 @@ enum ALPN {
         for name in protocols {
             let bytes = Array(name.utf8)
             guard (1...255).contains(bytes.count) else {
-                throw OpenSSLError(operation: operation,
-                                   detail: "protocol \"\(name)\" is \(bytes.count) bytes; ALPN allows 1 to 255")
+                throw OpenSSLError(
+                    operation: operation,
+                    detail: "protocol \"\(name)\" is \(bytes.count) bytes; ALPN allows 1 to 255")
             }
             wire.append(UInt8(bytes.count))
             wire += bytes

@@ -143,7 +143,10 @@ public struct BigEndianInteger: Sendable, Hashable, CustomStringConvertible {
         let absolute = value.magnitude
         var bytes: [UInt8] = []
         var rest = absolute
-        while rest > 0 { bytes.insert(UInt8(rest & 0xff), at: 0); rest >>= 8 }
+        while rest > 0 {
+            bytes.insert(UInt8(rest & 0xff), at: 0)
+            rest >>= 8
+        }
         self.init(magnitude: bytes, isNegative: value < 0)
     }
 

@@ -9,8 +9,10 @@ extension ASN1 {
     /// - Throws: `OpenSSLError` for a date outside years 0000–9999.
     /// - SeeAlso: ASN1_TIME_set(3)
     @discardableResult
-    static func withTime<R>(_ date: Date, _ operation: String,
-                            _ body: (UnsafeMutablePointer<ASN1_TIME>) throws -> R) throws -> R {
+    static func withTime<R>(
+        _ date: Date, _ operation: String,
+        _ body: (UnsafeMutablePointer<ASN1_TIME>) throws -> R
+    ) throws -> R {
         let seconds = date.timeIntervalSince1970.rounded(.down)
         // 253402300799 is 9999-12-31T23:59:59Z; -62167219200 is 0000-01-01T00:00:00Z.
         guard seconds >= -62_167_219_200, seconds <= 253_402_300_799 else {
@@ -24,8 +26,10 @@ extension ASN1 {
     /// Runs `body` with a temporary ASN1_INTEGER holding `value` (any length, either sign).
     /// - SeeAlso: d2i_ASN1_INTEGER(3)
     @discardableResult
-    static func withInteger<R>(_ value: BigEndianInteger, _ operation: String,
-                               _ body: (UnsafeMutablePointer<ASN1_INTEGER>) throws -> R) throws -> R {
+    static func withInteger<R>(
+        _ value: BigEndianInteger, _ operation: String,
+        _ body: (UnsafeMutablePointer<ASN1_INTEGER>) throws -> R
+    ) throws -> R {
         let der = DER.integer(value)
         let integer = try der.withUnsafeBufferPointer { buffer in
             var cursor: UnsafePointer<UInt8>? = buffer.baseAddress

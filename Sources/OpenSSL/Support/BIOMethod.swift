@@ -15,8 +15,10 @@ struct BIOMethod: @unchecked Sendable {  // immutable after creation and never f
     /// Meant for a global's initialiser (run once, lazily, thread-safely).
     /// `flags` are OpenSSL's type flags (`BIO_TYPE_DESCRIPTOR` lets
     /// `SSL_get_fd` find a descriptor BIO).
-    static func make(_ name: String, flags: Int32 = BIO_TYPE_SOURCE_SINK, read: Read, write: Write, control: Control,
-                     create: Lifecycle, destroy: Lifecycle) -> Result<BIOMethod, OpenSSLError> {
+    static func make(
+        _ name: String, flags: Int32 = BIO_TYPE_SOURCE_SINK, read: Read, write: Write, control: Control,
+        create: Lifecycle, destroy: Lifecycle
+    ) -> Result<BIOMethod, OpenSSLError> {
         Result { () throws(OpenSSLError) -> BIOMethod in
             ErrorQueue.clear()
             let index = BIO_get_new_index()

@@ -32,7 +32,10 @@ enum DER {
         if count < 0x80 { return [UInt8(count)] }
         var bytes: [UInt8] = []
         var rest = count
-        while rest > 0 { bytes.insert(UInt8(rest & 0xff), at: 0); rest >>= 8 }
+        while rest > 0 {
+            bytes.insert(UInt8(rest & 0xff), at: 0)
+            rest >>= 8
+        }
         return [0x80 | UInt8(bytes.count)] + bytes
     }
 
@@ -100,8 +103,9 @@ enum DER {
     static func ia5(_ text: String, _ what: String) throws -> [UInt8] {
         let bytes = Array(text.utf8)
         guard bytes.allSatisfy({ $0 < 0x80 }) else {
-            throw OpenSSLError(operation: "encode \(what)",
-                               detail: "'\(text)' is not ASCII (IA5String); use the punycode or percent-encoded form")
+            throw OpenSSLError(
+                operation: "encode \(what)",
+                detail: "'\(text)' is not ASCII (IA5String); use the punycode or percent-encoded form")
         }
         return bytes
     }
@@ -151,7 +155,10 @@ enum DER {
                 let octets = count & 0x7f
                 guard octets > 0, octets <= 4, bytes.endIndex - index >= octets else { return nil }
                 count = 0
-                for _ in 0..<octets { count = count << 8 | Int(bytes[index]); index += 1 }
+                for _ in 0..<octets {
+                    count = count << 8 | Int(bytes[index])
+                    index += 1
+                }
             }
             guard bytes.endIndex - index >= count else { return nil }
             result.append(Element(tag: tag, content: bytes[index..<(index + count)], encoded: bytes[start..<(index + count)]))

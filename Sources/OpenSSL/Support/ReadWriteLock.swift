@@ -5,7 +5,8 @@ import Foundation
 /// Used where OpenSSL objects may be read concurrently but not read while
 /// they change (an `X509_STORE`'s lookups and verification parameters are
 /// not locked by OpenSSL).
-final class ReadWriteLock: @unchecked Sendable {  // the pthread lock lives at a fixed heap address and is only touched through pthread calls
+final class ReadWriteLock: @unchecked Sendable {
+    // @unchecked Sendable: the pthread lock lives at a fixed heap address and is only touched through pthread calls.
     private let lock: UnsafeMutablePointer<pthread_rwlock_t>
 
     init() {

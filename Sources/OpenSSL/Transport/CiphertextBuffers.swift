@@ -231,22 +231,26 @@ struct CiphertextBuffers {
     /// false, and nothing appended, when memory ran out.
     @inline(__always)
     mutating func appendIncoming(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
-        isDatagram ? Self.appendDatagram(bytes, count: count, to: &incoming, lengths: &incomingDatagrams)
-                   : incoming.append(bytes, count: count)
+        isDatagram
+            ? Self.appendDatagram(bytes, count: count, to: &incoming, lengths: &incomingDatagrams)
+            : incoming.append(bytes, count: count)
     }
 
     /// Appends one write to `outgoing` (OpenSSL's) — on DTLS, one datagram;
     /// false, and nothing appended, when memory ran out.
     @inline(__always)
     mutating func appendOutgoing(_ bytes: UnsafeRawPointer, count: Int) -> Bool {
-        isDatagram ? Self.appendDatagram(bytes, count: count, to: &outgoing, lengths: &outgoingDatagrams)
-                   : outgoing.append(bytes, count: count)
+        isDatagram
+            ? Self.appendDatagram(bytes, count: count, to: &outgoing, lengths: &outgoingDatagrams)
+            : outgoing.append(bytes, count: count)
     }
 
     /// Appends one datagram to `queue` and its length to `datagrams`; false
     /// (and nothing appended) when out of memory.
-    private static func appendDatagram(_ bytes: UnsafeRawPointer, count: Int,
-                                       to queue: inout ByteQueue, lengths datagrams: inout DatagramLengths) -> Bool {
+    private static func appendDatagram(
+        _ bytes: UnsafeRawPointer, count: Int,
+        to queue: inout ByteQueue, lengths datagrams: inout DatagramLengths
+    ) -> Bool {
         guard queue.append(bytes, count: count) else { return false }
         guard datagrams.push(count) else {
             queue.end &-= count  // take the bytes back: they were the last appended

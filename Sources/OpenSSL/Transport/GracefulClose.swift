@@ -149,7 +149,8 @@ extension Connection {
         guard case .descriptor(let transport) = io, let fd = transport.fileDescriptor else {
             return (try? shutdown()) != nil
         }
-        let madeNonBlocking = descriptorIsBlocking(fd)
+        let madeNonBlocking =
+            descriptorIsBlocking(fd)
             && (try? TCPSocket.setBlocking(fd, false, operation: "close gracefully")) != nil
         defer { if madeNonBlocking { try? TCPSocket.setBlocking(fd, true, operation: "close gracefully") } }
         while true {
@@ -158,8 +159,11 @@ extension Connection {
                 return true
             case .failure(.wantWrite):
                 // Until the socket takes more, at most until the deadline.
-                guard (try? TCPSocket.poll(fd, events: Int16(POLLOUT), deadline: deadline,
-                                           operation: "close gracefully")) == true else { return false }
+                guard
+                    (try? TCPSocket.poll(
+                        fd, events: Int16(POLLOUT), deadline: deadline,
+                        operation: "close gracefully")) == true
+                else { return false }
             default:
                 return false
             }

@@ -64,8 +64,10 @@ enum SocketBIO {
     }
 }
 
-private func socketRead(_ bio: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
-                        _ count: UnsafeMutablePointer<Int>?) -> Int32 {
+private func socketRead(
+    _ bio: OpaquePointer?, _ buffer: UnsafeMutablePointer<CChar>?, _ size: Int,
+    _ count: UnsafeMutablePointer<Int>?
+) -> Int32 {
     guard let bio, let buffer else { return 0 }
     cossl_BIO_clear_retry_flags(bio)
     let read = recv(SocketBIO.descriptor(bio), buffer, size, 0)
@@ -81,8 +83,10 @@ private func socketRead(_ bio: OpaquePointer?, _ buffer: UnsafeMutablePointer<CC
     return 0
 }
 
-private func socketWrite(_ bio: OpaquePointer?, _ buffer: UnsafePointer<CChar>?, _ size: Int,
-                         _ count: UnsafeMutablePointer<Int>?) -> Int32 {
+private func socketWrite(
+    _ bio: OpaquePointer?, _ buffer: UnsafePointer<CChar>?, _ size: Int,
+    _ count: UnsafeMutablePointer<Int>?
+) -> Int32 {
     guard let bio, let buffer else { return 0 }
     cossl_BIO_clear_retry_flags(bio)
     let written = send(SocketBIO.descriptor(bio), buffer, size, SocketBIO.sendFlags)
@@ -94,8 +98,10 @@ private func socketWrite(_ bio: OpaquePointer?, _ buffer: UnsafePointer<CChar>?,
     return 0
 }
 
-private func socketControl(_ bio: OpaquePointer?, _ command: Int32, _ argument: Int,
-                           _ pointer: UnsafeMutableRawPointer?) -> Int {
+private func socketControl(
+    _ bio: OpaquePointer?, _ command: Int32, _ argument: Int,
+    _ pointer: UnsafeMutableRawPointer?
+) -> Int {
     if command == BIO_C_GET_FD {
         let descriptor = SocketBIO.descriptor(bio)
         pointer?.assumingMemoryBound(to: Int32.self).pointee = descriptor

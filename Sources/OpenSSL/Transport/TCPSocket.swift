@@ -142,7 +142,8 @@ public final class TCPSocket: Transport, Sendable {
                 continue
             }
             var one: Int32 = 1
-            let bound = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
+            let bound =
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size)) == 0
                 && address.withSockaddr { systemBind(fd, $0, $1) } == 0
                 && systemListen(fd, backlog) == 0
             if bound {
@@ -397,8 +398,9 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: poll(2)
     public func waitReadable(timeout: Duration?) throws -> Bool {
         let fd = try liveDescriptor("wait until readable")
-        return try Self.poll(fd, events: Int16(POLLIN), deadline: timeout.map { ContinuousClock.now + $0 },
-                             operation: "wait until readable")
+        return try Self.poll(
+            fd, events: Int16(POLLIN), deadline: timeout.map { ContinuousClock.now + $0 },
+            operation: "wait until readable")
     }
 
     /// Waits until a write would not block (or would fail at once), or until
@@ -409,8 +411,9 @@ public final class TCPSocket: Transport, Sendable {
     /// - SeeAlso: poll(2)
     public func waitWritable(timeout: Duration?) throws -> Bool {
         let fd = try liveDescriptor("wait until writable")
-        return try Self.poll(fd, events: Int16(POLLOUT), deadline: timeout.map { ContinuousClock.now + $0 },
-                             operation: "wait until writable")
+        return try Self.poll(
+            fd, events: Int16(POLLOUT), deadline: timeout.map { ContinuousClock.now + $0 },
+            operation: "wait until writable")
     }
 }
 
@@ -425,10 +428,16 @@ private let socketStreamType = SOCK_STREAM
 // Free-function aliases: inside TCPSocket the names `connect`, `listen`,
 // `accept`, `shutdown`, `poll` and `close` are its own methods.
 private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
-private func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { bind(fd, address, length) }
+private func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    bind(fd, address, length)
+}
 private func systemListen(_ fd: Int32, _ backlog: Int32) -> Int32 { listen(fd, backlog) }
-private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
-private func systemAccept(_ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: UnsafeMutablePointer<socklen_t>?) -> Int32 { accept(fd, address, length) }
+private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    connect(fd, address, length)
+}
+private func systemAccept(
+    _ fd: Int32, _ address: UnsafeMutablePointer<sockaddr>?, _ length: UnsafeMutablePointer<socklen_t>?
+) -> Int32 { accept(fd, address, length) }
 private func systemShutdown(_ fd: Int32, _ how: Int32) -> Int32 { shutdown(fd, how) }
 private func systemPoll(_ entries: UnsafeMutablePointer<pollfd>, _ count: nfds_t, _ timeout: Int32) -> Int32 {
     poll(entries, count, timeout)
@@ -513,20 +522,23 @@ extension TCPSocket {
         hints.ai_socktype = Int32(socketStreamType & ~Self.cloexecFlag)
         hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)
         var list: UnsafeMutablePointer<addrinfo>?
-        let status = host.isEmpty
+        let status =
+            host.isEmpty
             ? getaddrinfo(nil, String(port), &hints, &list)
             : getaddrinfo(host, String(port), &hints, &list)
         guard status == 0 else {
             let systemError = status == EAI_SYSTEM ? errno : 0
-            throw SocketError(operation: operation, errno: systemError,
-                              message: String(cString: gai_strerror(status)), resolverCode: status)
+            throw SocketError(
+                operation: operation, errno: systemError,
+                message: String(cString: gai_strerror(status)), resolverCode: status)
         }
         defer { freeaddrinfo(list) }
         var addresses: [SocketAddress] = []
         var cursor = list
         while let entry = cursor {
             if let source = entry.pointee.ai_addr,
-               Int(entry.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size {
+                Int(entry.pointee.ai_addrlen) <= MemoryLayout<sockaddr_storage>.size
+            {
                 var address = SocketAddress()
                 address.length = entry.pointee.ai_addrlen
                 withUnsafeMutableBytes(of: &address.storage) { target in
@@ -605,8 +617,10 @@ extension TCPSocket {
     /// Connects without blocking and waits with poll, so a timeout and
     /// signals are handled alike (a blocking connect interrupted by a signal
     /// goes on in the background and cannot simply be called again).
-    fileprivate static func connect(_ fd: Int32, to address: SocketAddress, deadline: ContinuousClock.Instant?,
-                                    operation: String) throws(SocketError) {
+    fileprivate static func connect(
+        _ fd: Int32, to address: SocketAddress, deadline: ContinuousClock.Instant?,
+        operation: String
+    ) throws(SocketError) {
         try setBlocking(fd, false, operation: operation)
         if address.withSockaddr({ systemConnect(fd, $0, $1) }) != 0 {
             let error = errno
@@ -627,8 +641,10 @@ extension TCPSocket {
     /// Polls one descriptor until `events` (or an error or hang-up, which
     /// the next call will report) or `deadline`. `EINTR` is retried with the
     /// time left.
-    static func poll(_ fd: Int32, events: Int16, deadline: ContinuousClock.Instant?,
-                     operation: String) throws(SocketError) -> Bool {
+    static func poll(
+        _ fd: Int32, events: Int16, deadline: ContinuousClock.Instant?,
+        operation: String
+    ) throws(SocketError) -> Bool {
         while true {
             var milliseconds: Int32 = -1
             if let deadline {
@@ -700,8 +716,9 @@ extension TCPSocket {
                 pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address -> Endpoint? in
                     var ip = address.pointee.sin_addr
                     guard inet_ntop(AF_INET, &ip, &text, socklen_t(text.count)) != nil else { return nil }
-                    return Endpoint(host: Self.string(text), port: UInt16(bigEndian: address.pointee.sin_port),
-                                    isIPv6: false)
+                    return Endpoint(
+                        host: Self.string(text), port: UInt16(bigEndian: address.pointee.sin_port),
+                        isIPv6: false)
                 }
             }
         case AF_INET6:
@@ -774,13 +791,15 @@ private func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Int3
     #else
     var thread = pthread_t()
     #endif
-    let status = pthread_create(&thread, &attributes, { argument in
-        // Optional on Linux, not on Darwin: `optionalPointer` takes either.
-        if let argument = optionalPointer(argument) {
-            Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
-        }
-        return nil
-    }, argument)
+    let status = pthread_create(
+        &thread, &attributes,
+        { argument in
+            // Optional on Linux, not on Darwin: `optionalPointer` takes either.
+            if let argument = optionalPointer(argument) {
+                Unmanaged<ThreadBody>.fromOpaque(argument).takeRetainedValue().body()
+            }
+            return nil
+        }, argument)
     if status != 0 { Unmanaged<ThreadBody>.fromOpaque(argument).release() }
     return status
 }

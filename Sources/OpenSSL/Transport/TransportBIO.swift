@@ -101,8 +101,9 @@ final class TransportBridge {
                 return 0
             }
             guard read >= 0, read <= buffer.count else {
-                record(TransportContractViolation(
-                    description: "\(type(of: transport)).read(into:) returned \(read) for a buffer of \(buffer.count) bytes"))
+                record(
+                    TransportContractViolation(
+                        description: "\(type(of: transport)).read(into:) returned \(read) for a buffer of \(buffer.count) bytes"))
                 return 0
             }
             if read == 0 {
@@ -138,8 +139,10 @@ final class TransportBridge {
                 return 0
             }
             guard written > 0, written <= buffer.count else {
-                record(TransportContractViolation(
-                    description: "\(type(of: transport)).write(_:) returned \(written) for a buffer of \(buffer.count) bytes"))
+                record(
+                    TransportContractViolation(
+                        description: "\(type(of: transport)).write(_:) returned \(written) for a buffer of \(buffer.count) bytes")
+                )
                 return 0
             }
             count = written

@@ -140,8 +140,12 @@ public final class UDPSocket: Transport, Sendable {
 }
 
 // Inside UDPSocket the names `bind`, `connect` and `close` are its own methods.
-private func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { bind(fd, address, length) }
-private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 { connect(fd, address, length) }
+private func systemBind(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    bind(fd, address, length)
+}
+private func systemConnect(_ fd: Int32, _ address: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32 {
+    connect(fd, address, length)
+}
 private func systemClose(_ fd: Int32) -> Int32 { close(fd) }
 
 /// A numeric IPv4 or IPv6 socket address.

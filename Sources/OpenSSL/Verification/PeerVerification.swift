@@ -23,8 +23,10 @@ public struct PeerVerification: Sendable {
     public let policy: VerificationPolicy
 
     /// Makes a value (the library makes these; public for tests of hooks).
-    public init(peerChain: [X509], verifiedChain: [X509]?, error: X509VerificationError?,
-                openSSLError: X509VerificationError?, policy: VerificationPolicy = .openSSL) {
+    public init(
+        peerChain: [X509], verifiedChain: [X509]?, error: X509VerificationError?,
+        openSSLError: X509VerificationError?, policy: VerificationPolicy = .openSSL
+    ) {
         self.peerChain = peerChain
         self.verifiedChain = verifiedChain
         self.error = error

@@ -43,14 +43,18 @@ enum PolicyEngine {
     ///   path search and the original one, to copy what the caller attached
     ///   to the original (its ex data); the parameters, the store, the leaf
     ///   and the caller's verify callback are copied here.
-    static func verify(_ context: OpaquePointer, policy: VerificationPolicy,
-                       prepareRebuild: (_ fresh: OpaquePointer, _ original: OpaquePointer) -> Void) -> Outcome {
+    static func verify(
+        _ context: OpaquePointer, policy: VerificationPolicy,
+        prepareRebuild: (_ fresh: OpaquePointer, _ original: OpaquePointer) -> Void
+    ) -> Outcome {
         var outcome = Outcome()
         guard policyRunIndex >= 0, let publicSuffixes = policy.publicSuffixes,
-              let parameters = X509_STORE_CTX_get0_param(context),
-              let leaf = X509_STORE_CTX_get0_cert(context) else {
-            let error = X509VerificationError(code: .unspecified, depth: 0, certificate: nil,
-                                              message: "the Web-PKI policy could not be set up on this verification")
+            let parameters = X509_STORE_CTX_get0_param(context),
+            let leaf = X509_STORE_CTX_get0_cert(context)
+        else {
+            let error = X509VerificationError(
+                code: .unspecified, depth: 0, certificate: nil,
+                message: "the Web-PKI policy could not be set up on this verification")
             X509_STORE_CTX_set_error(context, X509_V_ERR_UNSPECIFIED)
             outcome.openSSLError = error
             outcome.error = error
@@ -60,10 +64,11 @@ enum PolicyEngine {
         let leafCertificate = try? X509(borrowing: leaf)
         let untrusted = X509.list(fromStack: X509_STORE_CTX_get0_untrusted(context))
         let maximumDepth = prepare(parameters, untrusted: untrusted.filter { $0 != leafCertificate })
-        let checks = WebPKIChecks(strictAnchors: policy.strictAnchors, publicSuffixes: publicSuffixes,
-                                  hosts: expectedHosts(parameters),
-                                  hostFlags: X509_VERIFY_PARAM_get_hostflags(parameters),
-                                  maximumDepth: maximumDepth)
+        let checks = WebPKIChecks(
+            strictAnchors: policy.strictAnchors, publicSuffixes: publicSuffixes,
+            hosts: expectedHosts(parameters),
+            hostFlags: X509_VERIFY_PARAM_get_hostflags(parameters),
+            maximumDepth: maximumDepth)
         let callersCallback = X509_STORE_CTX_get_verify_cb(context)
         let deadline = Date().addingTimeInterval(timeBudget)
         var remaining = untrusted
@@ -76,8 +81,9 @@ enum PolicyEngine {
         while true {
             let current = fresh?.context ?? context
             builds += 1
-            let state = RunState(callersCallback: callersCallback,
-                                 checkTime: X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(current)))
+            let state = RunState(
+                callersCallback: callersCallback,
+                checkTime: X509_VERIFY_PARAM_get_time(X509_STORE_CTX_get0_param(current)))
             X509_STORE_CTX_set_ex_data(current, policyRunIndex, Unmanaged.passUnretained(state).toOpaque())
             X509_STORE_CTX_set_verify_cb(current, policyVerifyTrampoline)
             ErrorQueue.clear()
@@ -100,18 +106,22 @@ enum PolicyEngine {
                 }
             } else {
                 var error = X509VerificationError(store: current)
-                if error.code == .ok { error = X509VerificationError(code: .unspecified, depth: error.depth, certificate: error.certificate) }
+                if error.code == .ok {
+                    error = X509VerificationError(code: .unspecified, depth: error.depth, certificate: error.certificate)
+                }
                 if builds == 1 { outcome.openSSLError = error }
                 refusal = error
             }
             if firstRefusal == nil { firstRefusal = refusal }
 
             guard builds < maximumBuilds, Date() < deadline,
-                  let culprit = culprit(of: refusal, in: built, untrustedCount: untrustedCount) else { break }
+                let culprit = culprit(of: refusal, in: built, untrustedCount: untrustedCount)
+            else { break }
             let before = remaining.count
             remaining.removeAll { $0 == culprit }
             guard remaining.count < before,
-                  let next = makeContext(store: store, leaf: leaf, untrusted: remaining, like: context) else { break }
+                let next = makeContext(store: store, leaf: leaf, untrusted: remaining, like: context)
+            else { break }
             prepareRebuild(next.context, context)
             if let previous = fresh { release(previous) }
             fresh = next
@@ -130,8 +140,10 @@ enum PolicyEngine {
         // P1: a TLS server certificate; names from subjectAltNames only, whole-label wildcards.
         X509_VERIFY_PARAM_set_purpose(parameters, X509_PURPOSE_SSL_SERVER)
         X509_VERIFY_PARAM_set_trust(parameters, X509_TRUST_SSL_SERVER)
-        X509_VERIFY_PARAM_set_hostflags(parameters, X509_VERIFY_PARAM_get_hostflags(parameters)
-            | UInt32(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
+        X509_VERIFY_PARAM_set_hostflags(
+            parameters,
+            X509_VERIFY_PARAM_get_hostflags(parameters)
+                | UInt32(X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS))
         // P2: every trusted certificate is an anchor.
         X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_PARTIAL_CHAIN))
         // P3: one fixed verification time in whole seconds, for every
@@ -183,9 +195,14 @@ enum PolicyEngine {
 
     /// A fresh context for another build: same store, leaf and parameters,
     /// the given untrusted certificates; nil when OpenSSL cannot make one.
-    private static func makeContext(store: OpaquePointer?, leaf: OpaquePointer, untrusted: [X509],
-                                    like original: OpaquePointer) -> (context: OpaquePointer, stack: OpaquePointer)? {
-        guard let stack = cossl_sk_X509_new_null() else { ErrorQueue.clear(); return nil }
+    private static func makeContext(
+        store: OpaquePointer?, leaf: OpaquePointer, untrusted: [X509],
+        like original: OpaquePointer
+    ) -> (context: OpaquePointer, stack: OpaquePointer)? {
+        guard let stack = cossl_sk_X509_new_null() else {
+            ErrorQueue.clear()
+            return nil
+        }
         // The stack borrows the certificates: the caller's context holds them.
         for certificate in untrusted where cossl_sk_X509_push(stack, certificate.raw) <= 0 {
             cossl_sk_X509_free(stack)
@@ -198,7 +215,8 @@ enum PolicyEngine {
             return nil
         }
         guard X509_STORE_CTX_init(context, store, leaf, stack) == 1,
-              let to = X509_STORE_CTX_get0_param(context), let from = X509_STORE_CTX_get0_param(original) else {
+            let to = X509_STORE_CTX_get0_param(context), let from = X509_STORE_CTX_get0_param(original)
+        else {
             X509_STORE_CTX_free(context)
             cossl_sk_X509_free(stack)
             ErrorQueue.clear()
@@ -241,7 +259,8 @@ enum PolicyEngine {
         // Only a certificate the caller's context holds itself: the current
         // certificate is a borrowed pointer.
         if let certificate = refusal.certificate {
-            let own = [X509_STORE_CTX_get0_cert(context)].compactMap { $0 }
+            let own =
+                [X509_STORE_CTX_get0_cert(context)].compactMap { $0 }
                 + stackPointers(X509_STORE_CTX_get0_chain(context)) + stackPointers(X509_STORE_CTX_get0_untrusted(context))
             if let match = own.first(where: { X509_cmp($0, certificate.raw) == 0 }) {
                 X509_STORE_CTX_set_current_cert(context, match)
@@ -285,8 +304,9 @@ private func policyVerifyTrampoline(_ ok: Int32, _ context: OpaquePointer?) -> I
     guard let context, let pointer = X509_STORE_CTX_get_ex_data(context, policyRunIndex) else { return ok }
     let state = Unmanaged<RunState>.fromOpaque(pointer).takeUnretainedValue()
     if ok == 0, X509_STORE_CTX_get_error(context) == X509_V_ERR_CERT_HAS_EXPIRED,
-       let certificate = X509_STORE_CTX_get_current_cert(context),
-       ASN1_TIME_cmp_time_t(X509_get0_notAfter(certificate), state.checkTime) == 0 {
+        let certificate = X509_STORE_CTX_get_current_cert(context),
+        ASN1_TIME_cmp_time_t(X509_get0_notAfter(certificate), state.checkTime) == 0
+    {
         X509_STORE_CTX_set_error(context, X509_V_OK)
         ErrorQueue.clear()
         return 1
@@ -303,7 +323,8 @@ private func policyLookupCRLs(_ context: OpaquePointer?, _ name: OpaquePointer?)
     var index = OPENSSL_sk_num(crls) - 1
     while index >= 0 {
         if let crl = OPENSSL_sk_value(crls, index).map(OpaquePointer.init),
-           X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1) < 0 {
+            X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1) < 0
+        {
             _ = OPENSSL_sk_delete(crls, index)
             X509_CRL_free(crl)
         }

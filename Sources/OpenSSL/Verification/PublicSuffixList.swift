@@ -51,15 +51,19 @@ final class PublicSuffixList: Sendable {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
             let reason = FileManager.default.fileExists(atPath: path) ? "it cannot be read as UTF-8 text" : "no such file"
-            throw OpenSSLError(operation: operation,
-                               detail: "\(path): \(reason); the Web-PKI policy needs it for rule E1 "
-                                   + "(on Debian: apt-get install publicsuffix, or Scripts/bootstrap.sh)")
+            throw OpenSSLError(
+                operation: operation,
+                detail: "\(path): \(reason); the Web-PKI policy needs it for rule E1 "
+                    + "(on Debian: apt-get install publicsuffix, or Scripts/bootstrap.sh)")
         }
-        var rules = Set<String>(), wildcards = Set<String>(), exceptions = Set<String>()
+        var rules = Set<String>()
+        var wildcards = Set<String>()
+        var exceptions = Set<String>()
         for line in text.split(whereSeparator: \.isNewline) {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard !trimmed.isEmpty, !trimmed.hasPrefix("//"),
-                  let token = trimmed.split(whereSeparator: \.isWhitespace).first else { continue }
+                let token = trimmed.split(whereSeparator: \.isWhitespace).first
+            else { continue }
             var entry = String(token)
             var kind = 0
             if entry.hasPrefix("!") {

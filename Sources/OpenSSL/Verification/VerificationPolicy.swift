@@ -68,10 +68,13 @@ public struct VerificationPolicy: Sendable, Hashable, CustomStringConvertible {
     ///     default Debian's `publicsuffix` package's. Read once per path.
     /// - Throws: `OpenSSLError` naming the file when the list is missing,
     ///   unreadable or empty: E1 is never skipped silently.
-    public static func webPKI(strictAnchors: Bool = false,
-                              publicSuffixList: String = systemPublicSuffixListPath) throws -> VerificationPolicy {
-        VerificationPolicy(kind: .webPKI, strictAnchors: strictAnchors,
-                           publicSuffixes: try PublicSuffixList.load(path: publicSuffixList))
+    public static func webPKI(
+        strictAnchors: Bool = false,
+        publicSuffixList: String = systemPublicSuffixListPath
+    ) throws -> VerificationPolicy {
+        VerificationPolicy(
+            kind: .webPKI, strictAnchors: strictAnchors,
+            publicSuffixes: try PublicSuffixList.load(path: publicSuffixList))
     }
 
     /// The default location of the Public Suffix List (Debian's `publicsuffix` package).

@@ -23,8 +23,9 @@ struct WebPKIChecks {
     func firstViolation(in chain: [X509]) -> X509VerificationError? {
         guard !chain.isEmpty else { return nil }
         for (depth, certificate) in chain.enumerated() {
-            let facts = CertificateFacts(certificate, depth: depth, isAnchor: depth == chain.count - 1,
-                                         issuer: depth + 1 < chain.count ? chain[depth + 1] : nil)
+            let facts = CertificateFacts(
+                certificate, depth: depth, isAnchor: depth == chain.count - 1,
+                issuer: depth + 1 < chain.count ? chain[depth + 1] : nil)
             if let refusal = check(facts) { return refusal }
         }
         if let refusal = checkDepth(chain) { return refusal }
@@ -70,7 +71,8 @@ struct WebPKIChecks {
         }
         // A4
         if let access = c.ext(NID_info_access) {
-            let decoded = X509Extension(oid: X509Extension.authorityInfoAccessOID, critical: access.isCritical, value: access.value)
+            let decoded = X509Extension(
+                oid: X509Extension.authorityInfoAccessOID, critical: access.isCritical, value: access.value)
             guard let entries = try? decoded.authorityInfoAccess() else {
                 return refuse(.a4, "has an authorityInfoAccess extension that does not decode")
             }
@@ -126,13 +128,16 @@ struct WebPKIChecks {
         return nil
     }
 
-    private func checkLeaf(_ c: CertificateFacts,
-                           _ refuse: (WebPKIRule, String) -> X509VerificationError) -> X509VerificationError? {
+    private func checkLeaf(
+        _ c: CertificateFacts,
+        _ refuse: (WebPKIRule, String) -> X509VerificationError
+    ) -> X509VerificationError? {
         let raw = c.certificate.raw
         // D1
         if c.isCA { return refuse(.d1, "is a CA certificate") }
         if X509_get_extension_flags(raw) & UInt32(EXFLAG_KUSAGE) != 0,
-           X509_get_key_usage(raw) & UInt32(KU_KEY_CERT_SIGN) != 0 {
+            X509_get_key_usage(raw) & UInt32(KU_KEY_CERT_SIGN) != 0
+        {
             return refuse(.d1, "is a CA certificate (its keyUsage includes keyCertSign)")
         }
         // D2
@@ -174,10 +179,12 @@ struct WebPKIChecks {
             if let address = Self.parseAnyIPAddress(text) {
                 let canonical = IPAddressText.format(address)
                 if text != canonical {
-                    return refuse(.d5, "has the IP address '\(text)' as its common name, not in its canonical form '\(canonical)'")
+                    return refuse(
+                        .d5, "has the IP address '\(text)' as its common name, not in its canonical form '\(canonical)'")
                 }
                 if !names.ip.contains(address) {
-                    return refuse(.d5, "has the IP address \(text) as its common name, but not among its subjectAltName IP addresses")
+                    return refuse(
+                        .d5, "has the IP address \(text) as its common name, but not among its subjectAltName IP addresses")
                 }
             } else {
                 guard text.utf8.allSatisfy({ $0 < 0x80 }) else {
@@ -186,7 +193,8 @@ struct WebPKIChecks {
                 let bytes = Array(text.utf8)
                 let lowered = Self.lowercased(bytes)
                 for dns in names.dns where dns != bytes && Self.lowercased(dns) == lowered {
-                    return refuse(.d5, "has the common name '\(text)', which differs from its subjectAltName '\(Self.text(dns))' in case")
+                    return refuse(
+                        .d5, "has the common name '\(text)', which differs from its subjectAltName '\(Self.text(dns))' in case")
                 }
             }
         }
@@ -202,8 +210,9 @@ struct WebPKIChecks {
         for depth in 1..<(chain.count - 1) where !Self.isSelfIssued(chain[depth]) {
             counted += 1
             if counted > maximumDepth {
-                return .refusal(.p4, depth: depth, certificate: chain[depth],
-                                "the chain has more than \(maximumDepth) intermediate certificates that are not self-issued")
+                return .refusal(
+                    .p4, depth: depth, certificate: chain[depth],
+                    "the chain has more than \(maximumDepth) intermediate certificates that are not self-issued")
             }
         }
         return nil
@@ -226,8 +235,9 @@ struct WebPKIChecks {
             if matchedName.hasPrefix("*.") {
                 let covered = String(matchedName.dropFirst(2))
                 if publicSuffixes.isPublicSuffix(covered) {
-                    return .refusal(.e1, depth: 0, certificate: leaf,
-                                    "the wildcard '\(matchedName)' that matched '\(host)' covers the public suffix '\(covered)'")
+                    return .refusal(
+                        .e1, depth: 0, certificate: leaf,
+                        "the wildcard '\(matchedName)' that matched '\(host)' covers the public suffix '\(covered)'")
                 }
             }
             // E2
@@ -236,16 +246,22 @@ struct WebPKIChecks {
             let name = Self.lowercased(hostBytes)
             for depth in 1..<max(chain.count, 1) {
                 guard let ext = CertificateFacts.extensionData(chain[depth].raw, NID_name_constraints),
-                      let constraints = NameConstraintsValue(ext.value) else { continue }
+                    let constraints = NameConstraintsValue(ext.value)
+                else { continue }
                 let permitted = constraints.dnsNames(permitted: true)
                 if constraints.permitted != nil, !permitted.isEmpty,
-                   !permitted.contains(where: { Self.isWithin(name, Self.lowercased($0)) }) {
-                    return .refusal(.e2, depth: depth, certificate: chain[depth],
-                                    "the host '\(host)' is outside the permitted DNS names of the CA certificate at depth \(depth)")
+                    !permitted.contains(where: { Self.isWithin(name, Self.lowercased($0)) })
+                {
+                    return .refusal(
+                        .e2, depth: depth, certificate: chain[depth],
+                        "the host '\(host)' is outside the permitted DNS names of the CA certificate at depth \(depth)")
                 }
-                if let excluded = constraints.dnsNames(permitted: false).first(where: { Self.isWithin(name, Self.lowercased($0)) }) {
-                    return .refusal(.e2, depth: depth, certificate: chain[depth],
-                                    "the host '\(host)' is within the DNS names '\(Self.text(excluded))' excluded by the CA certificate at depth \(depth)")
+                if let excluded = constraints.dnsNames(permitted: false).first(where: { Self.isWithin(name, Self.lowercased($0)) }
+                ) {
+                    return .refusal(
+                        .e2, depth: depth, certificate: chain[depth],
+                        "the host '\(host)' is within the DNS names '\(Self.text(excluded))' excluded by the CA certificate at depth \(depth)"
+                    )
                 }
             }
             return nil
@@ -254,7 +270,6 @@ struct WebPKIChecks {
     }
 
     // MARK: Helpers
-
 
     /// K1's curves, as OpenSSL names them (`OSSL_PKEY_PARAM_GROUP_NAME`), in bytes.
     private static let acceptedCurves: [[UInt8]] = ["prime256v1", "secp384r1", "secp521r1", "P-256", "P-384", "P-521"]
@@ -277,8 +292,10 @@ struct WebPKIChecks {
             // text is made only for a refusal.
             return withUnsafeTemporaryAllocation(of: CChar.self, capacity: 80) { buffer -> String? in
                 var length = 0
-                let named = EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, buffer.baseAddress,
-                                                           buffer.count, &length) == 1
+                let named =
+                    EVP_PKEY_get_utf8_string_param(
+                        key, OSSL_PKEY_PARAM_GROUP_NAME, buffer.baseAddress,
+                        buffer.count, &length) == 1
                 ErrorQueue.clear()
                 let name = UnsafeRawBufferPointer(start: buffer.baseAddress, count: named ? min(length, buffer.count) : 0)
                 if named && Self.acceptedCurves.contains(where: { $0.elementsEqual(name) }) { return nil }
@@ -363,7 +380,8 @@ struct WebPKIChecks {
     static func parseAnyIPAddress(_ text: String) -> [UInt8]? {
         let notation = text.utf8.allSatisfy { byte in
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "x") || byte == UInt8(ascii: "X")
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "x")
+                || byte == UInt8(ascii: "X")
         }
         guard notation, !text.isEmpty else { return nil }
         var v4 = in_addr()
@@ -381,7 +399,11 @@ struct WebPKIChecks {
     static func text(_ bytes: [UInt8]) -> String {
         var out = ""
         for byte in bytes {
-            if byte >= 0x20 && byte < 0x7f { out.unicodeScalars.append(Unicode.Scalar(byte)) } else { out += String(format: "\\x%02X", byte) }
+            if byte >= 0x20 && byte < 0x7f {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += String(format: "\\x%02X", byte)
+            }
         }
         return out
     }
@@ -406,7 +428,8 @@ private struct CertificateFacts {
         // key, so it can verify with the certificate's own key only when the
         // two keys are the same: the signature is checked again only then.
         if let issuer, let own = X509_get0_pubkey(certificate.raw), let issuerKey = X509_get0_pubkey(issuer.raw),
-           Self.differentECPoints(certificate.raw, own, issuer.raw, issuerKey) || EVP_PKEY_eq(own, issuerKey) != 1 {
+            Self.differentECPoints(certificate.raw, own, issuer.raw, issuerKey) || EVP_PKEY_eq(own, issuerKey) != 1
+        {
             isSelfSigned = false
         } else {
             isSelfSigned = SelfSignedCache.isSelfSigned(certificate)
@@ -420,12 +443,16 @@ private struct CertificateFacts {
     /// two curves the groups already differ), and the comparison, which in
     /// OpenSSL 3.0 goes through the provider and allocates, is skipped. Any
     /// other form (compressed, hybrid, not EC) is left to `EVP_PKEY_eq`.
-    private static func differentECPoints(_ certificate: OpaquePointer, _ key: OpaquePointer,
-                                          _ issuer: OpaquePointer, _ issuerKey: OpaquePointer) -> Bool {
+    private static func differentECPoints(
+        _ certificate: OpaquePointer, _ key: OpaquePointer,
+        _ issuer: OpaquePointer, _ issuerKey: OpaquePointer
+    ) -> Bool {
         guard EVP_PKEY_get_base_id(key) == EVP_PKEY_EC, EVP_PKEY_get_base_id(issuerKey) == EVP_PKEY_EC,
-              let own = X509_get0_pubkey_bitstr(certificate), let other = X509_get0_pubkey_bitstr(issuer),
-              let ownBytes = ASN1_STRING_get0_data(own), let otherBytes = ASN1_STRING_get0_data(other) else { return false }
-        let ownLength = Int(ASN1_STRING_length(own)), otherLength = Int(ASN1_STRING_length(other))
+            let own = X509_get0_pubkey_bitstr(certificate), let other = X509_get0_pubkey_bitstr(issuer),
+            let ownBytes = ASN1_STRING_get0_data(own), let otherBytes = ASN1_STRING_get0_data(other)
+        else { return false }
+        let ownLength = Int(ASN1_STRING_length(own))
+        let otherLength = Int(ASN1_STRING_length(other))
         guard ownLength > 0, otherLength > 0, ownBytes[0] == 0x04, otherBytes[0] == 0x04 else { return false }
         return ownLength != otherLength || memcmp(ownBytes, otherBytes, ownLength) != 0
     }
@@ -489,9 +516,12 @@ private struct CertificateFacts {
     /// A subjectAltName's entries counted, and its DNS names and IP addresses as encoded; nil when it does not parse.
     static func alternativeNames(_ value: [UInt8]) -> (count: Int, dns: [[UInt8]], ip: [[UInt8]])? {
         guard let outer = DER.elements(value[...]), outer.count == 1, outer[0].tag == DER.sequenceTag,
-              let names = DER.elements(outer[0].content) else { return nil }
-        return (names.count, names.filter { $0.tag == 0x82 }.map { Array($0.content) },
-                names.filter { $0.tag == 0x87 }.map { Array($0.content) })
+            let names = DER.elements(outer[0].content)
+        else { return nil }
+        return (
+            names.count, names.filter { $0.tag == 0x82 }.map { Array($0.content) },
+            names.filter { $0.tag == 0x87 }.map { Array($0.content) }
+        )
     }
 }
 
@@ -504,13 +534,15 @@ struct NameConstraintsValue {
 
     init?(_ value: [UInt8]) {
         guard let outer = DER.elements(value[...]), outer.count == 1, outer[0].tag == DER.sequenceTag,
-              let parts = DER.elements(outer[0].content) else { return nil }
+            let parts = DER.elements(outer[0].content)
+        else { return nil }
         for part in parts {
             guard part.tag == 0xa0 || part.tag == 0xa1, let subtrees = DER.elements(part.content) else { return nil }
             var bases: [(tag: UInt8, content: [UInt8])] = []
             for subtree in subtrees {
                 guard subtree.tag == DER.sequenceTag, let fields = DER.elements(subtree.content),
-                      let base = fields.first else { return nil }
+                    let base = fields.first
+                else { return nil }
                 bases.append((base.tag, Array(base.content)))
             }
             if part.tag == 0xa0 {
@@ -559,7 +591,10 @@ enum SelfSignedCache {
             return answer
         }
         if let cached { return cached }
-        guard let key = X509_get0_pubkey(address) else { ErrorQueue.clear(); return false }
+        guard let key = X509_get0_pubkey(address) else {
+            ErrorQueue.clear()
+            return false
+        }
         let result = X509_verify(address, key) == 1
         ErrorQueue.clear()
         known.withLock { entries in

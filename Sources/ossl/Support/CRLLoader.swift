@@ -33,7 +33,8 @@ enum CRLLoader {
 
     /// The complete `-----BEGIN label-----` … `-----END label-----` blocks of `text`.
     static func pemBlocks(in text: String, label: String) -> [String] {
-        let begin = "-----BEGIN \(label)-----", end = "-----END \(label)-----"
+        let begin = "-----BEGIN \(label)-----"
+        let end = "-----END \(label)-----"
         var blocks: [String] = []
         var rest = Substring(text)
         while let start = rest.range(of: begin) {

@@ -81,9 +81,10 @@ struct CertificateReport {
                 ])
             },
             field("subjectAltNames") {
-                .array((try certificate.subjectAlternativeNames ?? []).map { name in
-                    .object([("type", .string(name.typeName)), ("value", .string(name.valueString))])
-                })
+                .array(
+                    (try certificate.subjectAlternativeNames ?? []).map { name in
+                        .object([("type", .string(name.typeName)), ("value", .string(name.valueString))])
+                    })
             },
             field("basicConstraints") {
                 try certificate.basicConstraints.map { constraints in
@@ -93,14 +94,21 @@ struct CertificateReport {
             field("keyUsage") { try certificate.keyUsage.map { usage in .array(usage.names.map { .string($0) }) } ?? .null },
             field("extendedKeyUsage") {
                 try certificate.extendedKeyUsage.map { purposes in
-                    .array(purposes.map { purpose in
-                        .object([("oid", .string(purpose.oid)), ("name", .string(purpose.name))])
-                    })
+                    .array(
+                        purposes.map { purpose in
+                            .object([("oid", .string(purpose.oid)), ("name", .string(purpose.name))])
+                        })
                 } ?? .null
             },
-            ("extensions", .array(certificate.extensions.map { ext in
-                .object([("oid", .string(ext.oid)), ("name", .string(ext.shortName)), ("critical", .bool(ext.isCritical))])
-            })),
+            (
+                "extensions",
+                .array(
+                    certificate.extensions.map { ext in
+                        .object([
+                            ("oid", .string(ext.oid)), ("name", .string(ext.shortName)), ("critical", .bool(ext.isCritical)),
+                        ])
+                    })
+            ),
             ("selfSigned", .bool(certificate.isSelfSigned)),
             field("pem") { .string(try certificate.pem) },
         ]
@@ -110,9 +118,10 @@ struct CertificateReport {
     /// `[[shortName, value], …]` in certificate order: OpenSSL's short name,
     /// or the dotted OID for an attribute it does not know.
     static func nameJSON(_ name: X509Name) -> JSON {
-        .array(name.components.map { component in
-            .array([.string(component.name), .string(componentValue(component))])
-        })
+        .array(
+            name.components.map { component in
+                .array([.string(component.name), .string(componentValue(component))])
+            })
     }
 
     /// A name component's value, faithfully: text as text (valid UTF-8 as
@@ -148,13 +157,20 @@ struct CertificateReport {
         lines.append(("serial", certificate.serialNumber.hexString))
         let notBefore = errors.read("notBefore") { try certificate.notBefore }
         let notAfter = errors.read("notAfter") { try certificate.notAfter }
-        var validity = "\(notBefore.map(isoTime) ?? "raw:" + certificate.encodedNotBefore) to "
+        var validity =
+            "\(notBefore.map(isoTime) ?? "raw:" + certificate.encodedNotBefore) to "
             + (notAfter.map(isoTime) ?? "raw:" + certificate.encodedNotAfter)
         if let notBefore, let notAfter { validity += " (\(validityNote(notBefore, notAfter, now: now)))" }
         lines.append(("valid", validity))
-        lines.append(("alt names", line("subjectAltNames") {
-            (try certificate.subjectAlternativeNames).map { $0.isEmpty ? "(empty)" : $0.map(\.description).joined(separator: ", ") } ?? "(none)"
-        }))
+        lines.append(
+            (
+                "alt names",
+                line("subjectAltNames") {
+                    (try certificate.subjectAlternativeNames).map {
+                        $0.isEmpty ? "(empty)" : $0.map(\.description).joined(separator: ", ")
+                    } ?? "(none)"
+                }
+            ))
         lines.append(("public key", keyDescription()))
         var signature = certificate.signatureAlgorithm
         let outer = certificate.outerSignatureAlgorithm
@@ -162,14 +178,22 @@ struct CertificateReport {
         lines.append(("signature", signature))
         lines.append(("SHA-256", line("fingerprints") { try certificate.fingerprint(.sha256) }))
         lines.append(("CA", line("basicConstraints") { caDescription(try certificate.basicConstraints) }))
-        lines.append(("key usage", line("keyUsage") {
-            (try certificate.keyUsage).map { $0.names.isEmpty ? "(empty)" : $0.description } ?? "(none)"
-        }))
-        lines.append(("extended usage", line("extendedKeyUsage") {
-            (try certificate.extendedKeyUsage).map { purposes in
-                purposes.map { $0.name ?? $0.oid }.joined(separator: ", ")
-            } ?? "(none)"
-        }))
+        lines.append(
+            (
+                "key usage",
+                line("keyUsage") {
+                    (try certificate.keyUsage).map { $0.names.isEmpty ? "(empty)" : $0.description } ?? "(none)"
+                }
+            ))
+        lines.append(
+            (
+                "extended usage",
+                line("extendedKeyUsage") {
+                    (try certificate.extendedKeyUsage).map { purposes in
+                        purposes.map { $0.name ?? $0.oid }.joined(separator: ", ")
+                    } ?? "(none)"
+                }
+            ))
         lines.append(("self-signed", certificate.isSelfSigned ? "yes" : "no"))
         let width = lines.map(\.0.count).max() ?? 0
         let text = lines.map { label, value in
@@ -247,9 +271,10 @@ func isoTime(_ date: Date) -> String {
     var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
     var parts = tm()
     guard gmtime_r(&seconds, &parts) != nil else { return ISO8601DateFormatter().string(from: date) }
-    return String(format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
-                  Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                  Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+    return String(
+        format: "%04d-%02d-%02dT%02d:%02d:%02dZ",
+        Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+        Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
 }
 
 /// Parses an ISO 8601 time given on the command line: `2026-01-01T00:00:00Z`,

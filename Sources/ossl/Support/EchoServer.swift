@@ -141,28 +141,33 @@ final class EchoServer: Sendable {
         do {
             subject = TOFUStore.key(for: try leaf.subject, fingerprint: fingerprint)
         } catch {
-            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-error",
-                                          reason: "cannot read the client's subject: \(describe(error))")
+            connection.userInfo = Verdict(
+                fingerprint: fingerprint, decision: "reject-error",
+                reason: "cannot read the client's subject: \(describe(error))")
             return .reject
         }
         do {
             switch try tofu.decide(subject: subject, fingerprint: fingerprint) {
             case .firstUse:
-                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept-first-use",
-                                              reason: "remembered \"\(subject)\"; \(opinion)")
+                connection.userInfo = Verdict(
+                    fingerprint: fingerprint, decision: "accept-first-use",
+                    reason: "remembered \"\(subject)\"; \(opinion)")
                 return .accept
             case .known:
-                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "accept-known",
-                                              reason: "known \"\(subject)\"; \(opinion)")
+                connection.userInfo = Verdict(
+                    fingerprint: fingerprint, decision: "accept-known",
+                    reason: "known \"\(subject)\"; \(opinion)")
                 return .accept
             case .mismatch(let expected):
-                connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-mismatch",
-                                              reason: "\"\(subject)\" is known with certificate sha256:\(expected)")
+                connection.userInfo = Verdict(
+                    fingerprint: fingerprint, decision: "reject-mismatch",
+                    reason: "\"\(subject)\" is known with certificate sha256:\(expected)")
                 return .reject
             }
         } catch {
-            connection.userInfo = Verdict(fingerprint: fingerprint, decision: "reject-error",
-                                          reason: "cannot remember the client: \(describe(error))")
+            connection.userInfo = Verdict(
+                fingerprint: fingerprint, decision: "reject-error",
+                reason: "cannot remember the client: \(describe(error))")
             return .reject
         }
     }
@@ -194,8 +199,10 @@ final class EchoServer: Sendable {
             } catch {
                 if isStopped { break }
                 // EMFILE and the like: say so, breathe, and go on serving.
-                log(Record(peer: "-", protocolName: nil, cipher: nil, alpn: nil, clientFingerprint: nil,
-                           decision: "failed", reason: "accept: \(describe(error))", echoedBytes: 0))
+                log(
+                    Record(
+                        peer: "-", protocolName: nil, cipher: nil, alpn: nil, clientFingerprint: nil,
+                        decision: "failed", reason: "accept: \(describe(error))", echoedBytes: 0))
                 Thread.sleep(forTimeInterval: 0.1)
                 continue
             }
@@ -206,8 +213,10 @@ final class EchoServer: Sendable {
                 return true
             }
             guard admitted else {
-                log(Record(peer: socket.remoteAddress ?? "?", protocolName: nil, cipher: nil, alpn: nil,
-                           clientFingerprint: nil, decision: "failed", reason: "too many connections", echoedBytes: 0))
+                log(
+                    Record(
+                        peer: socket.remoteAddress ?? "?", protocolName: nil, cipher: nil, alpn: nil,
+                        clientFingerprint: nil, decision: "failed", reason: "too many connections", echoedBytes: 0))
                 socket.closeGracefully(within: options.closeTimeout)
                 continue
             }
@@ -241,11 +250,12 @@ final class EchoServer: Sendable {
             // A resumed session skips the hook: the client's certificate was
             // judged when the session began, and comes back with it.
             let resumed = verdict == nil && connection?.isSessionReused == true
-            return Record(peer: peer, protocolName: connection?.protocolVersionName, cipher: connection?.cipherName,
-                          alpn: connection.flatMap(Self.negotiatedProtocol), clientFingerprint: fingerprint,
-                          decision: decision ?? verdict?.decision ?? (resumed ? "accept-resumed" : "accept"),
-                          reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
-                          echoedBytes: echoed, request: request)
+            return Record(
+                peer: peer, protocolName: connection?.protocolVersionName, cipher: connection?.cipherName,
+                alpn: connection.flatMap(Self.negotiatedProtocol), clientFingerprint: fingerprint,
+                decision: decision ?? verdict?.decision ?? (resumed ? "accept-resumed" : "accept"),
+                reason: reason ?? verdict?.reason ?? (resumed ? "resumed session; the hook judged it when it began" : nil),
+                echoedBytes: echoed, request: request)
         }
         /// Ends the connection on every path: close_notify unless it failed,
         /// then the sending side shut and the client's last bytes drained.
@@ -276,7 +286,8 @@ final class EchoServer: Sendable {
                 return record()
             }
             if expired {
-                return record("failed", reason: "handshake not finished within \(options.idleTimeout.components.seconds) s: closed")
+                return record(
+                    "failed", reason: "handshake not finished within \(options.idleTimeout.components.seconds) s: closed")
             }
             return record("failed", reason: "handshake: \(describe(error))")
         }

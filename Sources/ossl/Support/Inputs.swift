@@ -210,11 +210,14 @@ enum AtomicFile {
     /// - Throws: `Failure` with the system's reason. A failure to flush the
     ///   directory is reported too, although `path` then already holds the
     ///   new contents.
-    static func write(_ bytes: [UInt8], to path: String, mode: mode_t,
-                      sync: (Int32) -> Int32 = { fsync($0) }) throws {
+    static func write(
+        _ bytes: [UInt8], to path: String, mode: mode_t,
+        sync: (Int32) -> Int32 = { fsync($0) }
+    ) throws {
         let directory = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
-        let temporary = (directory.isEmpty ? "" : directory + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let temporary =
+            (directory.isEmpty ? "" : directory + "/") + ".\(base).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         guard descriptor >= 0 else { throw Failure(message: "cannot create a file next to it: \(systemReason(errno))") }
         // From here on the descriptor is closed exactly once, whatever fails.

@@ -40,8 +40,9 @@ enum TLSClient {
         try context.setPeerVerification { connection, verification in
             let pinMatched = pin.map { pin in (try? verification.leaf?.digest(.sha256)) == pin }
             let accepted = (insecure || verification.error == nil) && pinMatched != false
-            connection.userInfo = Verdict(peerChain: verification.peerChain, error: verification.error,
-                                          pinMatched: pinMatched, accepted: accepted)
+            connection.userInfo = Verdict(
+                peerChain: verification.peerChain, error: verification.error,
+                pinMatched: pinMatched, accepted: accepted)
             return accepted ? .accept : .reject
         }
     }
@@ -86,9 +87,11 @@ enum TLSClient {
     /// - Parameters:
     ///   - serverName: sent as SNI (unless an IP address) and checked against the certificate.
     ///   - prepare: called before the handshake (to offer a session, set ALPN…).
-    static func run(context: Context, host: String, port: UInt16, serverName: String, send: [UInt8]?,
-                    expectedReply: Int? = nil, timeout: Duration, readTimeout: Duration,
-                    prepare: (Connection) throws -> Void = { _ in }) -> Outcome {
+    static func run(
+        context: Context, host: String, port: UInt16, serverName: String, send: [UInt8]?,
+        expectedReply: Int? = nil, timeout: Duration, readTimeout: Duration,
+        prepare: (Connection) throws -> Void = { _ in }
+    ) -> Outcome {
         var outcome = Outcome()
         let socket: TCPSocket
         do {

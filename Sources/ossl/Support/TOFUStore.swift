@@ -128,7 +128,8 @@ final class TOFUStore: Sendable {
             return "empty-subject:sha256:\(fingerprint)"
         }
         let text = subject.rfc2253String
-        let faithful = subject.components.allSatisfy { $0.value != nil }
+        let faithful =
+            subject.components.allSatisfy { $0.value != nil }
             && text.contains("=")
             && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0 == "\u{FFFD}" }
         if faithful { return text }
@@ -227,7 +228,9 @@ final class TOFUStore: Sendable {
         guard fstat(descriptor, &status) == 0 else { throw Failure(message: "\(path): \(systemReason(errno))") }
         guard (status.st_mode & S_IFMT) == S_IFREG else { throw Failure(message: "\(path): not a regular file") }
         var next = state
-        let device = UInt64(status.st_dev), inode = UInt64(status.st_ino), size = Int(status.st_size)
+        let device = UInt64(status.st_dev)
+        let inode = UInt64(status.st_ino)
+        let size = Int(status.st_size)
         let replaced = !state.exists || device != state.device || inode != state.inode || size < state.offset
         if replaced {
             next = FileState(device: device, inode: inode, exists: true)
@@ -264,8 +267,10 @@ final class TOFUStore: Sendable {
     /// they add. `known` looks up a pin from earlier in the file.
     /// - Throws: `Failure` naming the file and the line for a malformed line,
     ///   text that is not UTF-8, or a second fingerprint for a subject.
-    private static func parse(_ bytes: ArraySlice<UInt8>, path: String, state: inout FileState,
-                              known: (String) -> Pin?) throws -> [String: Pin] {
+    private static func parse(
+        _ bytes: ArraySlice<UInt8>, path: String, state: inout FileState,
+        known: (String) -> Pin?
+    ) throws -> [String: Pin] {
         var added: [String: Pin] = [:]
         var start = bytes.startIndex
         while start < bytes.endIndex {
@@ -288,13 +293,17 @@ final class TOFUStore: Sendable {
                 }
                 let fingerprint = String(text[..<tab]).lowercased()
                 guard fingerprint.utf8.count == 64, fingerprint.utf8.allSatisfy({ isHexDigit($0) }) else {
-                    throw Failure(message: "\(path): line \(number): '\(fingerprint)' is not a SHA-256 fingerprint (64 hex digits)")
+                    throw Failure(
+                        message: "\(path): line \(number): '\(fingerprint)' is not a SHA-256 fingerprint (64 hex digits)")
                 }
                 let subject = String(text[text.index(after: tab)...])
                 if let pin = added[subject] ?? known(subject) {
                     guard pin.fingerprint == fingerprint else {
                         let earlier = pin.line > 0 ? "line \(pin.line)" : "an earlier line"
-                        throw Failure(message: "\(path): line \(number): a second fingerprint for \"\(subject)\" (\(earlier) has another); keep one")
+                        throw Failure(
+                            message:
+                                "\(path): line \(number): a second fingerprint for \"\(subject)\" (\(earlier) has another); keep one"
+                        )
                     }
                 } else {
                     added[subject] = Pin(fingerprint: fingerprint, line: number)

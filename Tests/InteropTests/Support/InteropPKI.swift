@@ -18,7 +18,8 @@ final class InteropPKI: Sendable {
     let directory: String
 
     private init() throws {
-        directory = FileManager.default.temporaryDirectory
+        directory =
+            FileManager.default.temporaryDirectory
             .appendingPathComponent("swift-openssl-interop-pki-\(getpid())").path
         scratchToRemoveAtExit.withLock { $0.append(directory) }
         atexit { removeScratchDirectories() }
@@ -48,29 +49,33 @@ final class InteropPKI: Sendable {
     func server(_ key: ServerKey) -> ServerIdentity {
         switch key {
         case .ecdsa:
-            return ServerIdentity(certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate], root: pki.root,
-                                  leafFile: path("server.pem"), keyFile: path("server-key.pem"),
-                                  chainFile: path("chain.pem"), intermediatesFile: path("intermediate.pem"),
-                                  rootFile: path("root.pem"))
+            return ServerIdentity(
+                certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate], root: pki.root,
+                leafFile: path("server.pem"), keyFile: path("server-key.pem"),
+                chainFile: path("chain.pem"), intermediatesFile: path("intermediate.pem"),
+                rootFile: path("root.pem"))
         case .rsa:
-            return ServerIdentity(certificate: pki.rsaServer, key: pki.rsaServerKey, chain: [pki.intermediate], root: pki.root,
-                                  leafFile: path("rsa-server.pem"), keyFile: path("rsa-server-key.pem"),
-                                  chainFile: path("rsa-chain.pem"), intermediatesFile: path("intermediate.pem"),
-                                  rootFile: path("root.pem"))
+            return ServerIdentity(
+                certificate: pki.rsaServer, key: pki.rsaServerKey, chain: [pki.intermediate], root: pki.root,
+                leafFile: path("rsa-server.pem"), keyFile: path("rsa-server-key.pem"),
+                chainFile: path("rsa-chain.pem"), intermediatesFile: path("intermediate.pem"),
+                rootFile: path("root.pem"))
         case .ed25519:
-            return ServerIdentity(certificate: pki.ed25519Server, key: pki.ed25519ServerKey, chain: [], root: pki.ed25519Root,
-                                  leafFile: path("ed25519-server.pem"), keyFile: path("ed25519-server-key.pem"),
-                                  chainFile: path("ed25519-chain.pem"), intermediatesFile: nil,
-                                  rootFile: path("ed25519-root.pem"))
+            return ServerIdentity(
+                certificate: pki.ed25519Server, key: pki.ed25519ServerKey, chain: [], root: pki.ed25519Root,
+                leafFile: path("ed25519-server.pem"), keyFile: path("ed25519-server-key.pem"),
+                chainFile: path("ed25519-chain.pem"), intermediatesFile: nil,
+                rootFile: path("ed25519-root.pem"))
         }
     }
 
     /// wrong.example, signed by the intermediate.
     var wrongHost: ServerIdentity {
-        ServerIdentity(certificate: pki.wrongHost, key: pki.wrongHostKey, chain: [pki.intermediate], root: pki.root,
-                       leafFile: path("wrong-host.pem"), keyFile: path("wrong-host-key.pem"),
-                       chainFile: path("wrong-host-chain.pem"), intermediatesFile: path("intermediate.pem"),
-                       rootFile: path("root.pem"))
+        ServerIdentity(
+            certificate: pki.wrongHost, key: pki.wrongHostKey, chain: [pki.intermediate], root: pki.root,
+            leafFile: path("wrong-host.pem"), keyFile: path("wrong-host-key.pem"),
+            chainFile: path("wrong-host-chain.pem"), intermediatesFile: path("intermediate.pem"),
+            rootFile: path("root.pem"))
     }
 
     /// A client certificate: leaf, key, intermediates; PEM files as for servers.
@@ -84,17 +89,19 @@ final class InteropPKI: Sendable {
     }
 
     var caSignedClient: ClientIdentity {
-        ClientIdentity(certificate: pki.client, key: pki.clientKey, chain: [pki.intermediate],
-                       leafFile: path("client.pem"), keyFile: path("client-key.pem"),
-                       chainFile: path("client-chain.pem"), intermediatesFile: path("intermediate.pem"),
-                       commonName: "Test Client")
+        ClientIdentity(
+            certificate: pki.client, key: pki.clientKey, chain: [pki.intermediate],
+            leafFile: path("client.pem"), keyFile: path("client-key.pem"),
+            chainFile: path("client-chain.pem"), intermediatesFile: path("intermediate.pem"),
+            commonName: "Test Client")
     }
 
     var selfSignedClient: ClientIdentity {
-        ClientIdentity(certificate: pki.selfSignedClient, key: pki.selfSignedClientKey, chain: [],
-                       leafFile: path("self-signed-client.pem"), keyFile: path("self-signed-client-key.pem"),
-                       chainFile: path("self-signed-client.pem"), intermediatesFile: nil,
-                       commonName: "Self-Signed Client")
+        ClientIdentity(
+            certificate: pki.selfSignedClient, key: pki.selfSignedClientKey, chain: [],
+            leafFile: path("self-signed-client.pem"), keyFile: path("self-signed-client-key.pem"),
+            chainFile: path("self-signed-client.pem"), intermediatesFile: nil,
+            commonName: "Self-Signed Client")
     }
 }
 

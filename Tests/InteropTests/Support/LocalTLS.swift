@@ -18,7 +18,9 @@ final class LocalTLS {
     }
 
     /// Connects to the peer at 127.0.0.1:`port` and makes a client connection (not yet handshaken).
-    static func client(_ context: Context, port: UInt16, serverName: String?, deadline: ContinuousClock.Instant) throws -> LocalTLS {
+    static func client(
+        _ context: Context, port: UInt16, serverName: String?, deadline: ContinuousClock.Instant
+    ) throws -> LocalTLS {
         let socket = try TCPSocket.connect(host: "127.0.0.1", port: port, timeout: .seconds(5))
         let connection = try Connection(context, transport: socket)
         connection.setConnectState()
@@ -83,14 +85,17 @@ final class LocalTLS {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while sent < payload.count || received.count < expect {
             var progressed = false
-            var wantRead = false, wantWrite = false
+            var wantRead = false
+            var wantWrite = false
             if sent < payload.count {
                 let end = min(sent + 16_384, payload.count)
                 let written = payload.withUnsafeBytes { bytes in
                     Result { () throws(SSLError) in try connection.write(UnsafeRawBufferPointer(rebasing: bytes[sent..<end])) }
                 }
                 switch written {
-                case .success(let count): sent += count; progressed = true
+                case .success(let count):
+                    sent += count
+                    progressed = true
                 case .failure(.wantWrite): wantWrite = true
                 case .failure(.wantRead): wantRead = true
                 case .failure(let error): throw CellFailure("write after \(sent) bytes: \(error)")
@@ -101,7 +106,9 @@ final class LocalTLS {
                     Result { () throws(SSLError) in try connection.read(into: bytes) }
                 }
                 switch read {
-                case .success(let count): received += buffer[..<count]; progressed = true
+                case .success(let count):
+                    received += buffer[..<count]
+                    progressed = true
                 case .failure(.wantRead): wantRead = true
                 case .failure(.wantWrite): wantWrite = true
                 case .failure(let error):
@@ -128,7 +135,8 @@ final class LocalTLS {
         var end: SSLError?
         while true {
             var progressed = false
-            var wantRead = false, wantWrite = false
+            var wantRead = false
+            var wantWrite = false
             if !pending.isEmpty {
                 let count = min(pending.count, 16_384)
                 switch Result(catching: { () throws(SSLError) in try connection.write(Array(pending[..<count])) }) {
@@ -147,10 +155,14 @@ final class LocalTLS {
                     Result { () throws(SSLError) in try connection.read(into: bytes) }
                 }
                 switch read {
-                case .success(let count): pending += buffer[..<count]; progressed = true
+                case .success(let count):
+                    pending += buffer[..<count]
+                    progressed = true
                 case .failure(.wantRead): wantRead = true
                 case .failure(.wantWrite): wantWrite = true
-                case .failure(let error): end = error; progressed = true
+                case .failure(let error):
+                    end = error
+                    progressed = true
                 }
             }
             if !progressed {
@@ -199,13 +211,19 @@ final class LocalTLS {
     /// ended the wait (a peer that closes its socket without answering).
     func shutdownAwaitingReply(waitForPeer: Bool = true) throws -> SSLError? {
         var complete = false
-        switch Result(catching: { () throws(SSLError) in try drive { () throws(SSLError) in complete = try connection.shutdown() } }) {
+        let sent = Result(catching: { () throws(SSLError) in
+            try drive { () throws(SSLError) in complete = try connection.shutdown() }
+        })
+        switch sent {
         case .success: break
         case .failure(let error): throw CellFailure("sending close_notify: \(error)")
         }
         guard waitForPeer, !complete else { return nil }
         // The peer's close_notify: shutdown() again completes when it arrives.
-        switch Result(catching: { () throws(SSLError) in try drive { () throws(SSLError) in complete = try connection.shutdown() } }) {
+        let answered = Result(catching: { () throws(SSLError) in
+            try drive { () throws(SSLError) in complete = try connection.shutdown() }
+        })
+        switch answered {
         case .success: return complete ? nil : .usage("shutdown did not complete")
         case .failure(let error): return error
         }

@@ -16,11 +16,15 @@ enum NIOContexts {
 
     /// A server presenting `pki.server` with the intermediate; with `requireClientCertificate`,
     /// a server that requires a client certificate chaining to the test root.
-    static func server(maximumVersion: ProtocolVersion? = nil, requireClientCertificate: Bool = false,
-                       alpn: [String]? = nil) throws -> Context {
-        let context = requireClientCertificate
-            ? try Context.mutualTLSServer(certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate],
-                                          trusting: [pki.root])
+    static func server(
+        maximumVersion: ProtocolVersion? = nil, requireClientCertificate: Bool = false,
+        alpn: [String]? = nil
+    ) throws -> Context {
+        let context =
+            requireClientCertificate
+            ? try Context.mutualTLSServer(
+                certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate],
+                trusting: [pki.root])
             : try Context.server(certificate: pki.server, key: pki.serverKey, chain: [pki.intermediate])
         if let maximumVersion { try context.setMaximumProtocolVersion(maximumVersion) }
         if let alpn { try context.setALPNSelection(preferring: alpn) }
@@ -29,9 +33,12 @@ enum NIOContexts {
 
     /// A client trusting only the test root and verifying host names; with a
     /// client certificate (and its intermediate) when asked.
-    static func client(maximumVersion: ProtocolVersion? = nil, withCertificate: Bool = false,
-                       alpn: [String]? = nil) throws -> Context {
-        let context = withCertificate
+    static func client(
+        maximumVersion: ProtocolVersion? = nil, withCertificate: Bool = false,
+        alpn: [String]? = nil
+    ) throws -> Context {
+        let context =
+            withCertificate
             ? try Context.client(trusting: [pki.root], certificate: pki.client, key: pki.clientKey, chain: [pki.intermediate])
             : try Context.client(trusting: [pki.root])
         if let maximumVersion { try context.setMaximumProtocolVersion(maximumVersion) }
@@ -62,9 +69,12 @@ enum NIOContexts {
         configuration.trustRoots = .certificates([try nioCertificate(pki.root)])
         if let maximumVersion { configuration.maximumTLSVersion = maximumVersion }
         if withCertificate {
-            configuration.certificateChain = [.certificate(try nioCertificate(pki.client)),
-                                              .certificate(try nioCertificate(pki.intermediate))]
-            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(try pki.clientKey.privateKeyPEM().utf8), format: .pem))
+            configuration.certificateChain = [
+                .certificate(try nioCertificate(pki.client)),
+                .certificate(try nioCertificate(pki.intermediate)),
+            ]
+            configuration.privateKey = .privateKey(
+                try NIOSSLPrivateKey(bytes: Array(try pki.clientKey.privateKeyPEM().utf8), format: .pem))
         }
         return try NIOSSLContext(configuration: configuration)
     }
@@ -141,8 +151,10 @@ final class EmbeddedPair {
     let clientRecorder = Recorder()
     let serverRecorder = Recorder()
 
-    init(client clientHandler: any ChannelHandler, server serverHandler: any ChannelHandler,
-         serverHalfClosure: Bool = false, clientHalfClosure: Bool = false) throws {
+    init(
+        client clientHandler: any ChannelHandler, server serverHandler: any ChannelHandler,
+        serverHalfClosure: Bool = false, clientHalfClosure: Bool = false
+    ) throws {
         client = EmbeddedChannel()
         server = EmbeddedChannel()
         try client.pipeline.syncOperations.addHandler(clientHandler)

@@ -38,7 +38,8 @@ final class EchoHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .handshakeCompleted? = event as? TLSUserEvent,
-           let handler = try? context.pipeline.syncOperations.openSSLHandler(), let result = handler.handshakeResult {
+            let handler = try? context.pipeline.syncOperations.openSSLHandler(), let result = handler.handshakeResult
+        {
             log.results.mutate { $0.append(result) }
         }
         context.fireUserInboundEventTriggered(event)
@@ -105,8 +106,10 @@ enum Sockets {
     static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
     /// A server on 127.0.0.1 (ephemeral port) with this library's handler and an echo.
-    static func startServer(context: Context, log: ServerLog, closeAfter: Int? = nil,
-                            autoRead: Bool = true) async throws -> Channel {
+    static func startServer(
+        context: Context, log: ServerLog, closeAfter: Int? = nil,
+        autoRead: Bool = true
+    ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.autoRead, value: autoRead)
@@ -141,8 +144,10 @@ enum Sockets {
     }
 
     /// Connects with this library's client handler; sends `payload` and returns the echo (bounded in time).
-    static func exchange(port: Int, context: Context, payload: [UInt8],
-                         timeout: TimeAmount = .seconds(10)) async throws -> (echo: [UInt8], result: TLSHandshakeResult) {
+    static func exchange(
+        port: Int, context: Context, payload: [UInt8],
+        timeout: TimeAmount = .seconds(10)
+    ) async throws -> (echo: [UInt8], result: TLSHandshakeResult) {
         let promise = group.next().makePromise(of: [UInt8].self)
         let channel = try await ClientBootstrap(group: promise.futureResult.eventLoop)
             .channelInitializer { channel in
@@ -242,9 +247,11 @@ enum Peers {
         let peer: PeerProcess
         switch kind {
         case .openssl:
-            var arguments = ["s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
-                             "-cert", files.path("server.pem"), "-key", files.path("server-key.pem"),
-                             "-cert_chain", files.path("intermediate.pem")]
+            var arguments = [
+                "s_server", "-accept", "127.0.0.1:0", "-naccept", "1",
+                "-cert", files.path("server.pem"), "-key", files.path("server-key.pem"),
+                "-cert_chain", files.path("intermediate.pem"),
+            ]
             if requireClientCertificate {
                 arguments += ["-Verify", "1", "-verify_return_error", "-CAfile", files.path("root.pem")]
             }
@@ -257,7 +264,8 @@ enum Peers {
             peer = try PeerProcess(try program(.python, server: true), arguments)
         case .gnutls:
             var arguments = ["-p", "0", "--x509certfile", files.path("chain.pem"), "--x509keyfile", files.path("server-key.pem")]
-            arguments += requireClientCertificate
+            arguments +=
+                requireClientCertificate
                 ? ["--require-client-cert", "--verify-client-cert", "--x509cafile", files.path("root.pem")]
                 : ["--disable-client-cert"]
             arguments += ["--echo", "--crlf"]
@@ -273,31 +281,41 @@ enum Peers {
 
     /// A client that connects to 127.0.0.1:`port`, verifies "localhost" against the test root,
     /// sends `payload` and prints what comes back; it stays until the server closes.
-    static func startClient(_ kind: PeerKind, port: Int, files: PEMFiles, withCertificate: Bool,
-                            payload: [UInt8]) throws -> PeerProcess {
+    static func startClient(
+        _ kind: PeerKind, port: Int, files: PEMFiles, withCertificate: Bool,
+        payload: [UInt8]
+    ) throws -> PeerProcess {
         let peer: PeerProcess
         switch kind {
         case .openssl:
-            var arguments = ["s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", files.path("root.pem"),
-                             "-verify_return_error", "-brief", "-nocommands", "-ign_eof",
-                             "-servername", "localhost", "-verify_hostname", "localhost"]
+            var arguments = [
+                "s_client", "-connect", "127.0.0.1:\(port)", "-CAfile", files.path("root.pem"),
+                "-verify_return_error", "-brief", "-nocommands", "-ign_eof",
+                "-servername", "localhost", "-verify_hostname", "localhost",
+            ]
             if withCertificate {
-                arguments += ["-cert", files.path("client.pem"), "-key", files.path("client-key.pem"),
-                              "-cert_chain", files.path("intermediate.pem")]
+                arguments += [
+                    "-cert", files.path("client.pem"), "-key", files.path("client-key.pem"),
+                    "-cert_chain", files.path("intermediate.pem"),
+                ]
             }
             peer = try PeerProcess(try program(.openssl, server: false), arguments)
             peer.send(payload)
             peer.closeInput()
         case .python:
-            var arguments = [pyPeer, "client", "--port", String(port), "--ca", files.path("root.pem"),
-                             "--send", String(payload.count), "--server-name", "localhost", "--then", "wait"]
+            var arguments = [
+                pyPeer, "client", "--port", String(port), "--ca", files.path("root.pem"),
+                "--send", String(payload.count), "--server-name", "localhost", "--then", "wait",
+            ]
             if withCertificate { arguments += ["--cert", files.path("client-chain.pem"), "--key", files.path("client-key.pem")] }
             peer = try PeerProcess(try program(.python, server: false), arguments)
             peer.send(payload)
             peer.closeInput()
         case .gnutls:
-            var arguments = ["-p", String(port), "127.0.0.1", "--x509cafile", files.path("root.pem"),
-                             "--sni-hostname", "localhost", "--verify-hostname", "localhost"]
+            var arguments = [
+                "-p", String(port), "127.0.0.1", "--x509cafile", files.path("root.pem"),
+                "--sni-hostname", "localhost", "--verify-hostname", "localhost",
+            ]
             if withCertificate {
                 arguments += ["--x509certfile", files.path("client-chain.pem"), "--x509keyfile", files.path("client-key.pem")]
             }

@@ -264,68 +264,68 @@ final class SMTPClientApplication: ChannelInboundHandler {
 /// `StreamWriter.start_tls` (Python 3.11+). Prints what it sees.
 enum PythonStartTLSServer {
     static let script = #"""
-import asyncio, ssl, sys
+        import asyncio, ssl, sys
 
-if not hasattr(asyncio.StreamWriter, "start_tls"):
-    print("NO-START-TLS python", sys.version, flush=True)
-    sys.exit(3)
+        if not hasattr(asyncio.StreamWriter, "start_tls"):
+            print("NO-START-TLS python", sys.version, flush=True)
+            sys.exit(3)
 
-cert, key, maximum = sys.argv[1], sys.argv[2], sys.argv[3]
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(cert, key)
-context.maximum_version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[maximum]
+        cert, key, maximum = sys.argv[1], sys.argv[2], sys.argv[3]
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.maximum_version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[maximum]
 
-async def reply(writer, text):
-    writer.write(text.encode() + b"\r\n")
-    await writer.drain()
+        async def reply(writer, text):
+            writer.write(text.encode() + b"\r\n")
+            await writer.drain()
 
-async def handle(reader, writer):
-    try:
-        await reply(writer, "220 python ESMTP")
-        line = await reader.readline()
-        print("PLAIN", line.decode().strip(), flush=True)
-        await reply(writer, "250-python greets you\r\n250 STARTTLS")
-        line = await reader.readline()
-        print("PLAIN", line.decode().strip(), flush=True)
-        if line.strip().upper() != b"STARTTLS":
-            await reply(writer, "503 expected STARTTLS")
-            return
-        await reply(writer, "220 2.0.0 Ready to start TLS")
-        await writer.start_tls(context)
-        tls = writer.get_extra_info("ssl_object")
-        print("TLS", tls.version(), flush=True)
-        while True:
-            line = await reader.readline()
-            if not line:
-                print("EOF", flush=True)
-                break
-            text = line.decode().strip()
-            print("SECURE", text, flush=True)
-            if text.upper().startswith("EHLO"):
-                await reply(writer, "250-python greets " + text[5:] + " over " + tls.version() + "\r\n250 AUTH PLAIN")
-            elif text.upper() == "QUIT":
-                await reply(writer, "221 2.0.0 Bye")
-                break
-            else:
-                await reply(writer, "500 unrecognized")
-    except Exception as error:
-        print("ERROR", repr(error), flush=True)
-    finally:
-        writer.close()
-        try:
-            await writer.wait_closed()
-        except Exception as error:
-            print("CLOSE-FAILED", repr(error), flush=True)
-        print("CLOSED", flush=True)
+        async def handle(reader, writer):
+            try:
+                await reply(writer, "220 python ESMTP")
+                line = await reader.readline()
+                print("PLAIN", line.decode().strip(), flush=True)
+                await reply(writer, "250-python greets you\r\n250 STARTTLS")
+                line = await reader.readline()
+                print("PLAIN", line.decode().strip(), flush=True)
+                if line.strip().upper() != b"STARTTLS":
+                    await reply(writer, "503 expected STARTTLS")
+                    return
+                await reply(writer, "220 2.0.0 Ready to start TLS")
+                await writer.start_tls(context)
+                tls = writer.get_extra_info("ssl_object")
+                print("TLS", tls.version(), flush=True)
+                while True:
+                    line = await reader.readline()
+                    if not line:
+                        print("EOF", flush=True)
+                        break
+                    text = line.decode().strip()
+                    print("SECURE", text, flush=True)
+                    if text.upper().startswith("EHLO"):
+                        await reply(writer, "250-python greets " + text[5:] + " over " + tls.version() + "\r\n250 AUTH PLAIN")
+                    elif text.upper() == "QUIT":
+                        await reply(writer, "221 2.0.0 Bye")
+                        break
+                    else:
+                        await reply(writer, "500 unrecognized")
+            except Exception as error:
+                print("ERROR", repr(error), flush=True)
+            finally:
+                writer.close()
+                try:
+                    await writer.wait_closed()
+                except Exception as error:
+                    print("CLOSE-FAILED", repr(error), flush=True)
+                print("CLOSED", flush=True)
 
-async def main():
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    print("LISTENING", server.sockets[0].getsockname()[1], flush=True)
-    async with server:
-        await server.serve_forever()
+        async def main():
+            server = await asyncio.start_server(handle, "127.0.0.1", 0)
+            print("LISTENING", server.sockets[0].getsockname()[1], flush=True)
+            async with server:
+                await server.serve_forever()
 
-asyncio.run(main())
-"""#
+        asyncio.run(main())
+        """#
 }
 
 /// Runs a blocking wait (on a peer process) on a thread of its own, so it

@@ -181,8 +181,10 @@ enum FuzzHarness {
     /// Calls every getter of a name.
     static func exercise(_ name: X509Name) {
         for component in name.components {
-            _ = (component.oid, component.shortName, component.longName, component.value, component.rawValue,
-                 component.stringType, component.rdnIndex, component.name)
+            _ = (
+                component.oid, component.shortName, component.longName, component.value, component.rawValue,
+                component.stringType, component.rdnIndex, component.name
+            )
         }
         _ = name.commonName
         _ = try? name.values(for: "O")
@@ -401,16 +403,18 @@ enum FuzzHarness {
     static func makeMaterial() throws -> Material {
         let now = Date()
         let caKey = try PKey.generate(.ec(.p256))
-        var caBuilder = X509Builder(subject: try X509Name([("CN", "Fuzz CA")]), publicKey: caKey,
-                                    notBefore: now - 86_400, notAfter: now + 3650 * 86_400)
+        var caBuilder = X509Builder(
+            subject: try X509Name([("CN", "Fuzz CA")]), publicKey: caKey,
+            notBefore: now - 86_400, notAfter: now + 3650 * 86_400)
         try caBuilder.addBasicConstraints(isCA: true)
         try caBuilder.addKeyUsage([.keyCertSign, .cRLSign])
         caBuilder.addSubjectKeyIdentifier()
         let ca = try caBuilder.sign(with: caKey)
 
         let serverKey = try PKey.generate(.ec(.p256))
-        var serverBuilder = X509Builder(subject: try X509Name([("CN", "localhost")]), publicKey: serverKey,
-                                        notBefore: now - 86_400, notAfter: now + 365 * 86_400)
+        var serverBuilder = X509Builder(
+            subject: try X509Name([("CN", "localhost")]), publicKey: serverKey,
+            notBefore: now - 86_400, notAfter: now + 365 * 86_400)
         try serverBuilder.addSubjectAlternativeNames([.dnsName("localhost"), try .ipAddress("127.0.0.1")])
         try serverBuilder.addExtendedKeyUsage([.serverAuth])
         serverBuilder.addSubjectKeyIdentifier()
@@ -418,8 +422,9 @@ enum FuzzHarness {
         let server = try serverBuilder.sign(with: caKey, issuer: ca)
 
         let clientKey = try PKey.generate(.ec(.p256))
-        var clientBuilder = X509Builder(subject: try X509Name([("CN", "Fuzz Client")]), publicKey: clientKey,
-                                        notBefore: now - 86_400, notAfter: now + 365 * 86_400)
+        var clientBuilder = X509Builder(
+            subject: try X509Name([("CN", "Fuzz Client")]), publicKey: clientKey,
+            notBefore: now - 86_400, notAfter: now + 365 * 86_400)
         try clientBuilder.addExtendedKeyUsage([.clientAuth])
         let client = try clientBuilder.sign(with: caKey, issuer: ca)
 
@@ -459,8 +464,9 @@ enum FuzzHarness {
             _ = verification.leaf.map { try? $0.fingerprint() }
             return verification.error == nil ? .accept : .reject
         }
-        return Material(caKey: caKey, ca: ca, serverKey: serverKey, server: server, clientKey: clientKey,
-                        client: client, serverContext: serverContext, clientContext: clientContext)
+        return Material(
+            caKey: caKey, ca: ca, serverKey: serverKey, server: server, clientKey: clientKey,
+            client: client, serverContext: serverContext, clientContext: clientContext)
     }
 
     /// A server connection reads the input as the client's bytes: the
@@ -542,7 +548,8 @@ enum FuzzHarness {
     /// record) a cipher was taken from it.
     static func gotPastPeerHello(_ connection: Connection) -> Bool {
         let state = connection.withUnsafeOpenSSLPointer { SSL_get_state($0) }
-        let early: [OSSL_HANDSHAKE_STATE] = connection.isServer
+        let early: [OSSL_HANDSHAKE_STATE] =
+            connection.isServer
             ? [TLS_ST_BEFORE, TLS_ST_SR_CLNT_HELLO]
             : [TLS_ST_BEFORE, TLS_ST_CW_CLNT_HELLO, TLS_ST_CR_SRVR_HELLO]
         return !early.contains(state) || connection.cipherName != nil
@@ -595,10 +602,11 @@ enum CertificateJSON {
         var fields: [(String, String)] = []
         func name(_ value: X509Name?) -> String {
             guard let value else { return "null" }
-            return "[" + value.components.map { component in
-                "[" + quote(component.name) + ", "
-                    + quote(component.value ?? String(decoding: component.rawValue, as: UTF8.self)) + "]"
-            }.joined(separator: ", ") + "]"
+            return "["
+                + value.components.map { component in
+                    "[" + quote(component.name) + ", "
+                        + quote(component.value ?? String(decoding: component.rawValue, as: UTF8.self)) + "]"
+                }.joined(separator: ", ") + "]"
         }
         fields.append(("subject", name(try? certificate.subject)))
         fields.append(("issuer", name(try? certificate.issuer)))
@@ -608,8 +616,12 @@ enum CertificateJSON {
         fields.append(("notAfter", (try? certificate.notAfter).map { quote(iso($0)) } ?? "null"))
         fields.append(("signatureAlgorithm", quote(certificate.signatureAlgorithm)))
         if let key = try? certificate.publicKey {
-            fields.append(("publicKey", "{\"type\": \(quote(key.typeName)), \"bits\": \(key.bits), \"curve\": "
-                + (key.curveName.map(quote) ?? "null") + "}"))
+            fields.append(
+                (
+                    "publicKey",
+                    "{\"type\": \(quote(key.typeName)), \"bits\": \(key.bits), \"curve\": "
+                        + (key.curveName.map(quote) ?? "null") + "}"
+                ))
         } else {
             fields.append(("publicKey", "{\"type\": \"unknown\", \"bits\": 0, \"curve\": null}"))
         }
@@ -617,25 +629,49 @@ enum CertificateJSON {
         let sha256 = (try? certificate.digest(.sha256)).map(hex) ?? ""
         fields.append(("fingerprints", "{\"sha1\": \(quote(sha1)), \"sha256\": \(quote(sha256))}"))
         let names = ((try? certificate.subjectAlternativeNames) ?? nil) ?? []
-        fields.append(("subjectAltNames", "[" + names.map {
-            "{\"type\": \(quote($0.typeName)), \"value\": \(quote($0.valueString))}"
-        }.joined(separator: ", ") + "]"))
+        fields.append(
+            (
+                "subjectAltNames",
+                "["
+                    + names.map {
+                        "{\"type\": \(quote($0.typeName)), \"value\": \(quote($0.valueString))}"
+                    }.joined(separator: ", ") + "]"
+            ))
         if let constraints = (try? certificate.basicConstraints) ?? nil {
-            fields.append(("basicConstraints", "{\"ca\": \(constraints.isCA), \"pathLength\": "
-                + (constraints.pathLength.map(String.init) ?? "null") + "}"))
+            fields.append(
+                (
+                    "basicConstraints",
+                    "{\"ca\": \(constraints.isCA), \"pathLength\": "
+                        + (constraints.pathLength.map(String.init) ?? "null") + "}"
+                ))
         } else {
             fields.append(("basicConstraints", "null"))
         }
-        fields.append(("keyUsage", ((try? certificate.keyUsage) ?? nil).map { usage in
-            "[" + usage.names.map(quote).joined(separator: ", ") + "]"
-        } ?? "null"))
-        fields.append(("extendedKeyUsage", ((try? certificate.extendedKeyUsage) ?? nil).map { purposes in
-            "[" + purposes.map { "{\"oid\": \(quote($0.oid)), \"name\": " + ($0.name.map(quote) ?? "null") + "}" }
-                .joined(separator: ", ") + "]"
-        } ?? "null"))
-        fields.append(("extensions", "[" + certificate.extensions.map {
-            "{\"oid\": \(quote($0.oid)), \"name\": " + ($0.shortName.map(quote) ?? "null") + ", \"critical\": \($0.isCritical)}"
-        }.joined(separator: ", ") + "]"))
+        fields.append(
+            (
+                "keyUsage",
+                ((try? certificate.keyUsage) ?? nil).map { usage in
+                    "[" + usage.names.map(quote).joined(separator: ", ") + "]"
+                } ?? "null"
+            ))
+        fields.append(
+            (
+                "extendedKeyUsage",
+                ((try? certificate.extendedKeyUsage) ?? nil).map { purposes in
+                    "["
+                        + purposes.map { "{\"oid\": \(quote($0.oid)), \"name\": " + ($0.name.map(quote) ?? "null") + "}" }
+                        .joined(separator: ", ") + "]"
+                } ?? "null"
+            ))
+        fields.append(
+            (
+                "extensions",
+                "["
+                    + certificate.extensions.map {
+                        "{\"oid\": \(quote($0.oid)), \"name\": " + ($0.shortName.map(quote) ?? "null")
+                            + ", \"critical\": \($0.isCritical)}"
+                    }.joined(separator: ", ") + "]"
+            ))
         fields.append(("selfSigned", String(certificate.isSelfSigned)))
         fields.append(("pem", (try? certificate.pem).map(quote) ?? "null"))
         return "{" + fields.map { quote($0.0) + ": " + $0.1 }.joined(separator: ", ") + "}"

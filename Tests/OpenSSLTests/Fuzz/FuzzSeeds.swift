@@ -32,11 +32,14 @@ enum FuzzSeeds {
         let now = Date()
         let rich = try richCertificate(material: material, now: now)
         let ed25519Key = try PKey.generate(.ed25519)
-        let ed25519 = try X509Builder(subject: try X509Name([("CN", "ed25519"), ("O", "Fuzz")]), publicKey: ed25519Key,
-                                      notBefore: now, notAfter: now + 86_400).sign(with: ed25519Key)
+        let ed25519 = try X509Builder(
+            subject: try X509Name([("CN", "ed25519"), ("O", "Fuzz")]), publicKey: ed25519Key,
+            notBefore: now, notAfter: now + 86_400
+        ).sign(with: ed25519Key)
         let rsaKey = try PKey.generate(.rsa(bits: 1024))
-        var rsaBuilder = X509Builder(subject: try X509Name([("CN", "rsa")]), publicKey: rsaKey,
-                                     notBefore: now, notAfter: now + 86_400)
+        var rsaBuilder = X509Builder(
+            subject: try X509Name([("CN", "rsa")]), publicKey: rsaKey,
+            notBefore: now, notAfter: now + 86_400)
         try rsaBuilder.addBasicConstraints(isCA: false)
         let rsa = try rsaBuilder.sign(with: rsaKey, digest: .sha256)
         let certificates: [(String, X509)] = [
@@ -70,8 +73,10 @@ enum FuzzSeeds {
 
         // A request with extensions.
         var requestBuilder = X509RequestBuilder(subject: try X509Name([("CN", "request"), ("O", "Fuzz"), ("C", "DE")]))
-        try requestBuilder.addSubjectAlternativeNames([.dnsName("request.example"), .email("a@example.com"),
-                                                       try .ipAddress("192.0.2.1")])
+        try requestBuilder.addSubjectAlternativeNames([
+            .dnsName("request.example"), .email("a@example.com"),
+            try .ipAddress("192.0.2.1"),
+        ])
         let request = try requestBuilder.sign(with: material.clientKey)
         add(.csr, "request.pem", try request.pem)
         add(.csr, "request.der", try request.der)
@@ -88,8 +93,9 @@ enum FuzzSeeds {
 
         // PKCS#12: with the passphrase (one iteration keeps the fuzzer fast, and
         // the default count), and unencrypted.
-        let bundle = PKCS12(privateKey: material.clientKey, certificate: material.client,
-                            caCertificates: [material.ca], friendlyName: "fuzz")
+        let bundle = PKCS12(
+            privateKey: material.clientKey, certificate: material.client,
+            caCertificates: [material.ca], friendlyName: "fuzz")
         add(.pkcs12, "one-iteration.p12", try bundle.der(passphrase: secret, iterations: 1))
         add(.pkcs12, "default.p12", try bundle.der(passphrase: secret))
         add(.pkcs12, "no-passphrase.p12", try bundle.der(passphrase: nil, iterations: 1))
@@ -122,8 +128,14 @@ enum FuzzSeeds {
             var moved = true
             while moved {
                 moved = false
-                while client.pendingCiphertext > 0 { try server.bioWrite(try client.bioRead(max: 65_536)); moved = true }
-                while server.pendingCiphertext > 0 { try client.bioWrite(try server.bioRead(max: 65_536)); moved = true }
+                while client.pendingCiphertext > 0 {
+                    try server.bioWrite(try client.bioRead(max: 65_536))
+                    moved = true
+                }
+                while server.pendingCiphertext > 0 {
+                    try client.bioWrite(try server.bioRead(max: 65_536))
+                    moved = true
+                }
             }
         }
         for _ in 0..<32 where !(client.isHandshakeDone && server.isHandshakeDone) {
@@ -146,8 +158,10 @@ enum FuzzSeeds {
     static func richCertificate(material: FuzzHarness.Material, now: Date) throws -> X509 {
         let key = try PKey.generate(.ec(.p256))
         var builder = X509Builder(
-            subject: try X509Name([("C", "DE"), ("ST", "Berlin"), ("O", "Fuzz & Co"), ("OU", "Ünits"),
-                                   ("CN", "rich.example"), ("emailAddress", "rich@example.com")]),
+            subject: try X509Name([
+                ("C", "DE"), ("ST", "Berlin"), ("O", "Fuzz & Co"), ("OU", "Ünits"),
+                ("CN", "rich.example"), ("emailAddress", "rich@example.com"),
+            ]),
             publicKey: key, notBefore: now - 60, notAfter: now + 86_400)
         builder.serialNumber = BigEndianInteger(magnitude: [0x7f, 0xff, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06])
         try builder.addSubjectAlternativeNames([

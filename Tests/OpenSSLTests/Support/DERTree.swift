@@ -78,7 +78,10 @@ struct DERNode: Equatable {
         if count < 0x80 { return [UInt8(count)] }
         var bytes: [UInt8] = []
         var rest = count
-        while rest > 0 { bytes.insert(UInt8(rest & 0xff), at: 0); rest >>= 8 }
+        while rest > 0 {
+            bytes.insert(UInt8(rest & 0xff), at: 0)
+            rest >>= 8
+        }
         return [0x80 | UInt8(bytes.count)] + bytes
     }
 

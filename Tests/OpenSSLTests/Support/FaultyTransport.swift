@@ -42,12 +42,14 @@ struct TransportFaults: Sendable {
     /// together), the first `length` return nil without touching the queues.
     var wouldBlockStorm: (length: Int, period: Int)?
 
-    init(maxBytesPerRead: Int? = nil, maxBytesPerWrite: Int? = nil,
-         wouldBlockEveryNthRead: Int? = nil, wouldBlockEveryNthWrite: Int? = nil,
-         endOfStreamAfterReading: Int? = nil, closeAfterWriting: Int? = nil,
-         error: (any Error & Sendable)? = nil, errorOnCall: Int = 1, errorOn: Calls = .any,
-         readWait: Duration? = nil, interruptedCalls: ClosedRange<Int>? = nil, interruptEveryNthCall: Int? = nil,
-         wouldBlockStorm: (length: Int, period: Int)? = nil) {
+    init(
+        maxBytesPerRead: Int? = nil, maxBytesPerWrite: Int? = nil,
+        wouldBlockEveryNthRead: Int? = nil, wouldBlockEveryNthWrite: Int? = nil,
+        endOfStreamAfterReading: Int? = nil, closeAfterWriting: Int? = nil,
+        error: (any Error & Sendable)? = nil, errorOnCall: Int = 1, errorOn: Calls = .any,
+        readWait: Duration? = nil, interruptedCalls: ClosedRange<Int>? = nil, interruptEveryNthCall: Int? = nil,
+        wouldBlockStorm: (length: Int, period: Int)? = nil
+    ) {
         self.maxBytesPerRead = maxBytesPerRead
         self.maxBytesPerWrite = maxBytesPerWrite
         self.wouldBlockEveryNthRead = wouldBlockEveryNthRead
@@ -76,8 +78,10 @@ final class MemoryTransportPair: Sendable {
     let client: MemoryTransport
     let server: MemoryTransport
 
-    init(client clientFaults: TransportFaults = .init(), server serverFaults: TransportFaults = .init(),
-         capacity: Int? = nil) {
+    init(
+        client clientFaults: TransportFaults = .init(), server serverFaults: TransportFaults = .init(),
+        capacity: Int? = nil
+    ) {
         let state = PairState(capacity: capacity)
         client = MemoryTransport(state: state, side: 0, faults: clientFaults)
         server = MemoryTransport(state: state, side: 1, faults: serverFaults)
@@ -229,8 +233,9 @@ final class MemoryTransport: Transport, @unchecked Sendable {  // every mutable 
                 limit = Swift.min(limit, left)
             }
             if state.inbox[side].count == 0, !state.gone[peer], let wait = _faults.readWait {
-                let deadline = Date().addingTimeInterval(Double(wait.components.seconds)
-                    + Double(wait.components.attoseconds) / 1e18)
+                let deadline = Date().addingTimeInterval(
+                    Double(wait.components.seconds)
+                        + Double(wait.components.attoseconds) / 1e18)
                 while state.inbox[side].count == 0, !state.gone[peer], !state.gone[side] {
                     if !state.condition.wait(until: deadline) { break }
                 }

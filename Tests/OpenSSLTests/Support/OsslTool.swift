@@ -27,8 +27,10 @@ enum OsslTool {
     }()
 
     /// Runs `ossl arguments…`, feeding `input` on stdin, killed after `timeout` seconds.
-    static func run(_ arguments: [String], input: [UInt8] = [], timeout: TimeInterval = 60,
-                    sourceLocation: SourceLocation = #_sourceLocation) throws -> ExternalTool.Result {
+    static func run(
+        _ arguments: [String], input: [UInt8] = [], timeout: TimeInterval = 60,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> ExternalTool.Result {
         let executable = try #require(path, "the ossl executable was not built next to the tests", sourceLocation: sourceLocation)
         let result = try ExternalTool.run(executable, arguments, input: input, timeout: timeout)
         #expect(!result.timedOut, "ossl \(arguments.joined(separator: " ")) timed out", sourceLocation: sourceLocation)
@@ -63,7 +65,8 @@ final class ServeProcess {
         }
         banner = first
         guard let range = first.range(of: #":([0-9]+) "#, options: .regularExpression),
-              let port = UInt16(first[range].dropFirst().dropLast()) else {
+            let port = UInt16(first[range].dropFirst().dropLast())
+        else {
             stop()
             throw ServeFailure(message: "no port in '\(first)'")
         }

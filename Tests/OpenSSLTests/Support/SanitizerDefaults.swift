@@ -4,12 +4,12 @@
 // side tables, XCTest's suite bookkeeping lives until exit. (The same list is
 // in Scripts/lsan.supp.)
 private let suppressions: StaticString = """
-leak:libFoundation.so
-leak:libXCTest.so
-leak:libswiftDispatch.so
-leak:libdispatch.so
+    leak:libFoundation.so
+    leak:libXCTest.so
+    leak:libswiftDispatch.so
+    leak:libdispatch.so
 
-"""
+    """
 
 @_cdecl("__lsan_default_suppressions")
 public func lsanDefaultSuppressions() -> UnsafePointer<CChar> {

@@ -104,7 +104,10 @@ final class TestTLSServer: @unchecked Sendable {  // mutable state is in `state`
                 record(.other("accept: \(error)"))
                 continue
             }
-            state.withLock { $0.open += 1; $0.accepted += 1 }
+            state.withLock {
+                $0.open += 1
+                $0.accepted += 1
+            }
             Thread.detachNewThread { [self] in
                 let outcome = serve(socket)
                 lingeringClose(socket)
@@ -125,7 +128,8 @@ final class TestTLSServer: @unchecked Sendable {  // mutable state is in `state`
         while drained < 1 << 20 {
             let left = deadline - ContinuousClock.now
             guard left > .zero, (try? socket.waitReadable(timeout: left)) == true,
-                  let count = try? buffer.withUnsafeMutableBytes({ try socket.read(into: $0) }), count > 0 else { break }
+                let count = try? buffer.withUnsafeMutableBytes({ try socket.read(into: $0) }), count > 0
+            else { break }
             drained += count
         }
         socket.close()
@@ -145,27 +149,34 @@ final class TestTLSServer: @unchecked Sendable {  // mutable state is in `state`
             try socket.setBlocking(false)
             let connection = try Connection(context, transport: socket)
             connection.setAcceptState()
-            if let failure = try untilDone(connection, socket, deadline: deadline, { () throws(SSLError) in
-                try connection.doHandshake()
-            }) {
+            if let failure = try untilDone(
+                connection, socket, deadline: deadline,
+                { () throws(SSLError) in
+                    try connection.doHandshake()
+                })
+            {
                 return failure
             }
             var request: [UInt8] = []
-            let read = try untilDone(connection, socket, deadline: deadline, { () throws(SSLError) in
-                request = try connection.read(max: 4096)
-            })
+            let read = try untilDone(
+                connection, socket, deadline: deadline,
+                { () throws(SSLError) in
+                    request = try connection.read(max: 4096)
+                })
             if let read { return read }
             let reply = Array("echo: ".utf8) + request
             var written = 0
             while written < reply.count {
                 var count = 0
-                let result = try untilDone(connection, socket, deadline: deadline, { () throws(SSLError) in
-                    count = try reply.withUnsafeBytes { bytes in
-                        Result { () throws(SSLError) in
-                            try connection.write(UnsafeRawBufferPointer(rebasing: bytes[written...]))
-                        }
-                    }.get()
-                })
+                let result = try untilDone(
+                    connection, socket, deadline: deadline,
+                    { () throws(SSLError) in
+                        count = try reply.withUnsafeBytes { bytes in
+                            Result { () throws(SSLError) in
+                                try connection.write(UnsafeRawBufferPointer(rebasing: bytes[written...]))
+                            }
+                        }.get()
+                    })
                 if let result { return result }
                 written += count
             }
@@ -178,8 +189,10 @@ final class TestTLSServer: @unchecked Sendable {  // mutable state is in `state`
 
     /// Repeats `operation` while it wants I/O, waiting on the socket, until it
     /// succeeds (nil), fails (`.failed`) or the deadline passes (`.timedOut`).
-    private func untilDone(_ connection: Connection, _ socket: TCPSocket, deadline: ContinuousClock.Instant,
-                           _ operation: () throws(SSLError) -> Void) throws -> Outcome? {
+    private func untilDone(
+        _ connection: Connection, _ socket: TCPSocket, deadline: ContinuousClock.Instant,
+        _ operation: () throws(SSLError) -> Void
+    ) throws -> Outcome? {
         while true {
             switch Result(catching: operation) {
             case .success:

@@ -17,12 +17,14 @@ struct HummingbirdOpenSSLApp {
             var arguments = Array(CommandLine.arguments.dropFirst())[...]
             while let name = arguments.popFirst() {
                 guard ["--cert", "--key", "--host", "--port"].contains(name), let value = arguments.popFirst() else {
-                    throw UsageError(description: "usage: HummingbirdOpenSSL --cert chain.pem --key key.pem [--host H] [--port P]")
+                    throw UsageError(
+                        description: "usage: HummingbirdOpenSSL --cert chain.pem --key key.pem [--host H] [--port P]")
                 }
                 options[name] = value
             }
             guard let chainFile = options["--cert"], let keyFile = options["--key"],
-                  let host = options["--host"], let port = options["--port"].flatMap(Int.init) else {
+                let host = options["--host"], let port = options["--port"].flatMap(Int.init)
+            else {
                 throw UsageError(description: "--cert and --key are required; --port takes a number")
             }
             let chain = try X509.chain(pem: Array(try Data(contentsOf: URL(fileURLWithPath: chainFile))))
@@ -42,7 +44,8 @@ struct HummingbirdOpenSSLApp {
                 server: .openSSLHTTP1(context: context),
                 configuration: .init(address: .hostname(host, port: port), serverName: "hummingbird-openssl"),
                 onServerRunning: { channel in
-                    FileHandle.standardOutput.write(Data("listening on https://\(host):\(channel.localAddress?.port ?? port)/\n".utf8))
+                    FileHandle.standardOutput.write(
+                        Data("listening on https://\(host):\(channel.localAddress?.port ?? port)/\n".utf8))
                 })
             try await app.runService()
         } catch {
