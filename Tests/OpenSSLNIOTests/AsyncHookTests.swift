@@ -447,13 +447,24 @@ struct AsyncHookTests {
 
     // MARK: Error paths
 
-    /// The error a handshake failed with on `pair`'s side, read on its loop.
-    static func handshakeFailure(_ channel: NIOAsyncTestingChannel, _ recorder: Recorder) async throws -> SSLError? {
+    /// What the callback threw when `channel`'s handshake failed with
+    /// `.callback(thatError)`: its type and text, read on the channel's
+    /// loop. Nil, with an issue recorded, for any other outcome.
+    static func callbackCause(
+        _ channel: NIOAsyncTestingChannel, _ recorder: Recorder
+    ) async throws
+        -> (type: String, text: String)?
+    {
         nonisolated(unsafe) let recorder = recorder
-        return try await channel.testingEventLoop.executeInContext { () -> SSLError? in
-            guard case .failed(let error)? = recorder.errors.first as? OpenSSLHandshakeError else { return nil }
-            return error
+        let outcome = try await channel.testingEventLoop.executeInContext { () -> (type: String, text: String)? in
+            guard case .failed(.callback(let cause))? = recorder.errors.first as? OpenSSLHandshakeError else { return nil }
+            return ("\(type(of: cause))", "\(cause)")
         }
+        if outcome == nil {
+            let seen = try await channel.testingEventLoop.executeInContext { "\(recorder.errors)" }
+            Issue.record("expected a handshake failure with .callback(…), got \(seen)")
+        }
+        return outcome
     }
 
     @Test(
@@ -487,13 +498,9 @@ struct AsyncHookTests {
             server: try OpenSSLServerHandler(context: try NIOContexts.server()))
         clientGate.answer(.success(.decideLater))
         #expect(try await eventually({ try await clientSide.pump() }) { try await clientSide.client { !$0.errors.isEmpty } })
-        let clientError = try await Self.handshakeFailure(clientSide.client, clientSide.clientRecorder)
-        guard case .callback(let clientCause)? = clientError else {
-            Issue.record("expected .callback(UsageError), got \(String(describing: clientError))")
-            return
-        }
-        #expect(clientCause is UsageError, "\(clientCause)")
-        #expect("\(clientCause)".contains("answer .accept or .reject"))
+        guard let clientCause = try await Self.callbackCause(clientSide.client, clientSide.clientRecorder) else { return }
+        #expect(clientCause.type == "UsageError", "\(clientCause)")
+        #expect(clientCause.text.contains("answer .accept or .reject"))
         await clientSide.finish()
 
         let serverGate = Gate<VerificationDecision>()
@@ -501,12 +508,8 @@ struct AsyncHookTests {
         let (serverSide, serverContext, _) = try await Self.serverPair(version: .tls1_3, gate: serverGate, clientTickets: tickets)
         serverGate.answer(.success(.decideLater))
         #expect(try await eventually({ try await serverSide.pump() }) { try await serverSide.server { !$0.errors.isEmpty } })
-        let serverError = try await Self.handshakeFailure(serverSide.server, serverSide.serverRecorder)
-        guard case .callback(let serverCause)? = serverError else {
-            Issue.record("expected .callback(UsageError), got \(String(describing: serverError))")
-            return
-        }
-        #expect(serverCause is UsageError, "\(serverCause)")
+        guard let serverCause = try await Self.callbackCause(serverSide.server, serverSide.serverRecorder) else { return }
+        #expect(serverCause.type == "UsageError", "\(serverCause)")
         #expect(try await serverSide.server { $0.handshakeCompletions.isEmpty && $0.received.isEmpty })
         #expect(tickets.get() == 0)
         #expect(serverContext.cachedSessionCount == 0)
@@ -519,12 +522,8 @@ struct AsyncHookTests {
         let pair = try await Self.selectionPair(gate: gate)
         gate.answer(.success(OpenSSLCertificateSelection(certificateChain: [], privateKey: Self.pki.serverKey)))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.server { !$0.errors.isEmpty } })
-        let error = try await Self.handshakeFailure(pair.server, pair.serverRecorder)
-        guard case .callback(let cause)? = error else {
-            Issue.record("expected .callback(UsageError), got \(String(describing: error))")
-            return
-        }
-        #expect("\(cause)".contains("the chosen chain is empty"), "\(cause)")
+        guard let cause = try await Self.callbackCause(pair.server, pair.serverRecorder) else { return }
+        #expect(cause.text.contains("the chosen chain is empty"), "\(cause)")
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
         #expect(try await pair.client { $0.errorTexts }.first?.contains("internal error") == true)
         #expect(gate.calls == 1)
@@ -541,12 +540,8 @@ struct AsyncHookTests {
                     certificateChain: [Self.pki.server, Self.pki.intermediate],
                     privateKey: Self.pki.wrongHostKey)))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.server { !$0.errors.isEmpty } })
-        let error = try await Self.handshakeFailure(pair.server, pair.serverRecorder)
-        guard case .callback(let cause)? = error else {
-            Issue.record("expected .callback(OpenSSLError), got \(String(describing: error))")
-            return
-        }
-        #expect(cause is OpenSSLError, "\(cause)")
+        guard let cause = try await Self.callbackCause(pair.server, pair.serverRecorder) else { return }
+        #expect(cause.type == "OpenSSLError", "\(cause)")
         #expect(try await pair.client { $0.handshakeCompletions.isEmpty })
         await pair.finish()
     }
