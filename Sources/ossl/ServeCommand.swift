@@ -8,6 +8,7 @@ import Darwin
 import ArgumentParser
 import Dispatch
 import Foundation
+import Synchronization
 import OpenSSL
 
 /// `ossl serve`: a TLS test server — an echo server, or with `--http` a
@@ -235,6 +236,20 @@ struct ServeCommand: ParsableCommand {
         }
         try configure(context)
         let store = try tofu.map { try TOFUStore(path: $0) }
+        // Signals are delivered to a dispatch source rather than a handler,
+        // so stopping is ordinary code: no async-signal-safety concerns. They
+        // are in place before the socket listens: whoever sees the port may
+        // signal at once, and a signal that comes before the server exists
+        // stops it as soon as it does.
+        let stopSwitch = StopSwitch()
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { stopSwitch.stop() }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
         let listener: TCPSocket
         do {
             listener = try TCPSocket.listen(host: host, port: port)
@@ -254,16 +269,7 @@ struct ServeCommand: ParsableCommand {
             output.line(record.logLine)
         }
 
-        // Signals are delivered to a dispatch source rather than a handler,
-        // so stopping is ordinary code: no async-signal-safety concerns.
-        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { server.stop() }
-            source.resume()
-            return source
-        }
-        defer { sources.forEach { $0.cancel() } }
+        stopSwitch.attach(server)
 
         let fingerprint = (try? certificate.digest(.sha256)).map(hex) ?? "?"
         output.line(
@@ -306,5 +312,27 @@ final class LineOutput: Sendable {
         defer { lock.unlock() }
         print(text)
         fflush(nil)
+    }
+}
+
+/// Stops the server on a signal, also when the signal came before the
+/// server existed (it then stops as soon as it is attached).
+private final class StopSwitch: Sendable {
+    private let state = Mutex<(server: EchoServer?, requested: Bool)>((nil, false))
+
+    func stop() {
+        let server = state.withLock { state -> EchoServer? in
+            state.requested = true
+            return state.server
+        }
+        server?.stop()
+    }
+
+    func attach(_ server: EchoServer) {
+        let requested = state.withLock { state -> Bool in
+            state.server = server
+            return state.requested
+        }
+        if requested { server.stop() }
     }
 }
