@@ -129,6 +129,13 @@ final class AsyncPair: Sendable {
         return moved
     }
 
+    /// True once each side saw exactly one handshake completion.
+    func bothCompleted() async throws -> Bool {
+        let client = try await client { $0.handshakeCompletions.count == 1 }
+        let server = try await server { $0.handshakeCompletions.count == 1 }
+        return client && server
+    }
+
     func pump() async throws {
         for _ in 0..<1_000 {
             let forward = try await Self.move(from: client, to: server)
@@ -178,16 +185,25 @@ struct AsyncHookTests {
 
     // MARK: N05 client
 
+    /// A client whose async hook is `gate`, verifying with `context` (the
+    /// test client of `version` when nil), against the test server.
+    static func clientHookPair(
+        _ gate: Gate<VerificationDecision>, version: ProtocolVersion? = nil,
+        context: Context? = nil
+    ) async throws -> AsyncPair {
+        try await AsyncPair(
+            client: try OpenSSLClientHandler(
+                context: try context ?? NIOContexts.client(maximumVersion: version),
+                serverHostname: "localhost", verification: gate.hook),
+            server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
+    }
+
     @Test(
         "N05 client: the handshake waits for the async hook, bytes arriving meanwhile are kept, the hook runs once, accept completes it",
         arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientAcceptWaits(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
-        let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(
-                context: try NIOContexts.client(maximumVersion: version),
-                serverHostname: "localhost", verification: gate.hook),
-            server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
+        let pair = try await Self.clientHookPair(gate, version: version)
         // The server's first flight one byte at a time: the hook starts as soon
         // as the certificate is in, and the rest arrives while it decides.
         _ = try await AsyncPair.move(from: pair.client, to: pair.server)
@@ -204,11 +220,7 @@ struct AsyncHookTests {
 
         gate.answer(.success(.accept))
         #expect(
-            try await eventually({ try await pair.pump() }) {
-                let client = try await pair.client { $0.handshakeCompletions.count == 1 }
-                let server = try await pair.server { $0.handshakeCompletions.count == 1 }
-                return client && server
-            })
+            try await eventually({ try await pair.pump() }) { try await pair.bothCompleted() })
         try await pair.send(from: pair.client, "after the decision")
         try await pair.pump()
         #expect(try await pair.server { $0.text } == "after the decision")
@@ -222,11 +234,7 @@ struct AsyncHookTests {
         arguments: [ProtocolVersion.tls1_2, .tls1_3])
     func clientReject(version: ProtocolVersion) async throws {
         let gate = Gate<VerificationDecision>()
-        let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(
-                context: try NIOContexts.client(maximumVersion: version),
-                serverHostname: "localhost", verification: gate.hook),
-            server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
+        let pair = try await Self.clientHookPair(gate, version: version)
         gate.answer(.success(.reject))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
         let errors = try await pair.client { $0.errorTexts }
@@ -242,10 +250,7 @@ struct AsyncHookTests {
     @Test("N05 client: an error thrown by the async hook fails the handshake with that error")
     func clientThrows() async throws {
         let gate = Gate<VerificationDecision>()
-        let handler = try OpenSSLClientHandler(
-            context: try NIOContexts.client(), serverHostname: "localhost",
-            verification: gate.hook)
-        let pair = try await AsyncPair(client: handler, server: try OpenSSLServerHandler(context: try NIOContexts.server()))
+        let pair = try await Self.clientHookPair(gate)
         gate.answer(.failure(HookFailure(reason: "the revocation service said no")))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
         nonisolated(unsafe) let recorder = pair.clientRecorder
@@ -263,9 +268,7 @@ struct AsyncHookTests {
         let gate = Gate<VerificationDecision>()
         // A client trusting nothing: OpenSSL's verdict is a failure.
         let context = try Context.client(trusting: [Self.pki.ed25519Root])
-        let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(context: context, serverHostname: "localhost", verification: gate.hook),
-            server: try OpenSSLServerHandler(context: try NIOContexts.server()))
+        let pair = try await Self.clientHookPair(gate, context: context)
         gate.answer(.success(.accept))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { $0.handshakeCompletions.count == 1 } })
         #expect(gate.verifications.first?.error != nil)
@@ -416,11 +419,7 @@ struct AsyncHookTests {
                     certificateChain: [Self.pki.server, Self.pki.intermediate],
                     privateKey: Self.pki.serverKey)))
         #expect(
-            try await eventually({ try await pair.pump() }) {
-                let client = try await pair.client { $0.handshakeCompletions.count == 1 }
-                let server = try await pair.server { $0.handshakeCompletions.count == 1 }
-                return client && server
-            })
+            try await eventually({ try await pair.pump() }) { try await pair.bothCompleted() })
         let result = try await pair.client.openSSLHandshakeResult().get()
         let presented = try result.peerCertificateChain.map { try $0.der }
         #expect(presented == [try Self.pki.server.der, try Self.pki.intermediate.der])
@@ -474,9 +473,7 @@ struct AsyncHookTests {
         let gate = Gate<VerificationDecision>()
         let context = try NIOContexts.client(maximumVersion: version)
         try context.setVerify(.none)
-        let pair = try await AsyncPair(
-            client: try OpenSSLClientHandler(context: context, serverHostname: "localhost", verification: gate.hook),
-            server: try OpenSSLServerHandler(context: try NIOContexts.server(maximumVersion: version)))
+        let pair = try await Self.clientHookPair(gate, version: version, context: context)
         gate.answer(.success(.reject))
         #expect(try await eventually({ try await pair.pump() }) { try await pair.client { !$0.errors.isEmpty } })
         #expect(try await pair.client { $0.handshakeCompletions.isEmpty })
@@ -491,11 +488,7 @@ struct AsyncHookTests {
     @Test("N05 an async hook answering decideLater fails the handshake with a usage error, in both roles")
     func asyncDecideLaterIsAUsageError() async throws {
         let clientGate = Gate<VerificationDecision>()
-        let clientSide = try await AsyncPair(
-            client: try OpenSSLClientHandler(
-                context: try NIOContexts.client(), serverHostname: "localhost",
-                verification: clientGate.hook),
-            server: try OpenSSLServerHandler(context: try NIOContexts.server()))
+        let clientSide = try await Self.clientHookPair(clientGate)
         clientGate.answer(.success(.decideLater))
         #expect(try await eventually({ try await clientSide.pump() }) { try await clientSide.client { !$0.errors.isEmpty } })
         guard let clientCause = try await Self.callbackCause(clientSide.client, clientSide.clientRecorder) else { return }
@@ -582,11 +575,7 @@ struct AsyncHookTests {
             client: try OpenSSLClientHandler(connection: resuming),
             server: try OpenSSLServerHandler(context: serverContext, verification: gate.hook))
         #expect(
-            try await eventually({ try await again.pump() }) {
-                let client = try await again.client { $0.handshakeCompletions.count == 1 }
-                let server = try await again.server { $0.handshakeCompletions.count == 1 }
-                return client && server
-            })
+            try await eventually({ try await again.pump() }) { try await again.bothCompleted() })
         nonisolated(unsafe) let resumingConnection = resuming
         #expect(try await again.client.testingEventLoop.executeInContext { resumingConnection.isSessionReused })
         #expect(gate.calls == 1)

@@ -214,7 +214,6 @@ public final class Connection {
         // object: every trampoline finds its Connection through the app data,
         // and answers as if no callback were set when there is none.
         _ = cossl_SSL_set_app_data(raw, nil)
-        SSL_set_info_callback(raw, nil)
         // Our reference to the memory BIO; the SSL holds the other, and the
         // last one frees the buffers.
         if case .memory(_, let bio) = io { BIO_free(bio) }
